@@ -1,0 +1,116 @@
+#include "core/fs.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace hone {
+
+// ---------------------------------------------------------------------------- MappedFile
+
+std::shared_ptr<const MappedFile> MappedFile::open(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  HONE_CHECK(fd >= 0, InputError, "{}: cannot open: {}", path.string(), std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    HONE_THROW(InputError, "{}: not a regular file", path.string());
+  }
+  std::shared_ptr<MappedFile> m(new MappedFile());
+  m->path_ = path;
+  m->size_ = static_cast<std::size_t>(st.st_size);
+  if (m->size_ > 0) {
+    void* p = ::mmap(nullptr, m->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    int err = errno;
+    ::close(fd);
+    HONE_CHECK(p != MAP_FAILED, RuntimeError, "{}: mmap failed: {}", path.string(), std::strerror(err));
+    m->data_ = static_cast<std::byte*>(p);
+  } else {
+    ::close(fd);
+  }
+  return m;
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+}
+
+// ---------------------------------------------------------------------------- AtomicFile
+
+AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)) {
+  static std::atomic<unsigned> counter{0};
+  fs::path dir = path_.parent_path();
+  if (!dir.empty() && !fs::exists(dir)) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    HONE_CHECK(!ec, RuntimeError, "{}: cannot create directory: {}", dir.string(), ec.message());
+  }
+  temp_ = path_;
+  temp_ += fmt::format(".tmp.{}.{}", ::getpid(), counter++);
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  HONE_CHECK(fd_ >= 0, RuntimeError, "{}: cannot create: {}", temp_.string(), std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) {
+    std::error_code ec;
+    fs::remove(temp_, ec);
+  }
+}
+
+void AtomicFile::write(const void* data, std::size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd_, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    HONE_CHECK(w > 0, RuntimeError, "{}: write failed: {}", temp_.string(), std::strerror(errno));
+    p += w;
+    n -= static_cast<std::size_t>(w);
+    written_ += static_cast<std::uint64_t>(w);
+  }
+}
+
+void AtomicFile::pad_to(std::size_t alignment, char fill) {
+  std::size_t rem = written_ % alignment;
+  if (rem == 0) return;
+  std::string pad(alignment - rem, fill);
+  write(pad);
+}
+
+void AtomicFile::commit() {
+  HONE_CHECK(!committed_, RuntimeError, "{}: committed twice", path_.string());
+  HONE_CHECK(::fsync(fd_) == 0, RuntimeError, "{}: fsync failed: {}", temp_.string(), std::strerror(errno));
+  HONE_CHECK(::close(fd_) == 0, RuntimeError, "{}: close failed: {}", temp_.string(), std::strerror(errno));
+  fd_ = -1;
+  std::error_code ec;
+  fs::rename(temp_, path_, ec);
+  HONE_CHECK(!ec, RuntimeError, "{}: cannot rename to {}: {}", temp_.string(), path_.string(), ec.message());
+  committed_ = true;
+}
+
+void write_file_atomic(const fs::path& path, std::string_view content) {
+  AtomicFile f(path);
+  f.write(content);
+  f.commit();
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  HONE_CHECK(in.good(), InputError, "{}: cannot open: {}", path.string(), std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  HONE_CHECK(!in.bad(), InputError, "{}: read failed", path.string());
+  return ss.str();
+}
+
+}  // namespace hone

@@ -1,0 +1,67 @@
+// Files: read-only memory maps, atomic writes (temporary file + rename), small whole-file reads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace hone {
+
+namespace fs = std::filesystem;
+
+// A whole file mapped copy-on-write: readers see the file, writes (if any) stay private to the
+// process, so a tensor built on the map can never modify the model file on disk.
+class MappedFile {
+ public:
+  static std::shared_ptr<const MappedFile> open(const fs::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const std::byte* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  const fs::path& path() const { return path_; }
+
+ private:
+  MappedFile() = default;
+  fs::path path_;
+  std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Writes `path` atomically: the bytes go to a temporary file beside it, which `commit()` flushes
+// and renames over `path`. If the object is destroyed without commit (an exception, a crash
+// path), the temporary file is removed and `path` is untouched.
+class AtomicFile {
+ public:
+  explicit AtomicFile(fs::path path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(const void* data, std::size_t n);
+  void write(std::string_view s) { write(s.data(), s.size()); }
+  // Zero bytes up to the next multiple of `alignment` of the bytes written so far.
+  void pad_to(std::size_t alignment, char fill = '\0');
+  std::uint64_t bytes_written() const { return written_; }
+  const fs::path& temp_path() const { return temp_; }
+  void commit();
+
+ private:
+  fs::path path_;
+  fs::path temp_;
+  int fd_ = -1;
+  std::uint64_t written_ = 0;
+  bool committed_ = false;
+};
+
+// Writes a whole small file atomically.
+void write_file_atomic(const fs::path& path, std::string_view content);
+
+// Reads a whole file as bytes; throws InputError naming the file if it cannot be read.
+std::string read_file(const fs::path& path);
+
+}  // namespace hone

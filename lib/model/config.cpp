@@ -1,0 +1,216 @@
+#include "model/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/gguf.h"
+
+namespace hone {
+
+using nlohmann::json;
+
+const char* family_name(ModelFamily f) {
+  switch (f) {
+    case ModelFamily::kLlama: return "llama";
+    case ModelFamily::kQwen2: return "qwen2";
+    case ModelFamily::kMistral: return "mistral";
+  }
+  return "?";
+}
+
+std::int64_t ModelConfig::parameter_count() const {
+  const std::int64_t h = hidden_size, q = num_attention_heads * head_dim, kv = num_key_value_heads * head_dim;
+  std::int64_t layer = h * q + 2 * h * kv + q * h   // q, k, v, o projections
+                       + 3 * h * intermediate_size  // gate, up, down
+                       + 2 * h;                      // input and post-attention RMSNorm
+  if (attention_bias) layer += q + 2 * kv;
+  return vocab_size * h * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer + h;
+}
+
+void ModelConfig::validate(const std::string& source) const {
+  auto positive = [&](std::int64_t v, const char* key) {
+    HONE_CHECK(v > 0, InputError, "{}: '{}' must be a positive integer, got {}", source, key, v);
+  };
+  positive(vocab_size, "vocab_size");
+  positive(hidden_size, "hidden_size");
+  positive(intermediate_size, "intermediate_size");
+  positive(num_hidden_layers, "num_hidden_layers");
+  positive(num_attention_heads, "num_attention_heads");
+  positive(num_key_value_heads, "num_key_value_heads");
+  positive(head_dim, "head_dim");
+  HONE_CHECK(num_attention_heads % num_key_value_heads == 0, InputError,
+             "{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source, num_attention_heads,
+             num_key_value_heads);
+  HONE_CHECK(head_dim % 2 == 0, InputError, "{}: head_dim {} must be even for rotary embeddings", source, head_dim);
+  HONE_CHECK(rms_norm_eps > 0 && rope_theta > 0, InputError, "{}: rms_norm_eps and rope_theta must be positive",
+             source);
+  HONE_CHECK(rope_scaling.type.empty() || rope_scaling.type == "llama3" || rope_scaling.type == "linear",
+             InputError, Hint{"hone supports rope_scaling types llama3 and linear"},
+             "{}: unsupported rope_scaling type '{}'", source, rope_scaling.type);
+  HONE_CHECK(rope_scaling.type.empty() || rope_scaling.factor > 0, InputError,
+             "{}: rope_scaling.factor must be positive, got {}", source, rope_scaling.factor);
+}
+
+// ---------------------------------------------------------------------------- HF config.json
+
+namespace {
+
+std::int64_t req_int(const json& j, const char* key, const std::string& src) {
+  HONE_CHECK(j.contains(key), InputError, "{}: missing key '{}'", src, key);
+  HONE_CHECK(j[key].is_number_integer(), InputError, "{}: '{}' should be an integer, got {}", src, key, j[key].dump());
+  return j[key].get<std::int64_t>();
+}
+template <class T>
+T opt(const json& j, const char* key, T dflt, const std::string& src) {
+  if (!j.contains(key) || j[key].is_null()) return dflt;
+  try {
+    return j[key].get<T>();
+  } catch (const json::exception&) {
+    HONE_THROW(InputError, "{}: '{}' has the wrong type: {}", src, key, j[key].dump());
+  }
+}
+std::vector<std::int64_t> id_list(const json& j, const char* key, const std::string& src) {
+  if (!j.contains(key) || j[key].is_null()) return {};
+  if (j[key].is_number_integer()) return {j[key].get<std::int64_t>()};
+  HONE_CHECK(j[key].is_array(), InputError, "{}: '{}' should be a token id or a list of ids", src, key);
+  return opt<std::vector<std::int64_t>>(j, key, {}, src);
+}
+
+}  // namespace
+
+ModelConfig load_hf_config(const fs::path& config_json) {
+  const std::string src = config_json.string();
+  json j = json::parse(read_file(config_json), nullptr, /*allow_exceptions=*/false);
+  HONE_CHECK(!j.is_discarded() && j.is_object(), InputError, "{}: not a JSON object", src);
+  const std::string type = opt<std::string>(j, "model_type", "", src);
+  ModelConfig c;
+  if (type == "llama") c.family = ModelFamily::kLlama;
+  else if (type == "qwen2") c.family = ModelFamily::kQwen2;
+  else if (type == "mistral") c.family = ModelFamily::kMistral;
+  else
+    HONE_THROW(InputError, Hint{"hone supports the llama, qwen2 and mistral families"},
+               "{}: unsupported model_type '{}'", src, type);
+  c.vocab_size = req_int(j, "vocab_size", src);
+  c.hidden_size = req_int(j, "hidden_size", src);
+  c.intermediate_size = req_int(j, "intermediate_size", src);
+  c.num_hidden_layers = req_int(j, "num_hidden_layers", src);
+  c.num_attention_heads = req_int(j, "num_attention_heads", src);
+  c.num_key_value_heads = opt<std::int64_t>(j, "num_key_value_heads", c.num_attention_heads, src);
+  c.head_dim = opt<std::int64_t>(j, "head_dim", c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0, src);
+  c.max_position_embeddings = opt<std::int64_t>(j, "max_position_embeddings", 2048, src);
+  c.rms_norm_eps = opt<double>(j, "rms_norm_eps", 1e-6, src);
+  c.tie_word_embeddings = opt<bool>(j, "tie_word_embeddings", false, src);
+  c.attention_bias = c.family == ModelFamily::kQwen2 ? true : opt<bool>(j, "attention_bias", false, src);
+  HONE_CHECK(!opt<bool>(j, "mlp_bias", false, src), InputError, "{}: mlp_bias=true is not supported", src);
+  if (c.family == ModelFamily::kMistral) {
+    if (auto w = opt<std::int64_t>(j, "sliding_window", 0, src); w > 0) c.sliding_window = w;
+  }
+  // transformers >= 5 nests rope_theta and the scaling under "rope_parameters"; older files
+  // have "rope_theta" and "rope_scaling" at the top level.
+  json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"]
+              : j.contains("rope_scaling") && j["rope_scaling"].is_object()   ? j["rope_scaling"]
+                                                                               : json::object();
+  c.rope_theta = opt<double>(rope, "rope_theta", opt<double>(j, "rope_theta", 10000.0, src), src);
+  std::string rtype = opt<std::string>(rope, "rope_type", opt<std::string>(rope, "type", "", src), src);
+  if (rtype == "default") rtype.clear();
+  c.rope_scaling.type = rtype;
+  c.rope_scaling.factor = opt<double>(rope, "factor", 1.0, src);
+  c.rope_scaling.low_freq_factor = opt<double>(rope, "low_freq_factor", 1.0, src);
+  c.rope_scaling.high_freq_factor = opt<double>(rope, "high_freq_factor", 4.0, src);
+  c.rope_scaling.original_max_position_embeddings =
+      opt<std::int64_t>(rope, "original_max_position_embeddings", 8192, src);
+  auto bos = id_list(j, "bos_token_id", src);
+  if (!bos.empty()) c.bos_token_id = bos[0];
+  c.eos_token_ids = id_list(j, "eos_token_id", src);
+  auto pad = id_list(j, "pad_token_id", src);
+  if (!pad.empty()) c.pad_token_id = pad[0];
+  c.torch_dtype = opt<std::string>(j, "torch_dtype", opt<std::string>(j, "dtype", "float32", src), src);
+  c.validate(src);
+  return c;
+}
+
+std::string ModelConfig::to_hf_json() const {
+  static const char* kArchitectures[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"};
+  json j = {
+      {"architectures", {kArchitectures[static_cast<int>(family)]}},
+      {"model_type", family_name(family)},
+      {"vocab_size", vocab_size},
+      {"hidden_size", hidden_size},
+      {"intermediate_size", intermediate_size},
+      {"num_hidden_layers", num_hidden_layers},
+      {"num_attention_heads", num_attention_heads},
+      {"num_key_value_heads", num_key_value_heads},
+      {"head_dim", head_dim},
+      {"max_position_embeddings", max_position_embeddings},
+      {"rms_norm_eps", rms_norm_eps},
+      {"rope_theta", rope_theta},
+      {"tie_word_embeddings", tie_word_embeddings},
+      {"hidden_act", "silu"},
+      {"torch_dtype", torch_dtype},
+  };
+  if (family == ModelFamily::kLlama) j["attention_bias"] = attention_bias;
+  if (sliding_window) j["sliding_window"] = *sliding_window;
+  if (rope_scaling.type.empty()) {
+    j["rope_scaling"] = nullptr;
+  } else {
+    j["rope_scaling"] = {{"rope_type", rope_scaling.type}, {"factor", rope_scaling.factor}};
+    if (rope_scaling.type == "llama3") {
+      j["rope_scaling"]["low_freq_factor"] = rope_scaling.low_freq_factor;
+      j["rope_scaling"]["high_freq_factor"] = rope_scaling.high_freq_factor;
+      j["rope_scaling"]["original_max_position_embeddings"] = rope_scaling.original_max_position_embeddings;
+    }
+  }
+  if (bos_token_id) j["bos_token_id"] = *bos_token_id;
+  if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids[0];
+  else if (!eos_token_ids.empty()) j["eos_token_id"] = eos_token_ids;
+  if (pad_token_id) j["pad_token_id"] = *pad_token_id;
+  return j.dump(2) + "\n";
+}
+
+// ---------------------------------------------------------------------------- GGUF metadata
+
+ModelConfig load_gguf_config(const GGUFFile& g) {
+  const std::string src = g.path().string();
+  const std::string arch = g.get_string("general.architecture");
+  ModelConfig c;
+  if (arch == "llama") c.family = ModelFamily::kLlama;  // llama.cpp writes Mistral models as "llama" too
+  else if (arch == "qwen2") c.family = ModelFamily::kQwen2;
+  else
+    HONE_THROW(InputError, Hint{"hone supports the llama, qwen2 and mistral families"},
+               "{}: unsupported general.architecture '{}'", src, arch);
+  auto key = [&](const char* k) { return arch + "." + k; };
+  auto as_i64 = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+  c.hidden_size = as_i64(g.get_uint(key("embedding_length")));
+  c.intermediate_size = as_i64(g.get_uint(key("feed_forward_length")));
+  c.num_hidden_layers = as_i64(g.get_uint(key("block_count")));
+  c.num_attention_heads = as_i64(g.get_uint(key("attention.head_count")));
+  c.num_key_value_heads = as_i64(g.opt_uint(key("attention.head_count_kv")).value_or(c.num_attention_heads));
+  c.head_dim = as_i64(g.opt_uint(key("attention.key_length"))
+                          .value_or(c.num_attention_heads ? c.hidden_size / c.num_attention_heads : 0));
+  c.max_position_embeddings = as_i64(g.opt_uint(key("context_length")).value_or(2048));
+  c.rms_norm_eps = g.get_float(key("attention.layer_norm_rms_epsilon"));
+  c.rope_theta = g.opt_float(key("rope.freq_base")).value_or(10000.0);
+  if (auto t = g.opt_string(key("rope.scaling.type")); t && *t != "none") {
+    c.rope_scaling.type = *t;
+    c.rope_scaling.factor = g.opt_float(key("rope.scaling.factor")).value_or(1.0);
+  }
+  // Token embedding [vocab, hidden]; the vocab size is its row count (the tokenizer may list fewer).
+  const auto& emb = g.tensor("token_embd.weight");
+  HONE_CHECK(emb.ne.size() == 2 && emb.ne[0] == c.hidden_size, InputError,
+             "{}: tensor 'token_embd.weight' has shape [{}], expected [vocab, {}]", src, fmt::join(emb.shape(), ", "),
+             c.hidden_size);
+  c.vocab_size = emb.ne[1];
+  if (auto v = g.opt_uint(key("vocab_size"))) {
+    HONE_CHECK(as_i64(*v) == c.vocab_size, InputError, "{}: {} is {} but 'token_embd.weight' has {} rows", src,
+               key("vocab_size"), *v, c.vocab_size);
+  }
+  c.tie_word_embeddings = !g.has_tensor("output.weight");
+  c.attention_bias = g.has_tensor("blk.0.attn_q.bias");
+  if (auto b = g.opt_uint("tokenizer.ggml.bos_token_id")) c.bos_token_id = as_i64(*b);
+  if (auto e = g.opt_uint("tokenizer.ggml.eos_token_id")) c.eos_token_ids = {as_i64(*e)};
+  if (auto p = g.opt_uint("tokenizer.ggml.padding_token_id")) c.pad_token_id = as_i64(*p);
+  c.validate(src);
+  return c;
+}
+
+}  // namespace hone

@@ -1,0 +1,61 @@
+// Hyper-parameters of a decoder-only model of the llama / qwen2 / mistral families, read from an
+// HF `config.json` or from GGUF metadata (`<arch>.*` keys), validated before any weight is read.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+
+namespace hone {
+
+class GGUFFile;
+
+enum class ModelFamily { kLlama, kQwen2, kMistral };
+const char* family_name(ModelFamily f);  // "llama", "qwen2", "mistral" (HF model_type)
+
+// rope_scaling of type "llama3" (Llama 3.1+): frequencies below/above the two wavelength bounds
+// are scaled by 1/factor or kept, and smoothly interpolated in between.
+struct RopeScaling {
+  std::string type;                         // "" (none), "llama3", "linear"
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  std::int64_t original_max_position_embeddings = 8192;
+};
+
+struct ModelConfig {
+  ModelFamily family = ModelFamily::kLlama;
+  std::int64_t vocab_size = 0;
+  std::int64_t hidden_size = 0;
+  std::int64_t intermediate_size = 0;
+  std::int64_t num_hidden_layers = 0;
+  std::int64_t num_attention_heads = 0;
+  std::int64_t num_key_value_heads = 0;      // grouped-query attention; == heads for MHA
+  std::int64_t head_dim = 0;                 // hidden_size / heads unless given
+  std::int64_t max_position_embeddings = 2048;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;               // q/k/v biases (qwen2: true)
+  std::optional<std::int64_t> sliding_window;  // mistral; informational
+  std::optional<std::int64_t> bos_token_id;
+  std::vector<std::int64_t> eos_token_ids;
+  std::optional<std::int64_t> pad_token_id;
+  std::string torch_dtype = "float32";
+
+  // Counts of the weights such a model holds (embedding counted once when tied).
+  std::int64_t parameter_count() const;
+  // Throws InputError naming `source` and the offending key when the numbers do not fit together.
+  void validate(const std::string& source) const;
+  // The HF config.json this config corresponds to (for export).
+  std::string to_hf_json() const;
+};
+
+ModelConfig load_hf_config(const fs::path& config_json);
+ModelConfig load_gguf_config(const GGUFFile& gguf);
+
+}  // namespace hone

