@@ -24,8 +24,13 @@ if ((${#missing[@]})); then
   log "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  aptlog=$(mktemp)
+  if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$aptlog" 2>&1; then
+    cat "$aptlog" >&2
+    echo "setup: apt-get failed (see above)" >&2
+    exit 1
+  fi
+  rm -f "$aptlog"
 else
   log "Debian packages present"
 fi

@@ -23,7 +23,7 @@ Run register_distill(CLI::App& root) {
   cmd->add_option("-o,--out", o->out, "Run directory, or the cache file with --cache-teacher")->required();
   cmd->add_flag("--cache-teacher", o->cache_teacher, "Write the teacher's top-k log-probabilities to HDF5")->capture_default_str();
   cmd->add_option("--topk", o->topk, "Teacher probabilities kept per token")->capture_default_str();
-  return [] { not_implemented("distill", 7); };
+  return [o] { (void)o; not_implemented("distill", 7); };  // `o` owns the bound option values
 }
 
 }  // namespace hone::tools

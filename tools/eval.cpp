@@ -17,7 +17,7 @@ Run register_eval(CLI::App& root) {
   cmd->add_option("--adapter", o->adapters, "Adapter directory for each --model");
   cmd->add_option("--data", o->data, "Ingested directory or token store")->required();
   cmd->add_option("--report", o->report, "Write the JSON report here");
-  return [] { not_implemented("eval", 6); };
+  return [o] { (void)o; not_implemented("eval", 6); };  // `o` owns the bound option values
 }
 
 }  // namespace hone::tools

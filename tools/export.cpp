@@ -23,7 +23,7 @@ Run register_export(CLI::App& root) {
   cmd->add_option("--dtype", o->dtype, "Weight type of merged outputs")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}))
       ->capture_default_str();
-  return [] { not_implemented("export", 6); };
+  return [o] { (void)o; not_implemented("export", 6); };  // `o` owns the bound option values
 }
 
 }  // namespace hone::tools

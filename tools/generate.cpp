@@ -21,7 +21,7 @@ Run register_generate(CLI::App& root) {
   cmd->add_flag("--chat", o->chat, "Apply the chat template as one user turn")->capture_default_str();
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate at most")->capture_default_str();
   cmd->add_option("--temperature", o->temperature, "Sampling temperature (0: greedy)")->capture_default_str();
-  return [] { not_implemented("generate", 3); };
+  return [o] { (void)o; not_implemented("generate", 3); };  // `o` owns the bound option values
 }
 
 }  // namespace hone::tools

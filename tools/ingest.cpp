@@ -23,7 +23,7 @@ Run register_ingest(CLI::App& root) {
   cmd->add_option("--on-error", o->on_error, "Stop at the first bad record, or skip and log it")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
-  return [] { not_implemented("ingest", 4); };
+  return [o] { (void)o; not_implemented("ingest", 4); };  // `o` owns the bound option values
 }
 
 }  // namespace hone::tools

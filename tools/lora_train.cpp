@@ -21,7 +21,7 @@ Run register_lora_train(CLI::App& root) {
   cmd->add_option("--max-steps", o->max_steps, "Stop after N optimiser steps (0: use --epochs)")->capture_default_str();
   cmd->add_option("--epochs", o->epochs, "Passes over the training split")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "Continue from the last checkpoint in --out")->capture_default_str();
-  return [] { not_implemented("lora-train", 5); };
+  return [o] { (void)o; not_implemented("lora-train", 5); };  // `o` owns the bound option values
 }
 
 }  // namespace hone::tools

@@ -3,6 +3,7 @@
 // catches errors: it logs them and maps them to the exit codes documented in README.md.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iostream>
 #include <new>
 #include <vector>
@@ -16,90 +17,112 @@ namespace hone::tools {
 
 void add_config_options(CLI::App& cmd) {
   cmd.set_config("--config", "", "Read options from a TOML file (command-line flags override it)");
-  cmd.add_flag("--print-config", "Print the effective configuration as TOML and exit");
+  cmd.allow_config_extras(CLI::config_extras_mode::error);  // an unknown key is an error, not ignored
+  cmd.add_flag("--print-config", "Print the effective configuration as TOML and exit")->configurable(false);
 }
 
 void not_implemented(const std::string& command, int issue) {
-  HONE_THROW(NotImplementedError, Hint{"see the issue tracker; the options above are the planned interface"},
+  HONE_THROW(NotImplementedError, Hint{fmt::format("`hone {} --help` shows the planned interface", command)},
              "hone {} is not built yet (issue #{})", command, issue);
 }
 
 }  // namespace hone::tools
+
+namespace {
+
+struct GlobalOptions {
+  int verbose = 0;                 // -v debug, -vv trace
+  bool quiet = false;              // warnings and errors only
+  std::string log_format = "text";
+};
+
+// Global flags are accepted by the root and by every subcommand (before or after its name).
+void add_global_options(CLI::App& app, GlobalOptions& g) {
+  app.add_flag("-v,--verbose", g.verbose, "More log output (-vv for trace)");
+  app.add_flag("-q,--quiet", g.quiet, "Only warnings and errors");
+  app.add_option("--log-format", g.log_format, "Log line format on stderr")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+}
+
+// Maps a CLI11 parse outcome to an exit code: help and version are not errors.
+int parse_exit(CLI::App& app, const CLI::ParseError& e) {
+  const int rc = app.exit(e);  // prints help, the version, or the message
+  return rc == 0 ? 0 : static_cast<int>(hone::ExitCode::kUsage);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace hone;
   CLI::App app{"hone: turn a small language model into a task specialist (LoRA fine-tuning, distillation)", "hone"};
   app.set_version_flag("--version", [] { return version_string(); });
   app.require_subcommand(1);
-  app.fallthrough();  // global flags may follow the subcommand
   app.get_formatter()->column_width(36);
-
-  LogOptions log;
-  int verbose = 0;
-  bool quiet = false;
-  std::string log_format = "text";
-  app.add_flag("-v,--verbose", verbose, "More log output (-vv for trace)");
-  app.add_flag("-q,--quiet", quiet, "Only warnings and errors");
-  app.add_option("--log-format", log_format, "Log line format on stderr")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str();
+  GlobalOptions global;
+  add_global_options(app, global);
 
   struct Entry {
     CLI::App* app;
     tools::Run run;
   };
   std::vector<Entry> commands;
-  auto add = [&](tools::Run (*reg)(CLI::App&)) {
+  for (auto reg : {tools::register_ingest, tools::register_tokenize, tools::register_lora_train,
+                   tools::register_distill, tools::register_eval, tools::register_export, tools::register_generate,
+                   tools::register_info}) {
     tools::Run run = reg(app);
-    commands.push_back({app.get_subcommands({}).back(), std::move(run)});
-  };
-  add(tools::register_ingest);
-  add(tools::register_tokenize);
-  add(tools::register_lora_train);
-  add(tools::register_distill);
-  add(tools::register_eval);
-  add(tools::register_export);
-  add(tools::register_generate);
-  add(tools::register_info);
+    CLI::App* cmd = app.get_subcommands([](const CLI::App*) { return true; }).back();
+    add_global_options(*cmd, global);
+    commands.push_back({cmd, std::move(run)});
+  }
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message
+  // The subcommand parses its own arguments (global flags before its name included), so that
+  // its --config file is read and applied before required options are checked.
+  const Entry* chosen = nullptr;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc && chosen == nullptr; ++i) {
+    for (const auto& c : commands)
+      if (c.app->get_name() == argv[i]) chosen = &c;
+    if (chosen != nullptr) {
+      args.assign(argv + 1, argv + i);
+      args.insert(args.end(), argv + i + 1, argv + argc);
+    } else if (argv[i][0] != '-') {
+      break;  // an unknown subcommand: the root reports it
+    }
+  }
+  if (chosen == nullptr) {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return parse_exit(app, e);
+    }
     return static_cast<int>(ExitCode::kUsage);
   }
-
-  log.verbosity = quiet ? -1 : verbose;
-  log.format = log_format == "json" ? LogFormat::kJson : LogFormat::kText;
-  init_logging(log);
-
-  for (const auto& c : commands) {
-    if (!c.app->parsed()) continue;
-    if (c.app->get_option("--print-config")->as<bool>()) {
-      std::cout << c.app->config_to_str(/*default_also=*/true, /*write_description=*/true);
-      return 0;
-    }
-    try {
-      c.run();
-      return 0;
-    } catch (const Error& e) {
-      spdlog::error("{}: {}", e.kind(), e.message());
-      if (!e.hint().empty()) spdlog::error("hint: {}", e.hint());
-      spdlog::debug("raised at {}", e.where());
-      return static_cast<int>(e.exit_code());
-    } catch (const std::bad_alloc&) {
-      spdlog::error("out of memory");
-      return static_cast<int>(ExitCode::kRuntime);
-    } catch (const std::exception& e) {
-      spdlog::error("internal error: {}", e.what());
-      return static_cast<int>(ExitCode::kRuntime);
-    }
+  try {
+    std::reverse(args.begin(), args.end());  // CLI11 takes the vector in reverse order
+    chosen->app->parse(args);
+  } catch (const CLI::ParseError& e) {
+    return parse_exit(*chosen->app, e);
   }
-  return static_cast<int>(ExitCode::kUsage);
+
+  init_logging({global.quiet ? -1 : global.verbose, global.log_format == "json" ? LogFormat::kJson : LogFormat::kText});
+  if (chosen->app->get_option("--print-config")->as<bool>()) {
+    std::cout << chosen->app->config_to_str(/*default_also=*/true, /*write_description=*/true) << "\n";
+    return 0;
+  }
+  try {
+    chosen->run();
+    return 0;
+  } catch (const Error& e) {
+    spdlog::error("{}: {}", e.kind(), e.message());
+    if (!e.hint().empty()) spdlog::error("hint: {}", e.hint());
+    spdlog::debug("raised at {}", e.where());
+    return static_cast<int>(e.exit_code());
+  } catch (const std::bad_alloc&) {
+    spdlog::error("out of memory");
+    return static_cast<int>(ExitCode::kRuntime);
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    return static_cast<int>(ExitCode::kRuntime);
+  }
 }

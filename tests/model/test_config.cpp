@@ -1,0 +1,135 @@
+#include "model/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/gguf.h"
+#include "helpers.h"
+
+namespace hone {
+namespace {
+
+using nlohmann::json;
+using test::TempDir;
+
+json base_config() {
+  return {{"model_type", "llama"},      {"vocab_size", 1000},         {"hidden_size", 64},
+          {"intermediate_size", 160},   {"num_hidden_layers", 2},     {"num_attention_heads", 4},
+          {"num_key_value_heads", 2},   {"rms_norm_eps", 1e-5},       {"rope_theta", 10000.0},
+          {"eos_token_id", {2, 3}},     {"tie_word_embeddings", true}};
+}
+
+ModelConfig load(const TempDir& dir, const json& j) {
+  test::write_bytes(dir / "config.json", j.dump());
+  return load_hf_config(dir / "config.json");
+}
+
+TEST(ModelConfig, ReadsLegacyLlamaConfig) {
+  TempDir dir;
+  auto c = load(dir, base_config());
+  EXPECT_EQ(c.family, ModelFamily::kLlama);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_EQ(c.num_key_value_heads, 2);
+  EXPECT_EQ(c.eos_token_ids, (std::vector<std::int64_t>{2, 3}));
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_FALSE(c.attention_bias);
+  // embedding 64000 + 2 layers * (q 4096 + k,v 2*2048 + o 4096 + mlp 3*10240 + norms 128) + final norm 64
+  EXPECT_EQ(c.parameter_count(), 64000 + 2 * (4096 + 4096 + 4096 + 30720 + 128) + 64);
+}
+
+TEST(ModelConfig, Errors) {
+  TempDir dir;
+  auto j = base_config();
+  j["model_type"] = "gpt_neox";
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "config.json: unsupported model_type 'gpt_neox'");
+  j = base_config();
+  j.erase("hidden_size");
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "config.json: missing key 'hidden_size'");
+  j = base_config();
+  j["num_key_value_heads"] = 3;
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "num_attention_heads 4 is not a multiple of num_key_value_heads 3");
+  j = base_config();
+  j["hidden_size"] = "64";
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "'hidden_size' should be an integer, got \"64\"");
+  j = base_config();
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "unsupported rope_scaling type 'yarn'");
+  test::write_bytes(dir / "config.json", "{not json");
+  EXPECT_HONE_ERROR(load_hf_config(dir / "config.json"), InputError, "config.json: not a JSON object");
+}
+
+TEST(ModelConfig, HfJsonRoundTrips) {
+  TempDir dir;
+  auto j = base_config();
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+  auto c = load(dir, j);
+  test::write_bytes(dir / "config.json", c.to_hf_json());
+  auto d = load_hf_config(dir / "config.json");
+  EXPECT_EQ(d.to_hf_json(), c.to_hf_json());
+  EXPECT_EQ(d.rope_scaling.type, "llama3");
+  EXPECT_EQ(d.rope_scaling.original_max_position_embeddings, 64);
+}
+
+// Config files written by transformers itself (v5 nests rope_theta under rope_parameters).
+TEST(ModelConfigPeer, ReadsConfigsWrittenByTransformers) {
+  if (!test::have_python()) GTEST_SKIP() << "no virtualenv";
+  for (const std::string family : {"llama", "llama3", "qwen2", "mistral"}) {
+    TempDir dir;
+    auto r = test::run_python("hf_config_peer.py", {"write", dir.path().string(), family});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto c = load_hf_config(dir / "config.json");
+    auto check = test::run_python("hf_config_peer.py", {"check", dir.path().string()});
+    ASSERT_EQ(check.exit_code, 0) << check.err;
+    json ref = json::parse(check.out);
+    EXPECT_EQ(family_name(c.family), ref["model_type"]) << family;
+    EXPECT_EQ(c.hidden_size, ref["hidden_size"]) << family;
+    EXPECT_EQ(c.num_key_value_heads, ref["num_key_value_heads"]) << family;
+    EXPECT_EQ(c.head_dim, ref["head_dim"]) << family;
+    EXPECT_DOUBLE_EQ(c.rope_theta, ref["rope_theta"].get<double>()) << family;
+    EXPECT_EQ(c.tie_word_embeddings, ref["tie_word_embeddings"]) << family;
+    EXPECT_EQ(c.attention_bias, family == "qwen2") << family;
+    if (family == "llama3") {
+      EXPECT_EQ(c.rope_scaling.type, "llama3");
+      EXPECT_DOUBLE_EQ(c.rope_scaling.factor, ref["factor"].get<double>());
+    } else {
+      EXPECT_TRUE(c.rope_scaling.type.empty()) << family;
+    }
+    // And transformers reads hone's rendering back to the same numbers.
+    TempDir out;
+    test::write_bytes(out / "config.json", c.to_hf_json());
+    auto back = test::run_python("hf_config_peer.py", {"check", out.path().string()});
+    ASSERT_EQ(back.exit_code, 0) << back.err;
+    EXPECT_EQ(json::parse(back.out), ref) << family;
+  }
+}
+
+TEST(ModelConfigGGUF, SmolLM2) {
+  if (!test::have_model()) GTEST_SKIP() << "no model (run scripts/setup.sh)";
+  auto g = GGUFFile::open(test::model_path());
+  auto c = load_gguf_config(g);
+  EXPECT_EQ(c.family, ModelFamily::kLlama);
+  EXPECT_EQ(c.num_hidden_layers, 30);
+  EXPECT_EQ(c.hidden_size, 576);
+  EXPECT_EQ(c.intermediate_size, 1536);
+  EXPECT_EQ(c.num_attention_heads, 9);
+  EXPECT_EQ(c.num_key_value_heads, 3);
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_EQ(c.vocab_size, 49152);
+  EXPECT_DOUBLE_EQ(c.rope_theta, 100000.0);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  std::int64_t stored = 0;
+  for (const auto& t : g.tensors()) stored += t.numel();
+  EXPECT_EQ(c.parameter_count(), stored) << "config-derived count equals the tensors' element count";
+}
+
+TEST(ModelConfigGGUF, UnknownArchitecture) {
+  TempDir dir;
+  GGUFWriter w;
+  w.set("general.architecture", GGUFValue::str("mamba"));
+  w.write(dir / "m.gguf");
+  EXPECT_HONE_ERROR(load_gguf_config(GGUFFile::open(dir / "m.gguf")), InputError,
+                    "unsupported general.architecture 'mamba'");
+}
+
+}  // namespace
+}  // namespace hone

@@ -1,0 +1,166 @@
+// The hone binary as users call it: subcommands, help, config files, exit codes, `hone info`.
+#include <hdf5.h>
+
+#include "core/safetensors.h"
+#include "helpers.h"
+
+namespace hone {
+namespace {
+
+using test::run_hone;
+using test::TempDir;
+
+TEST(Cli, HelpListsTheEightSubcommands) {
+  auto r = run_hone({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* cmd : {"ingest", "tokenize", "lora-train", "distill", "eval", "export", "generate", "info"})
+    EXPECT_NE(r.out.find(std::string("\n  ") + cmd + " "), std::string::npos) << cmd << " missing from:\n" << r.out;
+}
+
+TEST(Cli, VersionNamesLibTorch) {
+  auto r = run_hone({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("hone 0."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("LibTorch 2.11.0"), std::string::npos) << r.out;
+}
+
+TEST(Cli, SubcommandHelpShowsDefaultsAndCommonOptions) {
+  for (const char* cmd : {"ingest", "tokenize", "lora-train", "distill", "eval", "export", "generate", "info"}) {
+    auto r = run_hone({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("--config"), std::string::npos) << cmd;
+    EXPECT_NE(r.out.find("--print-config"), std::string::npos) << cmd;
+    EXPECT_NE(r.out.find("--log-format TEXT:{text,json}=text"), std::string::npos) << cmd;
+  }
+  EXPECT_NE(run_hone({"lora-train", "--help"}).out.find("--epochs FLOAT=1"), std::string::npos);
+  EXPECT_NE(run_hone({"export", "--help"}).out.find("=f16"), std::string::npos);
+}
+
+TEST(Cli, UsageErrorsExitWith2) {
+  EXPECT_EQ(run_hone({}).exit_code, 2);
+  EXPECT_EQ(run_hone({"frobnicate"}).exit_code, 2);
+  auto r = run_hone({"lora-train", "--data", "x.h5", "-o", "out"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--model is required"), std::string::npos) << r.err;
+  EXPECT_EQ(run_hone({"info", "x", "--log-format", "xml"}).exit_code, 2);
+  EXPECT_EQ(run_hone({"export", "-m", "a", "--format", "onnx", "-o", "b"}).exit_code, 2);
+}
+
+TEST(Cli, ConfigFileSetsOptionsAndTheCommandLineOverridesIt) {
+  TempDir dir;
+  test::write_bytes(dir / "train.toml", "# hone lora-train --config train.toml\nmodel = \"base.gguf\"\ndata = \"d.h5\"\n"
+                                        "out = \"runs/x\"\nmax-steps = 50\nepochs = 3\n");
+  auto r = run_hone({"lora-train", "--config", (dir / "train.toml").string(), "--epochs", "2", "--print-config"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("model=\"base.gguf\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max-steps=50"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("epochs=2"), std::string::npos) << "the command line wins:\n" << r.out;
+  EXPECT_NE(r.out.find("resume=false"), std::string::npos) << "defaults are printed too:\n" << r.out;
+
+  // The printed configuration is itself a valid config file.
+  test::write_bytes(dir / "effective.toml", r.out);
+  auto again = run_hone({"lora-train", "--config", (dir / "effective.toml").string(), "--print-config"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, r.out);
+
+  test::write_bytes(dir / "typo.toml", "modle = \"base.gguf\"\n");
+  auto bad = run_hone({"lora-train", "--config", (dir / "typo.toml").string(), "-m", "a", "--data", "b", "-o", "c"});
+  EXPECT_EQ(bad.exit_code, 2) << "an unknown key is an error";
+  EXPECT_NE(bad.err.find("modle"), std::string::npos) << bad.err;
+  auto missing = run_hone({"info", "--config", (dir / "none.toml").string(), "x"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("none.toml"), std::string::npos) << missing.err;
+}
+
+TEST(Cli, UnbuiltSubcommandsSaySoAndExit1) {
+  auto r = run_hone({"distill", "--teacher", "t.gguf", "--data", "d.h5", "-o", "out"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("hone distill is not built yet (issue #7)"), std::string::npos) << r.err;
+}
+
+TEST(Cli, JsonLogFormat) {
+  auto r = run_hone({"info", "/nonexistent/model.gguf", "--log-format", "json"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find(R"({"time":")"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(R"("level":"error","msg":"bad input: /nonexistent/model.gguf: no such file or directory"})"),
+            std::string::npos)
+      << r.err;
+}
+
+// ---------------------------------------------------------------------------- hone info
+
+TEST(CliInfo, SmolLM2Summary) {
+  if (!test::have_model()) GTEST_SKIP() << "no model (run scripts/setup.sh)";
+  auto r = run_hone({"info", test::model_path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* expected : {"layers:         30", "hidden size:    576", "vocab:          49152",
+                               "parameters:     134.5M (134515008)", "Q4_1 x", "gpt2 (byte-level BPE)",
+                               "48900 merges", "chat template:"})
+    EXPECT_NE(r.out.find(expected), std::string::npos) << expected << " missing from:\n" << r.out;
+}
+
+TEST(CliInfo, MalformedFilesExitWith3AndNameTheFile) {
+  TempDir dir;
+  test::write_bytes(dir / "broken.gguf", std::string("GGUF\x03\0\0\0", 8));
+  auto r = run_hone({"info", (dir / "broken.gguf").string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("broken.gguf: truncated at byte 8"), std::string::npos) << r.err;
+  test::write_bytes(dir / "notes.txt", "hello");
+  r = run_hone({"info", (dir / "notes.txt").string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("unrecognised file type"), std::string::npos) << r.err;
+}
+
+TEST(CliInfo, SafetensorsAndHfDirectory) {
+  TempDir dir;
+  const std::vector<float> w(64 * 16, 0.5f);
+  write_safetensors(dir / "model.safetensors",
+                    {{"model.embed_tokens.weight", DType::kF32, {64, 16}, w.data(), w.size() * 4}}, {{"format", "pt"}});
+  test::write_bytes(dir / "config.json",
+                    R"({"model_type":"qwen2","vocab_size":64,"hidden_size":16,"intermediate_size":32,)"
+                    R"("num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1})");
+  auto r = run_hone({"info", (dir / "model.safetensors").string(), "--tensors", "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("parameters:     1.0K (1024)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("model.embed_tokens.weight"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("format = pt"), std::string::npos) << r.out;
+  r = run_hone({"info", dir.path().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("family:         qwen2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("qkv bias:       yes"), std::string::npos) << r.out;
+}
+
+TEST(CliInfo, Hdf5File) {
+  TempDir dir;
+  const std::string path = (dir / "store.h5").string();
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dims[1] = {100};
+  hid_t space = H5Screate_simple(1, dims, nullptr);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  hsize_t chunk[1] = {50};
+  H5Pset_chunk(dcpl, 1, chunk);
+  H5Pset_deflate(dcpl, 4);
+  hid_t ds = H5Dcreate2(g, "input_ids", H5T_STD_I32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  std::vector<std::int32_t> ids(100, 7);
+  H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids.data());
+  hid_t aspace = H5Screate(H5S_SCALAR);
+  hid_t attr = H5Acreate2(f, "vocab_size", H5T_STD_I64LE, aspace, H5P_DEFAULT, H5P_DEFAULT);
+  std::int64_t vocab = 49152;
+  H5Awrite(attr, H5T_NATIVE_INT64, &vocab);
+  H5Aclose(attr);
+  H5Sclose(aspace);
+  H5Dclose(ds);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Gclose(g);
+  H5Fclose(f);
+  auto r = run_hone({"info", path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("train/input_ids"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("int32    [100], deflate"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("@vocab_size = 49152"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace hone
