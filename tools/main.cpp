@@ -1,6 +1,7 @@
 // hone: one binary, one subcommand per stage of the pipeline. Parses the global options, hands
 // the rest to the subcommand's registration (tools/<command>.cpp), and is the only place that
 // catches errors: it logs them and maps them to the exit codes documented in README.md.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -98,16 +99,30 @@ int main(int argc, char** argv) {
     }
     return static_cast<int>(ExitCode::kUsage);
   }
+  CLI::App& cmd = *chosen->app;
   try {
     std::reverse(args.begin(), args.end());  // CLI11 takes the vector in reverse order
-    chosen->app->parse(args);
+    cmd.parse(args);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << cmd.help("hone");  // "Usage: hone <command> ..."
+    return 0;
+  } catch (const CLI::ConfigError& e) {
+    // CLI11 says "INI was not able to parse KEY"; name the file and the command instead.
+    const std::string what = e.what(), prefix = "INI was not able to parse ";
+    const std::string key = what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
+    const auto files = cmd.get_config_ptr()->results();
+    std::cerr << fmt::format("hone: usage error: {}: key '{}' is not an option of hone {}\n",
+                             files.empty() ? std::string("config") : files.back(), key, cmd.get_name())
+              << fmt::format("hint: `hone {} --help` lists the options; their long names are the keys\n",
+                             cmd.get_name());
+    return static_cast<int>(ExitCode::kUsage);
   } catch (const CLI::ParseError& e) {
-    return parse_exit(*chosen->app, e);
+    return parse_exit(cmd, e);
   }
 
   init_logging({global.quiet ? -1 : global.verbose, global.log_format == "json" ? LogFormat::kJson : LogFormat::kText});
-  if (chosen->app->get_option("--print-config")->as<bool>()) {
-    std::cout << chosen->app->config_to_str(/*default_also=*/true, /*write_description=*/true) << "\n";
+  if (cmd.get_option("--print-config")->as<bool>()) {
+    std::cout << cmd.config_to_str(/*default_also=*/true, /*write_description=*/true) << "\n";
     return 0;
   }
   try {

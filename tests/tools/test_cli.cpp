@@ -28,6 +28,7 @@ TEST(Cli, SubcommandHelpShowsDefaultsAndCommonOptions) {
   for (const char* cmd : {"ingest", "tokenize", "lora-train", "distill", "eval", "export", "generate", "info"}) {
     auto r = run_hone({cmd, "--help"});
     EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find(std::string("Usage: hone ") + cmd + " [OPTIONS]"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("--config"), std::string::npos) << cmd;
     EXPECT_NE(r.out.find("--print-config"), std::string::npos) << cmd;
     EXPECT_NE(r.out.find("--log-format TEXT:{text,json}=text"), std::string::npos) << cmd;
@@ -66,7 +67,7 @@ TEST(Cli, ConfigFileSetsOptionsAndTheCommandLineOverridesIt) {
   test::write_bytes(dir / "typo.toml", "modle = \"base.gguf\"\n");
   auto bad = run_hone({"lora-train", "--config", (dir / "typo.toml").string(), "-m", "a", "--data", "b", "-o", "c"});
   EXPECT_EQ(bad.exit_code, 2) << "an unknown key is an error";
-  EXPECT_NE(bad.err.find("modle"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("typo.toml: key 'modle' is not an option of hone lora-train"), std::string::npos) << bad.err;
   auto missing = run_hone({"info", "--config", (dir / "none.toml").string(), "x"});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("none.toml"), std::string::npos) << missing.err;
