@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
     if (chosen != nullptr) {
       args.assign(argv + 1, argv + i);
       args.insert(args.end(), argv + i + 1, argv + argc);
+    } else if (std::string(argv[i]) == "--log-format") {
+      ++i;  // the only global option that takes a separate value
     } else if (argv[i][0] != '-') {
       break;  // an unknown subcommand: the root reports it
     }

@@ -1,6 +1,6 @@
 #include "core/error.h"
 
-#include <cstring>
+#include <string_view>
 
 namespace hone {
 
@@ -9,9 +9,8 @@ Error::Error(SourceLoc loc, std::string message, std::string hint)
 
 std::string Error::where() const {
   // Trim the build machine's absolute path down to the repository-relative one.
-  const char* f = loc_.file;
-  if (const char* p = std::strstr(f, "/lib/")) f = p + 1;
-  else if (const char* p = std::strstr(f, "/tools/")) f = p + 1;
+  std::string_view f = loc_.file, root = HONE_SOURCE_DIR;
+  if (f.substr(0, root.size()) == root) f.remove_prefix(root.size());
   return fmt::format("{}:{}", f, loc_.line);
 }
 

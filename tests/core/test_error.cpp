@@ -18,7 +18,7 @@ TEST(Error, CheckThrowsTypedErrorWithMessageHintAndLocation) {
   } catch (const UsageError& e) {
     EXPECT_EQ(e.message(), "cannot divide 7 by zero");
     EXPECT_EQ(e.hint(), "pass a non-zero divisor");
-    EXPECT_NE(e.where().find("test_error.cpp:"), std::string::npos) << e.where();
+    EXPECT_EQ(e.where().rfind("tests/core/test_error.cpp:", 0), 0u) << "repository-relative: " << e.where();
     EXPECT_EQ(e.exit_code(), ExitCode::kUsage);
   }
 }

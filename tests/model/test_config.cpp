@@ -70,17 +70,28 @@ TEST(ModelConfig, HfJsonRoundTrips) {
   EXPECT_EQ(d.rope_scaling.original_max_position_embeddings, 64);
 }
 
-// Config files written by transformers itself (v5 nests rope_theta under rope_parameters).
+// Config files written by transformers itself (v5 nests rope_theta under rope_parameters), and
+// transformers reading hone's rendering of them back to the same numbers.
 TEST(ModelConfigPeer, ReadsConfigsWrittenByTransformers) {
   if (!test::have_python()) GTEST_SKIP() << "no virtualenv";
-  for (const std::string family : {"llama", "llama3", "qwen2", "mistral"}) {
-    TempDir dir;
-    auto r = test::run_python("hf_config_peer.py", {"write", dir.path().string(), family});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    auto c = load_hf_config(dir / "config.json");
-    auto check = test::run_python("hf_config_peer.py", {"check", dir.path().string()});
-    ASSERT_EQ(check.exit_code, 0) << check.err;
-    json ref = json::parse(check.out);
+  TempDir dir;
+  auto r = test::run_python("hf_config_peer.py", {"write", dir.path().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> families = {"llama", "llama3", "qwen2", "mistral"};
+  std::vector<std::string> check_args = {"check"};
+  for (const auto& family : families) {
+    const ModelConfig c = load_hf_config(dir / family / "config.json");
+    fs::create_directories(dir / ("hone-" + family));
+    test::write_bytes(dir / ("hone-" + family) / "config.json", c.to_hf_json());
+    check_args.push_back((dir / family).string());
+    check_args.push_back((dir / ("hone-" + family)).string());
+  }
+  auto check = test::run_python("hf_config_peer.py", check_args);
+  ASSERT_EQ(check.exit_code, 0) << check.err;
+  const json all = json::parse(check.out);
+  for (const auto& family : families) {
+    const json& ref = all[(dir / family).string()];
+    const ModelConfig c = load_hf_config(dir / family / "config.json");
     EXPECT_EQ(family_name(c.family), ref["model_type"]) << family;
     EXPECT_EQ(c.hidden_size, ref["hidden_size"]) << family;
     EXPECT_EQ(c.num_key_value_heads, ref["num_key_value_heads"]) << family;
@@ -94,12 +105,7 @@ TEST(ModelConfigPeer, ReadsConfigsWrittenByTransformers) {
     } else {
       EXPECT_TRUE(c.rope_scaling.type.empty()) << family;
     }
-    // And transformers reads hone's rendering back to the same numbers.
-    TempDir out;
-    test::write_bytes(out / "config.json", c.to_hf_json());
-    auto back = test::run_python("hf_config_peer.py", {"check", out.path().string()});
-    ASSERT_EQ(back.exit_code, 0) << back.err;
-    EXPECT_EQ(json::parse(back.out), ref) << family;
+    EXPECT_EQ(all[(dir / ("hone-" + family)).string()], ref) << family << ": transformers reads hone's config.json";
   }
 }
 

@@ -80,6 +80,11 @@ TEST(Cli, UnbuiltSubcommandsSaySoAndExit1) {
 }
 
 TEST(Cli, JsonLogFormat) {
+  // Global options may come before or after the subcommand.
+  auto before = run_hone({"--log-format", "json", "-v", "info", "/nonexistent/model.gguf"});
+  EXPECT_EQ(before.exit_code, 3) << before.err;
+  EXPECT_NE(before.err.find(R"("level":"debug","msg":"raised at lib/inspect/info.cpp:)"), std::string::npos)
+      << "-v shows where the error was raised:\n" << before.err;
   auto r = run_hone({"info", "/nonexistent/model.gguf", "--log-format", "json"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find(R"({"time":")"), std::string::npos) << r.err;
