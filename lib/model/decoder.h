@@ -1,0 +1,113 @@
+// The decoder-only transformer shared by the llama, qwen2 and mistral families:
+//   x = embed(ids)
+//   per layer:  x += o_proj(attention(rope(q_proj(rms(x))), rope(k_proj(rms(x))), v_proj(rms(x))))
+//               x += down_proj(silu(gate_proj(rms(x))) * up_proj(rms(x)))
+//   logits = lm_head(rms(x))            (lm_head = embed_tokens when tied)
+// The families differ only in what ModelConfig records: q/k/v biases (qwen2), rope scaling
+// (llama3), a sliding attention window (mistral), tied or separate output head.
+// The model knows nothing about training: it is a function of its weights and its inputs.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/loader.h"
+
+namespace hone {
+
+class KVCache;
+
+enum class AttentionImpl {
+  kSdpa,       // at::scaled_dot_product_attention (flash / memory-efficient kernels)
+  kReference,  // explicit softmax(q k^T / sqrt(d) + mask) v, kept to test the fast path against
+};
+
+// y = x W^T + b. A plain struct so that adapters (issue #5) can wrap the forward.
+struct Linear {
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out] or undefined
+  at::Tensor forward(const at::Tensor& x) const;
+};
+
+struct DecoderLayer {
+  at::Tensor input_norm;      // [hidden]
+  Linear q_proj, k_proj, v_proj, o_proj;
+  at::Tensor post_attn_norm;  // [hidden]
+  Linear gate_proj, up_proj, down_proj;
+};
+
+// Inputs of one forward pass. Only input_ids is required.
+struct ForwardInput {
+  at::Tensor input_ids;     // [B, T] int64
+  at::Tensor position_ids;  // [B, T] int64; default: past length + arange(T)
+  // [B, T] int64: packed sequences; a token attends only to earlier tokens of the same document.
+  at::Tensor document_ids;
+  // [B, past + T] bool: false marks padding keys (left-padded batches); default: all valid.
+  at::Tensor key_mask;
+  KVCache* cache = nullptr;  // appends this step's keys/values and attends over the cached ones
+};
+
+class Decoder {
+ public:
+  Decoder(ModelWeights weights);
+
+  const ModelConfig& config() const { return config_; }
+  // [B, T] ids -> [B, T, hidden] final-normed hidden states.
+  at::Tensor forward_hidden(const ForwardInput& in) const;
+  // [..., hidden] -> [..., vocab] logits (float32 when the weights are).
+  at::Tensor logits(const at::Tensor& hidden) const;
+  at::Tensor forward(const ForwardInput& in) const { return logits(forward_hidden(in)); }
+
+  void set_attention_impl(AttentionImpl impl) { attention_impl_ = impl; }
+  std::vector<DecoderLayer>& layers() { return layers_; }
+  const std::vector<DecoderLayer>& layers() const { return layers_; }
+  const at::Tensor& embed_tokens() const { return embed_; }
+  // Every weight under its canonical name (views of the decoder's own tensors).
+  std::map<std::string, at::Tensor> named_weights() const;
+  c10::Device device() const { return embed_.device(); }
+  c10::ScalarType dtype() const { return embed_.scalar_type(); }
+
+ private:
+  at::Tensor attention(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                       const at::Tensor& mask, bool causal, KVCache* cache, int layer_index) const;
+
+  ModelConfig config_;
+  at::Tensor embed_;      // [vocab, hidden]
+  at::Tensor final_norm_; // [hidden]
+  at::Tensor lm_head_;    // [vocab, hidden] (== embed_ when tied)
+  at::Tensor inv_freq_;   // [head_dim / 2] float32 rotary frequencies, scaling applied
+  std::vector<DecoderLayer> layers_;
+  AttentionImpl attention_impl_ = AttentionImpl::kSdpa;
+};
+
+// Keys and values of past positions, per layer, in preallocated buffers [B, kv_heads, max_len, head_dim].
+class KVCache {
+ public:
+  KVCache(const ModelConfig& config, std::int64_t batch, std::int64_t max_len, c10::Device device,
+          c10::ScalarType dtype);
+  std::int64_t length() const { return length_; }
+  std::int64_t capacity() const { return capacity_; }
+  void reset() { length_ = 0; }
+  // Writes this step's k/v ([B, kv_heads, T, head_dim]) after the cached ones and returns views
+  // of all of them; `commit(T)` advances the length once every layer has appended.
+  std::pair<at::Tensor, at::Tensor> append(int layer, const at::Tensor& k, const at::Tensor& v);
+  void commit(std::int64_t steps);
+
+ private:
+  std::vector<at::Tensor> k_, v_;
+  std::int64_t length_ = 0;
+  std::int64_t capacity_ = 0;
+};
+
+// Rotary inverse frequencies for `config` (plain, linear or llama3-scaled; transformers'
+// modeling_rope_utils), or base / `freq_factors` when a GGUF file supplies them.
+at::Tensor rope_inv_freq(const ModelConfig& config, const at::Tensor& freq_factors = {});
+
+// Loads a .gguf file or an HF model directory.
+Decoder load_decoder(const fs::path& path, const LoadOptions& options = {});
+
+}  // namespace hone

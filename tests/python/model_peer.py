@@ -1,0 +1,72 @@
+"""Reference peer for hone's decoder: transformers' own model classes, float32, on the CPU.
+
+  logits MODEL IDS.json OUT.safetensors STEPS
+      MODEL is a .gguf file (transformers dequantises it and undoes llama.cpp's q/k permutation)
+      or an HF directory. For each prompt (a list of token ids) in IDS.json writes
+      logits.<i> [T, vocab] and greedy.<i> [STEPS] (greedy continuation, full recompute per step,
+      no end-of-sequence stop).
+  tiny DIR FAMILY
+      writes a small random model of FAMILY (qwen2: q/k/v biases, tied head; llama3: llama3 rope
+      scaling, separate head, sharded safetensors; mistral: sliding window) with save_pretrained.
+"""
+import json
+import os
+import sys
+
+import torch
+from safetensors.torch import save_file
+from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config
+
+torch.set_grad_enabled(False)
+
+
+def load(model):
+    if model.endswith(".gguf"):
+        return AutoModelForCausalLM.from_pretrained(os.path.dirname(os.path.abspath(model)),
+                                                    gguf_file=os.path.basename(model), dtype=torch.float32)
+    return AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+
+
+def logits(model, ids_path, out, steps):
+    m = load(model).eval()
+    prompts = json.load(open(ids_path))
+    result = {}
+    for i, ids in enumerate(prompts):
+        x = torch.tensor([ids], dtype=torch.long)
+        result[f"logits.{i}"] = m(input_ids=x).logits[0].float().contiguous()
+        greedy = []
+        for _ in range(steps):
+            nxt = int(m(input_ids=x).logits[0, -1].argmax())
+            greedy.append(nxt)
+            x = torch.cat([x, torch.tensor([[nxt]])], dim=1)
+        result[f"greedy.{i}"] = torch.tensor(greedy, dtype=torch.long)
+    save_file(result, out)
+
+
+def tiny(out, family):
+    torch.manual_seed(0)
+    common = dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-6)
+    if family == "qwen2":
+        cfg = Qwen2Config(**common, rope_theta=1000000.0, tie_word_embeddings=True)
+    elif family == "llama3":
+        cfg = LlamaConfig(**common, rope_theta=500000.0, tie_word_embeddings=False,
+                          rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                        "high_freq_factor": 4.0, "original_max_position_embeddings": 32})
+    elif family == "mistral":
+        cfg = MistralConfig(**common, rope_theta=10000.0, sliding_window=8)
+    else:
+        sys.exit(f"unknown family {family}")
+    m = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    # Random init leaves biases at zero and norms at one: perturb them so the test sees them.
+    for name, p in m.named_parameters():
+        if name.endswith("bias") or "norm" in name:
+            p.data.normal_(1.0 if "norm" in name else 0.0, 0.1)
+    m.save_pretrained(out, max_shard_size="200KB" if family == "llama3" else "100MB")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "logits":
+        logits(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    else:
+        tiny(sys.argv[2], sys.argv[3])
