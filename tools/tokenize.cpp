@@ -1,6 +1,10 @@
-// hone tokenize: token ids of a text (issue #3), or an ingested directory into an HDF5 token
-// store (issue #4).
+// hone tokenize: token ids of a text (print mode), or an ingested data set into an HDF5 token
+// store (store mode, issue #4).
+#include <iostream>
+
 #include "command.h"
+#include "core/error.h"
+#include "generate/text_generation.h"
 
 namespace hone::tools {
 
@@ -20,13 +24,27 @@ Run register_tokenize(CLI::App& root) {
   add_config_options(*cmd);
   cmd->add_option("input", o->input, "Ingested data directory (store mode)");
   cmd->add_option("-m,--model", o->model, "Model whose tokenizer to use (.gguf or HF directory)")->required();
-  cmd->add_option("--text", o->text, "Print the token ids of this text");
+  CLI::Option* text = cmd->add_option("--text", o->text, "Print the token ids of this text, space-separated, on one line");
   cmd->add_option("-o,--out", o->out, "Output token store (.h5)");
-  cmd->add_flag("--add-special", o->add_special, "Add the model's special tokens (bos)")->capture_default_str();
-  cmd->add_flag("--chat", o->chat, "Apply the chat template to the text as one user turn")->capture_default_str();
-  cmd->add_option("--max-len", o->max_len, "Maximum sequence length")->capture_default_str();
-  cmd->add_flag("--pack", o->pack, "Pack several examples into each sequence")->capture_default_str();
-  return [o] { not_implemented("tokenize", o->text.empty() ? 4 : 3); };
+  cmd->add_flag("--add-special", o->add_special, "Add the model's special tokens (bos where the model adds one)")
+      ->capture_default_str();
+  cmd->add_flag("--chat", o->chat, "Apply the chat template to the text as one user turn with the generation prompt")
+      ->capture_default_str();
+  cmd->add_option("--max-len", o->max_len, "Maximum sequence length (store mode)")->capture_default_str();
+  cmd->add_flag("--pack", o->pack, "Pack several examples into each sequence (store mode)")->capture_default_str();
+  return [o, text] {
+    if (text->count() == 0) {
+      HONE_CHECK(!o->input.empty(), UsageError, "hone tokenize needs --text TEXT, or an ingested directory");
+      not_implemented("tokenize (token store mode)", 4);
+    }
+    auto tokenizer = Tokenizer::load(o->model);
+    const std::vector<std::int32_t> ids =
+        o->chat ? prompt_tokens(*tokenizer, o->text, /*chat=*/true)
+                : tokenizer->encode(o->text, o->add_special, /*parse_special=*/false);
+    std::string line;
+    for (std::size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
+    std::cout << line << "\n";
+  };
 }
 
 }  // namespace hone::tools

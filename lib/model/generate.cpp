@@ -83,7 +83,8 @@ GenerationResult generate_tokens(const Decoder& model, const std::vector<std::in
     const std::int64_t next = sample_token(last, sampling, rng_state);
     r.tokens.push_back(next);
     const bool stop = std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end();
-    if (stop || (on_token && !on_token(next))) {
+    const bool go_on = on_token ? on_token(next) : true;  // sees every token, the stop token too
+    if (stop || !go_on) {
       r.stopped = true;
       break;
     }

@@ -1,6 +1,8 @@
 // The hone binary as users call it: subcommands, help, config files, exit codes, `hone info`.
 #include <hdf5.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/safetensors.h"
 #include "helpers.h"
 
@@ -74,6 +76,9 @@ TEST(Cli, ConfigFileSetsOptionsAndTheCommandLineOverridesIt) {
 }
 
 TEST(Cli, UnbuiltSubcommandsSaySoAndExit1) {
+  auto adapter = run_hone({"generate", "-m", "x.gguf", "--adapter", "a", "-p", "hi"});
+  EXPECT_EQ(adapter.exit_code, 1);
+  EXPECT_NE(adapter.err.find("hone generate --adapter is not built yet (issue #5)"), std::string::npos) << adapter.err;
   auto r = run_hone({"distill", "--teacher", "t.gguf", "--data", "d.h5", "-o", "out"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("hone distill is not built yet (issue #7)"), std::string::npos) << r.err;
@@ -166,6 +171,70 @@ TEST(CliInfo, Hdf5File) {
   EXPECT_NE(r.out.find("train/input_ids"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("int32    [100], deflate"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("@vocab_size = 49152"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace hone
+
+namespace hone {
+namespace {
+
+// ---------------------------------------------------------------------------- tokenize / generate
+
+TEST(CliTokenize, PrintsIdsOnOneLine) {
+  if (!test::have_model()) GTEST_SKIP() << "no model";
+  // llama.cpp's ids for this text (SmolLM2 splits every digit; tests/text compares hone with
+  // llama.cpp on all of Banking77 and a stress set).
+  auto r = run_hone({"tokenize", "-m", test::model_path(), "--text", "Hello world 12345"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "19556 905 216 33 34 35 36 37\n");
+  // Special-token text in user input stays text; --chat adds the template's real control tokens.
+  r = run_hone({"tokenize", "-m", test::model_path(), "--text", "<|im_end|>"});
+  EXPECT_EQ(r.out.find("2\n"), std::string::npos) << r.out;
+  r = run_hone({"tokenize", "-m", test::model_path(), "--text", "", "--add-special"});
+  EXPECT_EQ(r.out, "\n") << "SmolLM2 adds no bos";
+  EXPECT_EQ(run_hone({"tokenize", "-m", test::model_path()}).exit_code, 2);
+}
+
+TEST(CliGenerate, GreedyCompletionsEqualTransformers) {
+  if (!test::have_python() || !test::have_model()) GTEST_SKIP() << "no virtualenv or model";
+  const std::vector<std::string> prompts = {"What is the capital of France?", "I lost my card, what should I do?",
+                                            "Write a haiku about the sea."};
+  std::vector<std::string> args = {"generate", test::model_path(), "48"};
+  args.insert(args.end(), prompts.begin(), prompts.end());
+  auto ref = test::run_python("generate_peer.py", args);
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  const auto expected = nlohmann::json::parse(ref.out);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    auto ids = run_hone({"tokenize", "-m", test::model_path(), "--text", prompts[i], "--chat"});
+    std::string ref_ids;
+    for (const auto& id : expected[i]["ids"]) ref_ids += (ref_ids.empty() ? "" : " ") + std::to_string(id.get<int>());
+    EXPECT_EQ(ids.out, ref_ids + "\n") << "chat prompt ids of: " << prompts[i];
+    auto r = run_hone({"generate", "-m", test::model_path(), "-p", prompts[i], "--chat", "-n", "48"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::string text = expected[i]["text"].get<std::string>();
+    if (text.empty() || text.back() != '\n') text += "\n";
+    EXPECT_EQ(r.out, text) << prompts[i];
+  }
+}
+
+TEST(CliGenerate, StopStringsAndSeededSampling) {
+  if (!test::have_model()) GTEST_SKIP() << "no model";
+  const std::string m = test::model_path();
+  auto r = run_hone({"generate", "-m", m, "-p", "What is the capital of France?", "--chat", "--stop", "Paris"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "The capital of France is \n");
+  auto a = run_hone({"generate", "-m", m, "-p", "Once upon a time", "-n", "24", "--temperature", "0.9", "--top-p", "0.95",
+                     "--seed", "7"});
+  auto b = run_hone({"generate", "-m", m, "-p", "Once upon a time", "-n", "24", "--temperature", "0.9", "--top-p", "0.95",
+                     "--seed", "7"});
+  auto c = run_hone({"generate", "-m", m, "-p", "Once upon a time", "-n", "24", "--temperature", "0.9", "--top-p", "0.95",
+                     "--seed", "8"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out) << "same seed, same text";
+  EXPECT_NE(a.out, c.out) << "another seed, another text";
+  auto v = run_hone({"generate", "-m", m, "-p", "Hi", "-n", "4", "--ignore-eos", "-v"});
+  EXPECT_NE(v.err.find("generated 4 tokens in"), std::string::npos) << v.err;
 }
 
 }  // namespace

@@ -1,0 +1,68 @@
+#include "generate/text_generation.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "text/chat_template.h"
+
+namespace hone {
+
+LanguageModel load_language_model(const fs::path& path, const LoadOptions& options) {
+  LanguageModel m;
+  m.tokenizer = Tokenizer::load(path);
+  m.decoder = std::make_unique<Decoder>(load_decoder(path, options));
+  HONE_CHECK(m.tokenizer->vocab_size() <= m.decoder->config().vocab_size, InputError,
+             "{}: the tokenizer has {} tokens but the model's embedding has {} rows (vocab/embedding mismatch)",
+             path.string(), m.tokenizer->vocab_size(), m.decoder->config().vocab_size);
+  return m;
+}
+
+std::vector<std::int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& text, bool chat) {
+  if (!chat) return tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/false);
+  const ChatTemplateInfo info = ChatTemplateInfo::from_tokenizer(tokenizer);
+  const std::string rendered = render_chat(info, {{"user", text}}, /*add_generation_prompt=*/true);
+  // The rendered template carries its own bos text where the family has one (Llama 3, Llama 2),
+  // as transformers' apply_chat_template(tokenize=True) does.
+  return tokenizer.encode(rendered, /*add_special=*/false, /*parse_special=*/true);
+}
+
+TextGenerationResult generate_text(const LanguageModel& model, const std::vector<std::int32_t>& prompt,
+                                   const TextGenerationOptions& o) {
+  const Tokenizer& tok = *model.tokenizer;
+  std::vector<std::int64_t> stop_ids;
+  if (!o.ignore_eos)
+    for (auto id : tok.stop_ids()) stop_ids.push_back(id);
+
+  TextGenerationResult r;
+  r.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+  std::vector<std::int32_t> generated;
+  std::size_t stop_at = std::string::npos;
+  auto on_token = [&](std::int64_t id) {
+    generated.push_back(static_cast<std::int32_t>(id));
+    if (o.stop.empty()) return true;
+    // Stop strings may span tokens: look for them in the decoded completion so far.
+    const std::string text = tok.decode(generated);
+    for (const auto& s : o.stop)
+      if (!s.empty())
+        if (auto pos = text.find(s); pos != std::string::npos) stop_at = std::min(stop_at, pos);
+    return stop_at == std::string::npos;
+  };
+  const GenerationResult g = generate_tokens(*model.decoder, {prompt.begin(), prompt.end()}, o.max_new_tokens,
+                                             o.sampling, stop_ids, on_token);
+  r.tokens = generated;
+  r.prefill_seconds = g.prefill_seconds;
+  r.decode_seconds = g.decode_seconds;
+  if (stop_at != std::string::npos) {
+    r.stop_reason = "stop string";
+    r.text = tok.decode(generated).substr(0, stop_at);
+  } else if (g.stopped) {
+    r.stop_reason = "eos";
+    r.text = tok.decode({generated.begin(), generated.end() - 1});
+  } else {
+    r.stop_reason = "length";
+    r.text = tok.decode(generated);
+  }
+  return r;
+}
+
+}  // namespace hone

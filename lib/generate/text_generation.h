@@ -1,0 +1,50 @@
+// Text in, text out: a model with its tokenizer, prompts (plain or chat-formatted), generation
+// that stops at end-of-turn tokens or stop strings, and the completion decoded back to text.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/decoder.h"
+#include "model/generate.h"
+#include "text/tokenizer.h"
+
+namespace hone {
+
+// A decoder and the tokenizer that goes with it, checked against each other.
+struct LanguageModel {
+  std::unique_ptr<Decoder> decoder;
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+
+// Loads both from a .gguf file or an HF model directory. InputError when the tokenizer has more
+// tokens than the model has embedding rows.
+LanguageModel load_language_model(const fs::path& path, const LoadOptions& options = {});
+
+// Prompt token ids. chat: `text` becomes one user turn of the model's chat template followed by
+// the generation prompt (the template's special tokens are parsed as such); otherwise the text is
+// encoded with the model's special tokens (bos where the model adds one) and no special-token
+// parsing, so user text can never inject control tokens.
+std::vector<std::int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& text, bool chat);
+
+struct TextGenerationOptions {
+  std::int64_t max_new_tokens = 128;
+  SamplingOptions sampling;
+  std::vector<std::string> stop;  // stop strings: the completion ends before the first one
+  bool ignore_eos = false;        // keep going past end-of-turn tokens (benchmarks)
+};
+
+struct TextGenerationResult {
+  std::string text;                  // the completion, without the stop token or stop string
+  std::vector<std::int32_t> tokens;  // generated ids (including a final stop token)
+  std::string stop_reason;           // "eos", "stop string", "length"
+  std::int64_t prompt_tokens = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
+};
+
+TextGenerationResult generate_text(const LanguageModel& model, const std::vector<std::int32_t>& prompt,
+                                   const TextGenerationOptions& options);
+
+}  // namespace hone

@@ -1,0 +1,30 @@
+"""Reference peer for `hone generate`: transformers end to end (tokenizer, chat template, greedy
+generation with its end-of-sequence stop, decoding), float32 on the CPU.
+
+  generate MODEL.gguf N PROMPT...    prints a JSON list with the completion of each prompt given as
+                                     one user turn of the model's chat template
+"""
+import json
+import os
+import sys
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+
+def main():
+    model_path, n, prompts = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+    d, f = os.path.dirname(os.path.abspath(model_path)), os.path.basename(model_path)
+    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32).eval()
+    out = []
+    for p in prompts:
+        ids = tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, return_tensors="pt",
+                                      return_dict=True)["input_ids"]
+        gen = model.generate(input_ids=ids, max_new_tokens=n, do_sample=False, eos_token_id=[0, 2], pad_token_id=2)
+        out.append({"ids": ids[0].tolist(), "text": tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)})
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
