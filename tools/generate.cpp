@@ -17,6 +17,7 @@ Run register_generate(CLI::App& root) {
     bool chat = false;                 // apply the chat template as one user turn
     TextGenerationOptions generation;  // length, sampling, stop strings
     int threads = 0;                   // CPU threads (0: all cores)
+    bool warmup = false;               // one untimed pass first (benchmarks)
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = root.add_subcommand("generate", "Complete a prompt; prints only the completion on stdout");
@@ -37,11 +38,18 @@ Run register_generate(CLI::App& root) {
   cmd->add_flag("--ignore-eos", o->generation.ignore_eos, "Do not stop at end-of-turn tokens (benchmarks)")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_flag("--warmup", o->warmup, "Run one untimed pass first, so -v timings exclude one-time start-up costs")
+      ->capture_default_str();
   return [o] {
     if (!o->adapter.empty()) not_implemented("generate --adapter", 5);
     if (o->threads > 0) at::set_num_threads(o->threads);
     const LanguageModel model = load_language_model(o->model);
     const auto prompt = prompt_tokens(*model.tokenizer, o->prompt, o->chat);
+    if (o->warmup) {
+      TextGenerationOptions once = o->generation;
+      once.max_new_tokens = 2;
+      generate_text(model, prompt, once);
+    }
     const TextGenerationResult r = generate_text(model, prompt, o->generation);
     std::cout << r.text << std::flush;
     if (!r.text.empty() && r.text.back() != '\n') std::cout << "\n";

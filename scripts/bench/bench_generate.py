@@ -4,8 +4,8 @@ same CPU threads, same prompt, greedy, in one run. Prints both and the ratios.
 
   .venv/bin/python scripts/bench/bench_generate.py [--model M] [--threads 2] [--new-tokens 64] [--repeats 3]
 
-hone is timed by `hone generate -v --log-format json` (its own prefill/decode timers, model
-loading excluded); transformers by the same loop in Python: one forward over the prompt, then one
+hone is timed by `hone generate --warmup -v --log-format json` (its own prefill/decode timers, model
+loading and one warm-up pass excluded); transformers by the same loop in Python (after one warm-up run): one forward over the prompt, then one
 forward per new token with the KV cache, argmax each step, float32.
 """
 import argparse
@@ -24,7 +24,7 @@ PROMPT = ("The customer says the card payment was declined at the shop although 
 
 def run_hone(args):
     cmd = [os.path.join(ROOT, "build", "hone"), "generate", "-m", args.model, "-p", PROMPT, "-n", str(args.new_tokens),
-           "--ignore-eos", "--threads", str(args.threads), "-v", "--log-format", "json"]
+           "--ignore-eos", "--threads", str(args.threads), "--warmup", "-v", "--log-format", "json"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     for line in out.stderr.splitlines():
         msg = json.loads(line)["msg"]
