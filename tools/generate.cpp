@@ -6,6 +6,7 @@
 
 #include "command.h"
 #include "generate/text_generation.h"
+#include "model/adapter.h"
 
 namespace hone::tools {
 
@@ -23,7 +24,7 @@ Run register_generate(CLI::App& root) {
   CLI::App* cmd = root.add_subcommand("generate", "Complete a prompt; prints only the completion on stdout");
   add_config_options(*cmd);
   cmd->add_option("-m,--model", o->model, "Model (.gguf or HF directory)")->required();
-  cmd->add_option("--adapter", o->adapter, "LoRA adapter directory");
+  cmd->add_option("--adapter", o->adapter, "PEFT LoRA adapter directory, merged into the model");
   cmd->add_option("-p,--prompt", o->prompt, "Prompt text")->required();
   cmd->add_flag("--chat", o->chat, "Apply the chat template as one user turn")->capture_default_str();
   cmd->add_option("-n,--max-new-tokens", o->generation.max_new_tokens, "Tokens to generate at most")->capture_default_str();
@@ -41,9 +42,9 @@ Run register_generate(CLI::App& root) {
   cmd->add_flag("--warmup", o->warmup, "Run one untimed pass first, so -v timings exclude one-time start-up costs")
       ->capture_default_str();
   return [o] {
-    if (!o->adapter.empty()) not_implemented("generate --adapter", 5);
     if (o->threads > 0) at::set_num_threads(o->threads);
     const LanguageModel model = load_language_model(o->model);
+    if (!o->adapter.empty()) merge_lora_adapter(*model.decoder, o->adapter);
     const auto prompt = prompt_tokens(*model.tokenizer, o->prompt, o->chat);
     if (o->warmup) {
       TextGenerationOptions once = o->generation;

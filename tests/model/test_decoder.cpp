@@ -14,6 +14,7 @@
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
 #include "helpers.h"
+#include "model/adapter.h"
 #include "model/generate.h"
 #include "model_fixtures.h"
 
@@ -252,6 +253,68 @@ TEST(DecoderPeer, TinyFamiliesEqualTransformers) {
     // already) and than mistral's sliding window of 8.
     expect_logits_and_greedy_match((dir / "model").string(), {some_ids(20, 256, 1), some_ids(3, 256, 2)}, 1e-4, dir);
   }
+}
+
+}  // namespace
+}  // namespace hone
+
+namespace hone {
+namespace {
+
+// ---------------------------------------------------------------------------- PEFT adapters
+
+TEST(AdapterPeer, MergedLoraEqualsPeftModel) {
+  if (!test::have_python()) GTEST_SKIP() << "no virtualenv";
+  TempDir dir;
+  auto r = test::run_python("model_peer.py", {"tiny", (dir / "base").string(), "qwen2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::vector<std::int64_t>> prompts = {some_ids(12, 256, 3), some_ids(4, 256, 4)};
+  test::write_bytes(dir / "ids.json", nlohmann::json(prompts).dump());
+  for (const std::string rslora : {"0", "1"}) {
+    const std::string adapter = (dir / ("adapter" + rslora)).string();
+    auto a = test::run_python("model_peer.py", {"adapter", (dir / "base").string(), adapter, (dir / "ids.json").string(),
+                                                (dir / "ref.safetensors").string(), rslora});
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    EXPECT_DOUBLE_EQ(load_lora_config(adapter).scale(), rslora == "1" ? 4.0 : 2.0);
+    Decoder model = load_decoder(dir / "base");
+    merge_lora_adapter(model, adapter);
+    auto ref = SafetensorsFile::open(dir / "ref.safetensors");
+    c10::InferenceMode guard;
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      ForwardInput in;
+      in.input_ids = ids_tensor(prompts[i]);
+      at::Tensor theirs = to_tensor(ref.get("logits." + std::to_string(i)), ref.mapping());
+      EXPECT_LT(max_abs_diff(model.forward(in)[0], theirs), 1e-4) << "rslora=" << rslora << " prompt " << i;
+    }
+  }
+}
+
+TEST(AdapterErrors, WrongBaseMissingFactorAndUnsupportedKinds) {
+  TempDir dir;
+  Decoder model(test::random_weights(test::tiny_config("llama"), 9));
+  fs::create_directories(dir / "a");
+  auto write_config = [&](const std::string& extra) {
+    test::write_bytes(dir / "a" / "adapter_config.json",
+                      R"({"peft_type":"LORA","r":2,"lora_alpha":4,"target_modules":["q_proj"])" + extra + "}");
+  };
+  write_config("");
+  const std::vector<float> a(2 * 32, 0.1f), b(32 * 2, 0.1f), wrong(2 * 48, 0.1f);
+  const std::string q = "base_model.model.model.layers.0.self_attn.q_proj";
+  write_safetensors(dir / "a" / "adapter_model.safetensors",
+                    {{q + ".lora_A.weight", DType::kF32, {2, 48}, wrong.data(), wrong.size() * 4},
+                     {q + ".lora_B.weight", DType::kF32, {32, 2}, b.data(), b.size() * 4}});
+  EXPECT_HONE_ERROR(merge_lora_adapter(model, dir / "a"), InputError,
+                    "has shape [2, 48], expected [2, 32] (r=2 and the base model's layer) — adapter for another base?");
+  write_safetensors(dir / "a" / "adapter_model.safetensors", {{q + ".lora_A.weight", DType::kF32, {2, 32}, a.data(), a.size() * 4}});
+  EXPECT_HONE_ERROR(merge_lora_adapter(model, dir / "a"), InputError, "has lora_A but not lora_B");
+  write_safetensors(dir / "a" / "adapter_model.safetensors",
+                    {{"base_model.model.model.layers.7.self_attn.q_proj.lora_A.weight", DType::kF32, {2, 32}, a.data(), a.size() * 4}});
+  EXPECT_HONE_ERROR(merge_lora_adapter(model, dir / "a"), InputError, "names no linear layer of this 2-layer model");
+  write_config(R"(,"use_dora":true)");
+  EXPECT_HONE_ERROR(merge_lora_adapter(model, dir / "a"), InputError, "DoRA adapters (use_dora) are not supported yet");
+  write_config(R"(,"modules_to_save":["lm_head"])");
+  EXPECT_HONE_ERROR(merge_lora_adapter(model, dir / "a"), InputError, "modules_to_save [\"lm_head\"] cannot be merged");
+  EXPECT_HONE_ERROR(merge_lora_adapter(model, dir / "missing"), InputError, "no adapter_config.json");
 }
 
 }  // namespace

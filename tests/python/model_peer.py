@@ -5,6 +5,10 @@
       or an HF directory. For each prompt (a list of token ids) in IDS.json writes
       logits.<i> [T, vocab] and greedy.<i> [STEPS] (greedy continuation, full recompute per step,
       no end-of-sequence stop).
+  adapter BASE_DIR OUT_DIR IDS.json OUT.safetensors RSLORA
+      makes a PEFT LoRA adapter (r=4, alpha=8, all seven linear projections, random A and B) for
+      the HF model in BASE_DIR, saves it to OUT_DIR with save_pretrained, and writes the logits of
+      PeftModel (base + adapter) for each prompt as logits.<i>.
   tiny DIR FAMILY
       writes a small random model of FAMILY (qwen2: q/k/v biases, tied head; llama3: llama3 rope
       scaling, separate head, sharded safetensors; mistral: sliding window) with save_pretrained.
@@ -65,8 +69,24 @@ def tiny(out, family):
     m.save_pretrained(out, max_shard_size="200KB" if family == "llama3" else "100MB")
 
 
+def adapter(base, out, ids_path, logits_out, rslora):
+    from peft import LoraConfig, get_peft_model
+    torch.manual_seed(1)
+    m = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    cfg = LoraConfig(r=4, lora_alpha=8, use_rslora=rslora, init_lora_weights=False, task_type="CAUSAL_LM",
+                     target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    pm = get_peft_model(m, cfg).eval()
+    pm.save_pretrained(out)
+    result = {}
+    for i, ids in enumerate(json.load(open(ids_path))):
+        result[f"logits.{i}"] = pm(input_ids=torch.tensor([ids])).logits[0].float().contiguous()
+    save_file(result, logits_out)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "logits":
+    if sys.argv[1] == "adapter":
+        adapter(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6] == "1")
+    elif sys.argv[1] == "logits":
         logits(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
         tiny(sys.argv[2], sys.argv[3])
