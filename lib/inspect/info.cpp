@@ -10,6 +10,7 @@
 #include "core/gguf.h"
 #include "core/safetensors.h"
 #include "model/config.h"
+#include "model/family.h"
 
 namespace hone {
 
@@ -79,7 +80,7 @@ std::string describe_gguf(const fs::path& path, const InfoOptions& o) {
     params += t.numel();
     types[std::string(ggml_type_name(t.type))]++;
   }
-  if (g.has_tensor("token_embd.weight") && (arch == "llama" || arch == "qwen2")) describe_config(out, load_gguf_config(g));
+  if (g.has_tensor("token_embd.weight") && find_family_by_gguf_arch(arch)) describe_config(out, load_gguf_config(g));
   line(out, "parameters", fmt::format("{} ({})", human_count(static_cast<double>(params)), params));
   line(out, "tensors", fmt::format("{} ({})", g.tensors().size(), type_histogram(types)));
 

@@ -4,19 +4,11 @@
 
 #include "core/error.h"
 #include "core/gguf.h"
+#include "model/family.h"
 
 namespace hone {
 
 using nlohmann::json;
-
-const char* family_name(ModelFamily f) {
-  switch (f) {
-    case ModelFamily::kLlama: return "llama";
-    case ModelFamily::kQwen2: return "qwen2";
-    case ModelFamily::kMistral: return "mistral";
-  }
-  return "?";
-}
 
 std::int64_t ModelConfig::parameter_count() const {
   const std::int64_t h = hidden_size, q = num_attention_heads * head_dim, kv = num_key_value_heads * head_dim;
@@ -60,20 +52,11 @@ std::int64_t req_int(const json& j, const char* key, const std::string& src) {
   HONE_CHECK(j[key].is_number_integer(), InputError, "{}: '{}' should be an integer, got {}", src, key, j[key].dump());
   return j[key].get<std::int64_t>();
 }
-template <class T>
-T opt(const json& j, const char* key, T dflt, const std::string& src) {
-  if (!j.contains(key) || j[key].is_null()) return dflt;
-  try {
-    return j[key].get<T>();
-  } catch (const json::exception&) {
-    HONE_THROW(InputError, "{}: '{}' has the wrong type: {}", src, key, j[key].dump());
-  }
-}
 std::vector<std::int64_t> id_list(const json& j, const char* key, const std::string& src) {
   if (!j.contains(key) || j[key].is_null()) return {};
   if (j[key].is_number_integer()) return {j[key].get<std::int64_t>()};
   HONE_CHECK(j[key].is_array(), InputError, "{}: '{}' should be a token id or a list of ids", src, key);
-  return opt<std::vector<std::int64_t>>(j, key, {}, src);
+  return json_value<std::vector<std::int64_t>>(j, key, {}, src);
 }
 
 }  // namespace
@@ -82,58 +65,52 @@ ModelConfig load_hf_config(const fs::path& config_json) {
   const std::string src = config_json.string();
   json j = json::parse(read_file(config_json), nullptr, /*allow_exceptions=*/false);
   HONE_CHECK(!j.is_discarded() && j.is_object(), InputError, "{}: not a JSON object", src);
-  const std::string type = opt<std::string>(j, "model_type", "", src);
+  const std::string type = json_value<std::string>(j, "model_type", "", src);
+  const FamilyTraits* family = find_family_by_model_type(type);
+  HONE_CHECK(family != nullptr, InputError, Hint{"hone supports the llama, qwen2 and mistral families"},
+             "{}: unsupported model_type '{}'", src, type);
   ModelConfig c;
-  if (type == "llama") c.family = ModelFamily::kLlama;
-  else if (type == "qwen2") c.family = ModelFamily::kQwen2;
-  else if (type == "mistral") c.family = ModelFamily::kMistral;
-  else
-    HONE_THROW(InputError, Hint{"hone supports the llama, qwen2 and mistral families"},
-               "{}: unsupported model_type '{}'", src, type);
+  c.family = family->id;
   c.vocab_size = req_int(j, "vocab_size", src);
   c.hidden_size = req_int(j, "hidden_size", src);
   c.intermediate_size = req_int(j, "intermediate_size", src);
   c.num_hidden_layers = req_int(j, "num_hidden_layers", src);
   c.num_attention_heads = req_int(j, "num_attention_heads", src);
-  c.num_key_value_heads = opt<std::int64_t>(j, "num_key_value_heads", c.num_attention_heads, src);
-  c.head_dim = opt<std::int64_t>(j, "head_dim", c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0, src);
-  c.max_position_embeddings = opt<std::int64_t>(j, "max_position_embeddings", 2048, src);
-  c.rms_norm_eps = opt<double>(j, "rms_norm_eps", 1e-6, src);
-  c.tie_word_embeddings = opt<bool>(j, "tie_word_embeddings", false, src);
-  c.attention_bias = c.family == ModelFamily::kQwen2 ? true : opt<bool>(j, "attention_bias", false, src);
-  HONE_CHECK(!opt<bool>(j, "mlp_bias", false, src), InputError, "{}: mlp_bias=true is not supported", src);
-  if (c.family == ModelFamily::kMistral) {
-    if (auto w = opt<std::int64_t>(j, "sliding_window", 0, src); w > 0) c.sliding_window = w;
-  }
+  c.num_key_value_heads = json_value<std::int64_t>(j, "num_key_value_heads", c.num_attention_heads, src);
+  c.head_dim = json_value<std::int64_t>(j, "head_dim", c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0, src);
+  c.max_position_embeddings = json_value<std::int64_t>(j, "max_position_embeddings", 2048, src);
+  c.rms_norm_eps = json_value<double>(j, "rms_norm_eps", 1e-6, src);
+  c.tie_word_embeddings = json_value<bool>(j, "tie_word_embeddings", false, src);
+  family->read_hf_keys(j, c, src);
   // transformers >= 5 nests rope_theta and the scaling under "rope_parameters"; older files
   // have "rope_theta" and "rope_scaling" at the top level.
   json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"]
               : j.contains("rope_scaling") && j["rope_scaling"].is_object()   ? j["rope_scaling"]
                                                                                : json::object();
-  c.rope_theta = opt<double>(rope, "rope_theta", opt<double>(j, "rope_theta", 10000.0, src), src);
-  std::string rtype = opt<std::string>(rope, "rope_type", opt<std::string>(rope, "type", "", src), src);
+  c.rope_theta = json_value<double>(rope, "rope_theta", json_value<double>(j, "rope_theta", 10000.0, src), src);
+  std::string rtype = json_value<std::string>(rope, "rope_type", json_value<std::string>(rope, "type", "", src), src);
   if (rtype == "default") rtype.clear();
   c.rope_scaling.type = rtype;
-  c.rope_scaling.factor = opt<double>(rope, "factor", 1.0, src);
-  c.rope_scaling.low_freq_factor = opt<double>(rope, "low_freq_factor", 1.0, src);
-  c.rope_scaling.high_freq_factor = opt<double>(rope, "high_freq_factor", 4.0, src);
+  c.rope_scaling.factor = json_value<double>(rope, "factor", 1.0, src);
+  c.rope_scaling.low_freq_factor = json_value<double>(rope, "low_freq_factor", 1.0, src);
+  c.rope_scaling.high_freq_factor = json_value<double>(rope, "high_freq_factor", 4.0, src);
   c.rope_scaling.original_max_position_embeddings =
-      opt<std::int64_t>(rope, "original_max_position_embeddings", 8192, src);
+      json_value<std::int64_t>(rope, "original_max_position_embeddings", 8192, src);
   auto bos = id_list(j, "bos_token_id", src);
   if (!bos.empty()) c.bos_token_id = bos[0];
   c.eos_token_ids = id_list(j, "eos_token_id", src);
   auto pad = id_list(j, "pad_token_id", src);
   if (!pad.empty()) c.pad_token_id = pad[0];
-  c.torch_dtype = opt<std::string>(j, "torch_dtype", opt<std::string>(j, "dtype", "float32", src), src);
+  c.torch_dtype = json_value<std::string>(j, "torch_dtype", json_value<std::string>(j, "dtype", "float32", src), src);
   c.validate(src);
   return c;
 }
 
 std::string ModelConfig::to_hf_json() const {
-  static const char* kArchitectures[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"};
+  const FamilyTraits& traits = family_traits(family);
   json j = {
-      {"architectures", {kArchitectures[static_cast<int>(family)]}},
-      {"model_type", family_name(family)},
+      {"architectures", {std::string(traits.architecture)}},
+      {"model_type", std::string(traits.model_type)},
       {"vocab_size", vocab_size},
       {"hidden_size", hidden_size},
       {"intermediate_size", intermediate_size},
@@ -148,8 +125,7 @@ std::string ModelConfig::to_hf_json() const {
       {"hidden_act", "silu"},
       {"torch_dtype", torch_dtype},
   };
-  if (family == ModelFamily::kLlama) j["attention_bias"] = attention_bias;
-  if (sliding_window) j["sliding_window"] = *sliding_window;
+  traits.write_hf_keys(*this, j);
   if (rope_scaling.type.empty()) {
     j["rope_scaling"] = nullptr;
   } else {
@@ -172,12 +148,11 @@ std::string ModelConfig::to_hf_json() const {
 ModelConfig load_gguf_config(const GGUFFile& g) {
   const std::string src = g.path().string();
   const std::string arch = g.get_string("general.architecture");
+  const FamilyTraits* family = find_family_by_gguf_arch(arch);
+  HONE_CHECK(family != nullptr, InputError, Hint{"hone supports the llama, qwen2 and mistral families"},
+             "{}: unsupported general.architecture '{}'", src, arch);
   ModelConfig c;
-  if (arch == "llama") c.family = ModelFamily::kLlama;  // llama.cpp writes Mistral models as "llama" too
-  else if (arch == "qwen2") c.family = ModelFamily::kQwen2;
-  else
-    HONE_THROW(InputError, Hint{"hone supports the llama, qwen2 and mistral families"},
-               "{}: unsupported general.architecture '{}'", src, arch);
+  c.family = family->id;
   auto key = [&](const char* k) { return arch + "." + k; };
   auto as_i64 = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
   c.hidden_size = as_i64(g.get_uint(key("embedding_length")));

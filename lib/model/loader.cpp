@@ -6,6 +6,7 @@
 #include "core/gguf.h"
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
+#include "model/family.h"
 #include "model/names.h"
 
 namespace hone {
@@ -30,7 +31,7 @@ ModelWeights load_gguf(const fs::path& path, const LoadOptions& o) {
   m.source = path;
   m.config = load_gguf_config(g);
   const ModelConfig& c = m.config;
-  const bool permuted = g.get_string("general.architecture") == "llama";
+  const bool permuted = family_traits(c.family).gguf_qk_permuted;
   if (const GGUFValue* tokens = g.find("tokenizer.ggml.tokens"); tokens && tokens->type == GGUFType::kArray) {
     const auto n = static_cast<std::int64_t>(std::get<GGUFValue::Array>(tokens->v).items.size());
     HONE_CHECK(n <= c.vocab_size, InputError,
