@@ -1,5 +1,15 @@
 // hone ingest INPUT... -o DIR: validated, canonical examples with deterministic splits (issue #4).
+#include <fmt/format.h>
+
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "command.h"
+#include "core/error.h"
+#include "data/ingest.h"
 
 namespace hone::tools {
 
@@ -7,23 +17,63 @@ Run register_ingest(CLI::App& root) {
   struct Options {
     std::vector<std::string> inputs;  // JSONL, JSON, CSV/TSV, TXT (optionally .gz)
     std::string out;                  // output directory
-    std::string format = "auto";      // record format
-    std::string split = "0.9,0.05,0.05";
+    std::vector<double> split{0.9, 0.05, 0.05};
+    // Kept as names (not enums) so that --print-config writes keys a config file can read back.
+    std::string format = "auto";
     std::string on_error = "fail";
+    data::IngestOptions ingest;
   };
   auto o = std::make_shared<Options>();
+  data::IngestOptions& g = o->ingest;
   CLI::App* cmd = root.add_subcommand("ingest", "Validate raw data (JSONL/CSV/TXT) into canonical train/valid/test splits");
   add_config_options(*cmd);
-  cmd->add_option("inputs", o->inputs, "Input files")->required();
+  cmd->add_option("inputs", o->inputs, "Input files (.jsonl .json .csv .tsv .txt, each optionally .gz)")->required();
   cmd->add_option("-o,--out", o->out, "Output directory")->required();
-  cmd->add_option("--format", o->format, "Record format")
+  cmd->add_option("--format", o->format, "Record format (auto: from each input's first record)")
       ->check(CLI::IsMember({"auto", "text", "prompt-completion", "alpaca", "chat", "classification"}))
       ->capture_default_str();
-  cmd->add_option("--split", o->split, "Train,valid,test fractions")->capture_default_str();
-  cmd->add_option("--on-error", o->on_error, "Stop at the first bad record, or skip and log it")
+  cmd->add_option("--split", o->split, "Train,valid,test fractions for inputs whose name carries no split")
+      ->delimiter(',')
+      ->expected(3)
+      ->default_str("0.9,0.05,0.05");
+  cmd->add_option("--valid-from-train", g.valid_from_train,
+                  "Fraction of a named train split (train.csv, ...) moved to valid, by content hash")
+      ->capture_default_str();
+  cmd->add_option("--on-error", o->on_error, "Stop at the first bad record, or skip it and log it to rejects.jsonl")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
-  return [o] { (void)o; not_implemented("ingest", 4); };  // `o` owns the bound option values
+  cmd->add_option("--text-field", g.text_field, "Field holding the text (text, classification)")->capture_default_str();
+  cmd->add_option("--label-field", g.label_field, "Field holding the label (classification)")->capture_default_str();
+  cmd->add_option("--prompt-field", g.prompt_field, "Field holding the prompt (prompt-completion)")->capture_default_str();
+  cmd->add_option("--completion-field", g.completion_field, "Field holding the completion (prompt-completion)")
+      ->capture_default_str();
+  cmd->add_option("--messages-field", g.messages_field, "Field holding the turns (chat; default messages or conversations)");
+  cmd->add_option("--prompt-template", g.prompt_template, "Classification prompt; {text} is replaced by the text")
+      ->capture_default_str();
+  cmd->add_flag("--text-blocks", g.text_blocks, "TXT: one document per blank-line-separated block (not per file)");
+  cmd->add_option("--max-record-bytes", g.max_record_bytes, "Reject records longer than this")->capture_default_str();
+  cmd->add_flag("--overwrite", g.overwrite, "Replace an existing output directory (after the new one is complete)");
+
+  return [o] {
+    HONE_CHECK(o->split.size() == 3, UsageError, "--split takes three fractions: train,valid,test");
+    o->ingest.split = {o->split[0], o->split[1], o->split[2]};
+    static const std::map<std::string, data::RecordFormat> kFormats{
+        {"auto", data::RecordFormat::kAuto},
+        {"text", data::RecordFormat::kText},
+        {"prompt-completion", data::RecordFormat::kPromptCompletion},
+        {"alpaca", data::RecordFormat::kAlpaca},
+        {"chat", data::RecordFormat::kChat},
+        {"classification", data::RecordFormat::kClassification}};
+    o->ingest.format = kFormats.at(o->format);  // checked by IsMember above
+    o->ingest.on_error = o->on_error == "skip" ? data::OnError::kSkip : data::OnError::kFail;
+    const std::vector<data::fs::path> inputs(o->inputs.begin(), o->inputs.end());
+    const data::IngestReport r = data::ingest(inputs, o->out, o->ingest);
+    std::cout << fmt::format("wrote {}\n  train {}  valid {}  test {}\n  duplicates dropped {}  skipped {}\n",
+                             r.out_dir.string(), r.counts.train, r.counts.valid, r.counts.test, r.duplicates,
+                             r.skipped);
+    for (const auto& [reason, n] : r.skipped_by_reason) std::cout << fmt::format("    {}: {}\n", reason, n);
+    if (!r.labels.empty()) std::cout << fmt::format("  labels {}\n", r.labels.size());
+  };
 }
 
 }  // namespace hone::tools

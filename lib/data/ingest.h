@@ -1,0 +1,82 @@
+// hone ingest: raw data (JSONL, JSON arrays, CSV/TSV, plain text, each optionally gzip-compressed)
+// into validated, canonical examples in train/valid/test splits (issue #4). The output format is
+// documented in docs/formats.md ("Ingested data (hone ingest)").
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hone::data {
+
+namespace fs = std::filesystem;
+
+// How the fields of an input record are read (docs/formats.md lists the fields of each).
+enum class RecordFormat {
+  kAuto,              // from the fields of each input's first record
+  kText,              // {text}
+  kPromptCompletion,  // {prompt, completion}
+  kAlpaca,            // {instruction, input?, output}
+  kChat,              // {messages: [{role, content}]} (OpenAI) or {conversations: [{from, value}]} (ShareGPT)
+  kClassification,    // {text, label}: prompt from --prompt-template, completion = label
+};
+
+enum class OnError {
+  kFail,  // stop at the first bad record with an InputError naming file:line
+  kSkip,  // write bad records to rejects.jsonl with their reason and go on
+};
+
+struct IngestOptions {
+  RecordFormat format = RecordFormat::kAuto;
+  // Train, valid, test fractions for inputs whose name does not carry a split; each >= 0, sum 1.
+  std::array<double, 3> split = {0.9, 0.05, 0.05};
+  // Fraction of the train split carved (deterministically, by content hash) into valid, for
+  // inputs whose name says "train" (e.g. Banking77 ships train.csv and test.csv only).
+  double valid_from_train = 0.0;
+  OnError on_error = OnError::kFail;
+  std::string text_field = "text";              // text and classification formats
+  std::string label_field = "label";            // classification (Banking77's CSV: "category")
+  std::string prompt_field = "prompt";          // prompt-completion
+  std::string completion_field = "completion";  // prompt-completion
+  std::string messages_field;                   // chat; empty: "messages", else "conversations"
+  std::string prompt_template = "{text}";       // classification prompt; "{text}" is replaced by the text
+  bool text_blocks = false;  // .txt: one document per blank-line-separated block, not per file
+  // A record (a line, a CSV record, a JSON array element, a text document) longer than this is
+  // rejected rather than held in memory.
+  std::uint64_t max_record_bytes = 256ull << 20;
+  bool overwrite = false;  // replace an existing output directory (only after the new one is complete)
+};
+
+struct SplitCounts {
+  std::uint64_t train = 0, valid = 0, test = 0;
+};
+
+struct IngestInputReport {
+  fs::path path;
+  std::string sha256;           // of the file as stored (compressed bytes for .gz)
+  std::uint64_t bytes = 0;      // file size as stored
+  std::uint64_t records = 0;    // records read, good and bad
+  std::string format;           // record format used: "text", "prompt-completion", ...
+  std::string split;            // "train"/"valid"/"test" from the file name, or "" (hash split)
+};
+
+struct IngestReport {
+  fs::path out_dir;
+  std::vector<IngestInputReport> inputs;
+  SplitCounts counts;                         // examples written per split
+  std::map<std::string, SplitCounts> labels;  // classification: examples per label and split
+  std::uint64_t duplicates = 0;               // exact duplicates (same canonical content) dropped
+  std::uint64_t skipped = 0;                  // bad records written to rejects.jsonl (--on-error skip)
+  std::map<std::string, std::uint64_t> skipped_by_reason;  // reason kind -> count
+};
+
+// Reads every input, writes DIR/{train,valid,test}.jsonl, manifest.json and (with
+// OnError::kSkip) rejects.jsonl. All of it is written to a sibling DIR.tmp.<pid> that is renamed
+// onto DIR at the end, so a failure leaves nothing behind. Throws UsageError for invalid options
+// or an existing DIR without `overwrite`, InputError for bad data (file:line and what is wrong).
+IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir, const IngestOptions& options);
+
+}  // namespace hone::data

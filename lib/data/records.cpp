@@ -1,0 +1,257 @@
+#include "data/records.h"
+
+#include <fmt/format.h>
+
+namespace hone::data {
+
+namespace {
+
+[[noreturn]] void reject(const char* kind, std::string message) { throw RecordError{{kind, std::move(message)}}; }
+
+const char* json_type(const nlohmann::json& v) {
+  return v.is_null() ? "null" : v.is_boolean() ? "boolean" : v.is_number() ? "number" : v.is_array() ? "array"
+                                                        : v.is_object()  ? "object" : "string";
+}
+
+bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos; }
+
+// The string value of `fields[name]`; `required` fields must be present, and non-blank.
+const std::string* get_string(const nlohmann::json& fields, const std::string& name, bool required = true) {
+  const auto it = fields.find(name);
+  if (it == fields.end() || (!required && it->is_null())) {
+    if (required) reject("missing_field", fmt::format("field '{}' is missing", name));
+    return nullptr;
+  }
+  if (!it->is_string())
+    reject("wrong_type", fmt::format("field '{}' must be a string, got {}", name, json_type(*it)));
+  const std::string& s = it->get_ref<const std::string&>();
+  if (required && blank(s)) reject("empty_text", fmt::format("field '{}' is empty", name));
+  return &s;
+}
+
+std::string apply_template(const std::string& tmpl, const std::string& text) {
+  std::string out;
+  std::size_t from = 0, at;
+  while ((at = tmpl.find("{text}", from)) != std::string::npos) {
+    out.append(tmpl, from, at - from).append(text);
+    from = at + 6;
+  }
+  return out.append(tmpl, from, std::string::npos);
+}
+
+// Chat turns: OpenAI {role, content}, or ShareGPT {from, value} with human/gpt/system.
+std::vector<Message> read_messages(const nlohmann::json& fields, const IngestOptions& o) {
+  std::string name = o.messages_field;
+  if (name.empty()) name = fields.contains("messages") || !fields.contains("conversations") ? "messages" : "conversations";
+  const auto it = fields.find(name);
+  if (it == fields.end()) reject("missing_field", fmt::format("field '{}' is missing", name));
+  if (!it->is_array()) reject("wrong_type", fmt::format("field '{}' must be an array, got {}", name, json_type(*it)));
+  if (it->empty()) reject("bad_roles", fmt::format("field '{}' has no messages", name));
+  std::vector<Message> messages;
+  messages.reserve(it->size());
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    const auto& m = (*it)[i];
+    const std::size_t n = i + 1;
+    if (!m.is_object()) reject("wrong_type", fmt::format("{}[{}] must be an object, got {}", name, i, json_type(m)));
+    const bool sharegpt = m.contains("from") && !m.contains("role");
+    const char* role_key = sharegpt ? "from" : "role";
+    const char* content_key = sharegpt ? "value" : "content";
+    Message msg;
+    try {
+      msg.role = *get_string(m, role_key);
+      msg.content = *get_string(m, content_key);
+    } catch (RecordError& e) {
+      e.problem.message = fmt::format("message {}: {}", n, e.problem.message);
+      throw;
+    }
+    if (msg.role == "human") msg.role = "user";
+    else if (msg.role == "gpt") msg.role = "assistant";
+    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant")
+      reject("bad_roles", fmt::format("message {}: role '{}' is not system, user or assistant{}", n,
+                                      msg.role, sharegpt ? " (ShareGPT: system, human or gpt)" : ""));
+    messages.push_back(std::move(msg));
+  }
+  // System only first, then user/assistant alternating from user, ending with assistant.
+  std::size_t first = messages[0].role == "system" ? 1 : 0;
+  for (std::size_t i = first; i < messages.size(); ++i) {
+    const char* expected = (i - first) % 2 == 0 ? "user" : "assistant";
+    if (messages[i].role != expected)
+      reject("bad_roles", fmt::format("message {}: role '{}' where '{}' was expected (system only first, then "
+                                      "user and assistant alternating, starting with user)",
+                                      i + 1, messages[i].role, expected));
+  }
+  if (messages.back().role != "assistant")
+    reject("bad_roles", fmt::format("the conversation ends with '{}' (it must end with an assistant message)",
+                                    messages.back().role));
+  return messages;
+}
+
+}  // namespace
+
+const char* format_name(RecordFormat format) {
+  switch (format) {
+    case RecordFormat::kAuto: return "auto";
+    case RecordFormat::kText: return "text";
+    case RecordFormat::kPromptCompletion: return "prompt-completion";
+    case RecordFormat::kAlpaca: return "alpaca";
+    case RecordFormat::kChat: return "chat";
+    case RecordFormat::kClassification: return "classification";
+  }
+  return "?";
+}
+
+RecordFormat detect_format(const nlohmann::json& f, const IngestOptions& o) {
+  if (o.messages_field.empty() ? f.contains("messages") || f.contains("conversations") : f.contains(o.messages_field))
+    return RecordFormat::kChat;
+  if (f.contains("instruction") && f.contains("output")) return RecordFormat::kAlpaca;
+  if (f.contains(o.prompt_field) && f.contains(o.completion_field)) return RecordFormat::kPromptCompletion;
+  if (f.contains(o.text_field) && f.contains(o.label_field)) return RecordFormat::kClassification;
+  if (f.contains(o.text_field)) return RecordFormat::kText;
+  std::string keys;
+  for (const auto& [k, v] : f.items()) keys += (keys.empty() ? "" : ", ") + k;
+  reject("unknown_format", fmt::format("cannot tell the record format from its fields ({}); pass --format "
+                                       "and the field flags (--text-field, --label-field, ...)", keys));
+}
+
+Example normalise(const nlohmann::json& f, RecordFormat format, const IngestOptions& o) {
+  Example ex;
+  switch (format) {
+    case RecordFormat::kText:
+      ex.kind = "text";
+      ex.text = *get_string(f, o.text_field);
+      break;
+    case RecordFormat::kPromptCompletion:
+      ex.kind = "completion";
+      ex.prompt = *get_string(f, o.prompt_field);
+      ex.completion = *get_string(f, o.completion_field);
+      break;
+    case RecordFormat::kAlpaca: {
+      // Alpaca (Taori et al. 2023): the optional input follows the instruction after a blank line.
+      ex.kind = "completion";
+      ex.prompt = *get_string(f, "instruction");
+      const std::string* input = get_string(f, "input", /*required=*/false);
+      if (input != nullptr && !blank(*input)) ex.prompt += "\n\n" + *input;
+      ex.completion = *get_string(f, "output");
+      break;
+    }
+    case RecordFormat::kClassification:
+      ex.kind = "completion";
+      ex.prompt = apply_template(o.prompt_template, *get_string(f, o.text_field));
+      ex.label = *get_string(f, o.label_field);
+      ex.completion = ex.label;
+      ex.has_label = true;
+      break;
+    case RecordFormat::kChat:
+      ex.kind = "chat";
+      ex.messages = read_messages(f, o);
+      break;
+    case RecordFormat::kAuto:
+      reject("unknown_format", "record format not chosen");
+  }
+  return ex;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  out += '"';
+  std::size_t run = 0;  // bytes copied as they are, flushed in one append
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default: out += "\\u00"; out += kHex[c >> 4]; out += kHex[c & 15];
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+std::string canonical_json(const Example& ex) {
+  std::string out = "{\"format\":";
+  append_json_string(out, ex.kind);
+  if (ex.kind == "text") {
+    out += ",\"text\":";
+    append_json_string(out, ex.text);
+  } else if (ex.kind == "completion") {
+    out += ",\"prompt\":";
+    append_json_string(out, ex.prompt);
+    out += ",\"completion\":";
+    append_json_string(out, ex.completion);
+    if (ex.has_label) {
+      out += ",\"label\":";
+      append_json_string(out, ex.label);
+    }
+  } else {
+    out += ",\"messages\":[";
+    for (std::size_t i = 0; i < ex.messages.size(); ++i) {
+      out += i ? ",{\"role\":" : "{\"role\":";
+      append_json_string(out, ex.messages[i].role);
+      out += ",\"content\":";
+      append_json_string(out, ex.messages[i].content);
+      out += '}';
+    }
+    out += ']';
+  }
+  out += '}';
+  return out;
+}
+
+namespace {
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629, table 3-7 of Unicode), or 0.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned c = b(i);
+  if (c < 0x80) return 1;
+  const auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
+    return k < s.size() && b(k) >= lo && b(k) <= hi;
+  };
+  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    const unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;  // no overlongs, no surrogates
+    return cont(i + 1, lo, hi) && cont(i + 2) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    const unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;  // U+10000..U+10FFFF
+    return cont(i + 1, lo, hi) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  }
+  return 0;
+}
+}  // namespace
+
+std::size_t find_invalid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t n = utf8_length(s, i);
+    if (n == 0) return i;
+    i += n;
+  }
+  return std::string::npos;
+}
+
+std::string sanitize_utf8(std::string_view s, std::size_t max_bytes) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_length(s, i);
+    const std::size_t add = n == 0 ? 3 : n;
+    if (out.size() + add > max_bytes) break;
+    if (n == 0) out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+    else out.append(s, i, n);
+    i += n == 0 ? 1 : n;
+  }
+  return out;
+}
+
+}  // namespace hone::data
