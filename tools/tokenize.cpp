@@ -1,23 +1,26 @@
 // hone tokenize: token ids of a text (print mode), or an ingested data set into an HDF5 token
 // store (store mode, issue #4).
+#include <fmt/format.h>
+
 #include <iostream>
 
 #include "command.h"
 #include "core/error.h"
+#include "data/tokenize.h"
 #include "generate/text_generation.h"
 
 namespace hone::tools {
 
 Run register_tokenize(CLI::App& root) {
   struct Options {
-    std::string input;          // ingested directory (store mode)
-    std::string model;          // .gguf file or HF model directory
-    std::string text;           // text to tokenize (print mode)
-    std::string out;            // FILE.h5 (store mode)
-    bool add_special = false;   // add bos/eos as the model does
-    bool chat = false;          // apply the chat template as one user turn
-    int max_len = 2048;
-    bool pack = false;
+    std::string input;            // ingested directory (store mode)
+    std::string model;            // .gguf file or HF model directory
+    std::string text;             // text to tokenize (print mode)
+    std::string out;              // FILE.h5 (store mode)
+    bool add_special = false;     // print mode: add bos/eos as the model does
+    bool chat = false;            // print mode: apply the chat template as one user turn
+    std::string truncation = "error";
+    data::TokenizeOptions store;  // store mode
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = root.add_subcommand("tokenize", "Tokenize a text, or an ingested data set into an HDF5 token store");
@@ -30,12 +33,35 @@ Run register_tokenize(CLI::App& root) {
       ->capture_default_str();
   cmd->add_flag("--chat", o->chat, "Apply the chat template to the text as one user turn with the generation prompt")
       ->capture_default_str();
-  cmd->add_option("--max-len", o->max_len, "Maximum sequence length (store mode)")->capture_default_str();
-  cmd->add_flag("--pack", o->pack, "Pack several examples into each sequence (store mode)")->capture_default_str();
+  cmd->add_option("--max-len", o->store.max_len, "Store mode: tokens per example (and per packed sequence)")
+      ->capture_default_str();
+  cmd->add_option("--truncation", o->truncation, "Store mode: an example longer than --max-len is an error, or cut")
+      ->check(CLI::IsMember({"error", "left", "right"}))
+      ->capture_default_str();
+  cmd->add_flag("--train-on-prompt", o->store.train_on_prompt, "Store mode: loss on prompt/user tokens too")
+      ->capture_default_str();
+  cmd->add_flag("--pack", o->store.pack, "Store mode: pack whole examples into sequences of up to --max-len tokens")
+      ->capture_default_str();
+  cmd->add_option("--template", o->store.template_mode, "Store mode: chat template (auto: the model's, if any)")
+      ->check(CLI::IsMember({"auto", "chat", "none"}))
+      ->capture_default_str();
+  cmd->add_option("--threads", o->store.threads, "Store mode: threads (0: all cores; output does not depend on it)")
+      ->capture_default_str();
   return [o, text] {
     if (text->count() == 0) {
       HONE_CHECK(!o->input.empty(), UsageError, "hone tokenize needs --text TEXT, or an ingested directory");
-      not_implemented("tokenize (token store mode)", 4);
+      HONE_CHECK(!o->out.empty(), UsageError, "hone tokenize DIR needs -o FILE.h5");
+      o->store.truncation = o->truncation == "left"    ? data::Truncation::kLeft
+                            : o->truncation == "right" ? data::Truncation::kRight
+                                                       : data::Truncation::kError;
+      const auto r = data::tokenize_dataset(o->input, o->out, o->model, o->store);
+      std::cout << "wrote " << o->out << "\n";
+      for (const auto& [split, n] : r.examples)
+        std::cout << fmt::format("  {:<5} {} examples, {} tokens, {} with loss, {} sequences{}\n", split, n,
+                                 r.tokens.at(split), r.loss_tokens.at(split), r.sequences.at(split),
+                                 r.truncated.count(split) ? fmt::format(", {} truncated", r.truncated.at(split)) : "");
+      if (o->store.pack) std::cout << fmt::format("  packing efficiency (train) {:.1f}%\n", 100 * r.packing_efficiency);
+      return;
     }
     auto tokenizer = Tokenizer::load(o->model);
     const std::vector<std::int32_t> ids =

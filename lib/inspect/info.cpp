@@ -2,6 +2,7 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -9,6 +10,7 @@
 #include "core/error.h"
 #include "core/gguf.h"
 #include "core/safetensors.h"
+#include "data/token_store.h"
 #include "model/config.h"
 #include "model/family.h"
 
@@ -272,6 +274,35 @@ herr_t h5_visit_cb(hid_t root, const char* name, const H5O_info_t* info, void* d
   return 0;
 }
 
+// A hone token store: what training will see, split by split.
+void describe_token_store(std::ostringstream& out, const fs::path& path) {
+  const data::TokenStore st = data::read_token_store(path);
+  const auto& m = st.meta;
+  line(out, "token store", fmt::format("tokenizer {}, vocab {}, template {}, max_len {}{}{}",
+                                       m.tokenizer_fingerprint.substr(0, 16), m.vocab_size, m.template_name, m.max_len,
+                                       m.packed ? ", packed" : "", m.train_on_prompt ? ", loss on prompts too" : ""));
+  if (!m.model.empty()) line(out, "made with", m.model);
+  for (const auto& [name, s] : st.splits) {
+    const auto loss = std::count(s.loss_mask.begin(), s.loss_mask.end(), 1);
+    std::string eff;
+    if (m.packed && s.sequences() > 0)
+      eff = fmt::format(", packing efficiency {:.1f}%", 100.0 * s.tokens() / (static_cast<double>(s.sequences()) * m.max_len));
+    line(out, name, fmt::format("{} examples, {} sequences, {} tokens, loss on {:.1f}%{}", s.examples(), s.sequences(),
+                                s.tokens(), 100.0 * loss / std::max<double>(1, s.tokens()), eff));
+    if (s.examples() == 0) continue;
+    // Example lengths in powers of two.
+    std::map<std::int64_t, std::int64_t> hist;
+    for (std::int64_t i = 0; i < s.examples(); ++i) {
+      std::int64_t len = s.example_offsets[i + 1] - s.example_offsets[i], bucket = 1;
+      while (bucket < len) bucket *= 2;
+      hist[bucket]++;
+    }
+    std::string h;
+    for (const auto& [b, n] : hist) h += fmt::format("{}<={}: {}", h.empty() ? "" : ", ", b, n);
+    line(out, "  lengths", h);
+  }
+}
+
 std::string describe_h5(const fs::path& path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by hone, not printed by HDF5
   HONE_CHECK(H5Fis_hdf5(path.c_str()) > 0, InputError, "{}: not an HDF5 file", path.string());
@@ -279,6 +310,11 @@ std::string describe_h5(const fs::path& path) {
   HONE_CHECK(f >= 0, InputError, "{}: cannot open as HDF5", path.string());
   std::ostringstream out;
   line(out, "file", fmt::format("{} ({}, HDF5)", path.string(), human_bytes(fs::file_size(path))));
+  if (H5Aexists(f, "hone_token_store_version") > 0) {
+    H5Fclose(f);
+    describe_token_store(out, path);
+    return out.str();
+  }
   out << "contents:\n";
   H5Walk w{&out, path.string()};
   const herr_t rc = H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, h5_visit_cb, &w);

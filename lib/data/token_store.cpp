@@ -1,0 +1,193 @@
+#include "data/token_store.h"
+
+#include <hdf5.h>
+
+#include <unistd.h>
+
+#include "core/error.h"
+#include "text/tokenizer.h"
+
+namespace hone::data {
+namespace {
+
+// Closes an HDF5 handle at scope exit.
+struct H5 {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  ~H5() {
+    if (id >= 0) close(id);
+  }
+};
+
+template <class T>
+hid_t h5_type();
+template <>
+hid_t h5_type<std::int32_t>() { return H5T_NATIVE_INT32; }
+template <>
+hid_t h5_type<std::uint8_t>() { return H5T_NATIVE_UINT8; }
+template <>
+hid_t h5_type<std::int64_t>() { return H5T_NATIVE_INT64; }
+
+template <class T>
+void write_dataset(hid_t group, const char* name, const std::vector<T>& data, const std::string& file) {
+  const hsize_t n = data.size();
+  H5 space{H5Screate_simple(1, &n, nullptr), H5Sclose};
+  H5 dcpl{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
+  if (n > 0) {
+    const hsize_t chunk = std::min<hsize_t>(n, 1 << 16);
+    H5Pset_chunk(dcpl.id, 1, &chunk);
+    H5Pset_shuffle(dcpl.id);
+    H5Pset_deflate(dcpl.id, 4);
+  }
+  H5 ds{H5Dcreate2(group, name, h5_type<T>(), space.id, H5P_DEFAULT, dcpl.id, H5P_DEFAULT), H5Dclose};
+  HONE_CHECK(ds.id >= 0, RuntimeError, "{}: cannot create dataset '{}'", file, name);
+  if (n > 0)
+    HONE_CHECK(H5Dwrite(ds.id, h5_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) >= 0, RuntimeError,
+               "{}: cannot write dataset '{}'", file, name);
+}
+
+template <class T>
+std::vector<T> read_dataset(hid_t group, const std::string& name, const std::string& file) {
+  H5 ds{H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose};
+  HONE_CHECK(ds.id >= 0, InputError, "{}: missing dataset '{}' (not a hone token store?)", file, name);
+  H5 space{H5Dget_space(ds.id), H5Sclose};
+  HONE_CHECK(H5Sget_simple_extent_ndims(space.id) == 1, InputError, "{}: dataset '{}' is not one-dimensional", file, name);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space.id, &n, nullptr);
+  std::vector<T> out(n);
+  if (n > 0)
+    HONE_CHECK(H5Dread(ds.id, h5_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0, InputError,
+               "{}: cannot read dataset '{}' (damaged file?)", file, name);
+  return out;
+}
+
+void write_attr(hid_t obj, const char* name, std::int64_t v) {
+  H5 space{H5Screate(H5S_SCALAR), H5Sclose};
+  H5 a{H5Acreate2(obj, name, H5T_STD_I64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  H5Awrite(a.id, H5T_NATIVE_INT64, &v);
+}
+
+void write_attr(hid_t obj, const char* name, const std::string& v) {
+  H5 space{H5Screate(H5S_SCALAR), H5Sclose};
+  H5 type{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(type.id, std::max<std::size_t>(v.size(), 1));
+  H5 a{H5Acreate2(obj, name, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  std::string buf = v.empty() ? std::string(1, '\0') : v;
+  H5Awrite(a.id, type.id, buf.data());
+}
+
+std::optional<std::int64_t> read_int_attr(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return std::nullopt;
+  H5 a{H5Aopen(obj, name, H5P_DEFAULT), H5Aclose};
+  std::int64_t v = 0;
+  if (H5Aread(a.id, H5T_NATIVE_INT64, &v) < 0) return std::nullopt;
+  return v;
+}
+
+std::string read_str_attr(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return {};
+  H5 a{H5Aopen(obj, name, H5P_DEFAULT), H5Aclose};
+  H5 type{H5Aget_type(a.id), H5Tclose};
+  if (H5Tget_class(type.id) != H5T_STRING || H5Tis_variable_str(type.id) > 0) return {};
+  std::string buf(H5Tget_size(type.id), '\0');
+  if (H5Aread(a.id, type.id, buf.data()) < 0) return {};
+  return std::string(buf.c_str());
+}
+
+}  // namespace
+
+void write_token_store(const fs::path& path, const TokenStoreMeta& m, const std::map<std::string, TokenSplit>& splits) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  const std::string file = path.string();
+  // Written beside the target and renamed: readers never see a half-written store.
+  AtomicFile placeholder(path);  // reserves the temporary name; HDF5 writes the file itself
+  const fs::path tmp = placeholder.temp_path();
+  {
+    H5 f{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose};
+    HONE_CHECK(f.id >= 0, RuntimeError, "{}: cannot create HDF5 file", tmp.string());
+    write_attr(f.id, "hone_token_store_version", kTokenStoreVersion);
+    write_attr(f.id, "tokenizer_fingerprint", m.tokenizer_fingerprint);
+    write_attr(f.id, "vocab_size", m.vocab_size);
+    write_attr(f.id, "bos_id", m.bos_id);
+    write_attr(f.id, "eos_id", m.eos_id);
+    write_attr(f.id, "pad_id", m.pad_id);
+    write_attr(f.id, "template", m.template_name);
+    write_attr(f.id, "max_len", m.max_len);
+    write_attr(f.id, "packed", std::int64_t{m.packed});
+    write_attr(f.id, "train_on_prompt", std::int64_t{m.train_on_prompt});
+    write_attr(f.id, "manifest_sha256", m.manifest_sha256);
+    write_attr(f.id, "model", m.model);
+    for (const auto& [name, s] : splits) {
+      H5 g{H5Gcreate2(f.id, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose};
+      write_dataset(g.id, "input_ids", s.input_ids, file);
+      write_dataset(g.id, "loss_mask", s.loss_mask, file);
+      write_dataset(g.id, "example_offsets", s.example_offsets, file);
+      write_dataset(g.id, "sequence_offsets", s.sequence_offsets, file);
+    }
+    HONE_CHECK(H5Fflush(f.id, H5F_SCOPE_GLOBAL) >= 0, RuntimeError, "{}: flush failed", tmp.string());
+  }
+  placeholder.commit();  // renames the HDF5 file written at the temporary path
+}
+
+TokenStore read_token_store(const fs::path& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  const std::string file = path.string();
+  HONE_CHECK(fs::exists(path), InputError, "{}: no such file", file);
+  HONE_CHECK(H5Fis_hdf5(path.c_str()) > 0, InputError, "{}: not an HDF5 file", file);
+  H5 f{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
+  HONE_CHECK(f.id >= 0, InputError, "{}: cannot open as HDF5", file);
+  const auto version = read_int_attr(f.id, "hone_token_store_version");
+  HONE_CHECK(version.has_value(), InputError, Hint{"make one with hone tokenize"}, "{}: not a hone token store", file);
+  HONE_CHECK(*version == kTokenStoreVersion, InputError, "{}: token store version {} (this hone reads {})", file, *version,
+             kTokenStoreVersion);
+  TokenStore st;
+  TokenStoreMeta& m = st.meta;
+  m.tokenizer_fingerprint = read_str_attr(f.id, "tokenizer_fingerprint");
+  m.vocab_size = read_int_attr(f.id, "vocab_size").value_or(0);
+  m.bos_id = read_int_attr(f.id, "bos_id").value_or(-1);
+  m.eos_id = read_int_attr(f.id, "eos_id").value_or(-1);
+  m.pad_id = read_int_attr(f.id, "pad_id").value_or(-1);
+  m.template_name = read_str_attr(f.id, "template");
+  m.max_len = read_int_attr(f.id, "max_len").value_or(0);
+  m.packed = read_int_attr(f.id, "packed").value_or(0) != 0;
+  m.train_on_prompt = read_int_attr(f.id, "train_on_prompt").value_or(0) != 0;
+  m.manifest_sha256 = read_str_attr(f.id, "manifest_sha256");
+  m.model = read_str_attr(f.id, "model");
+  for (const char* name : {"train", "valid", "test"}) {
+    if (H5Lexists(f.id, name, H5P_DEFAULT) <= 0) continue;
+    H5 g{H5Gopen2(f.id, name, H5P_DEFAULT), H5Gclose};
+    const std::string where = std::string(name) + "/";
+    TokenSplit s;
+    s.input_ids = read_dataset<std::int32_t>(g.id, "input_ids", file);
+    s.loss_mask = read_dataset<std::uint8_t>(g.id, "loss_mask", file);
+    s.example_offsets = read_dataset<std::int64_t>(g.id, "example_offsets", file);
+    s.sequence_offsets = read_dataset<std::int64_t>(g.id, "sequence_offsets", file);
+    HONE_CHECK(s.loss_mask.size() == s.input_ids.size(), InputError, "{}: {}loss_mask has {} values for {} tokens", file,
+               where, s.loss_mask.size(), s.input_ids.size());
+    auto monotonic = [&](const std::vector<std::int64_t>& o, std::int64_t end, const char* what) {
+      HONE_CHECK(!o.empty() && o.front() == 0 && o.back() == end, InputError,
+                 "{}: {}{} must run from 0 to {}", file, where, what, end);
+      for (std::size_t i = 1; i < o.size(); ++i)
+        HONE_CHECK(o[i] >= o[i - 1], InputError, "{}: {}{} decreases at index {}", file, where, what, i);
+    };
+    monotonic(s.example_offsets, s.tokens(), "example_offsets");
+    monotonic(s.sequence_offsets, s.examples(), "sequence_offsets");
+    for (std::size_t i = 0; i < s.input_ids.size(); ++i)
+      HONE_CHECK(s.input_ids[i] >= 0 && s.input_ids[i] < m.vocab_size, InputError,
+                 "{}: {}input_ids[{}] = {} is outside the vocabulary (size {})", file, where, i, s.input_ids[i],
+                 m.vocab_size);
+    st.splits[name] = std::move(s);
+  }
+  return st;
+}
+
+void check_tokenizer(const TokenStore& store, const fs::path& store_path, const Tokenizer& tokenizer,
+                     const std::string& model) {
+  const std::string fp = tokenizer.fingerprint();
+  HONE_CHECK(store.meta.tokenizer_fingerprint == fp, InputError,
+             Hint{"tokenize the data again with this model: hone tokenize DIR -o FILE.h5 --model MODEL"},
+             "{}: the token store was made with tokenizer {} ({}), but {} has tokenizer {}", store_path.string(),
+             store.meta.tokenizer_fingerprint.substr(0, 16), store.meta.model, model, fp.substr(0, 16));
+}
+
+}  // namespace hone::data

@@ -1,0 +1,50 @@
+// `hone tokenize DIR -o FILE.h5 --model PATH`: ingested examples (train/valid/test.jsonl) into
+// a token store, with the model's tokenizer and chat template, loss masks on what the model must
+// learn to write, optional packing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "data/token_store.h"
+
+namespace hone {
+class Tokenizer;
+}
+
+namespace hone::data {
+
+enum class Truncation { kError, kLeft, kRight };
+
+struct TokenizeOptions {
+  std::int64_t max_len = 2048;         // tokens per example (and per packed sequence)
+  Truncation truncation = Truncation::kError;  // what to do with a longer example
+  bool train_on_prompt = false;        // loss on prompt/user tokens too
+  bool pack = false;                   // pack whole examples into sequences of up to max_len tokens
+  std::string template_mode = "auto";  // "auto" (the model's chat template if it has one), "chat", "none"
+  int threads = 0;                     // 0: all cores; the output does not depend on it
+};
+
+// The tokens of one canonical example (one line of an ingested .jsonl) and their loss mask.
+struct TokenizedExample {
+  std::vector<std::int32_t> ids;
+  std::vector<std::uint8_t> loss;
+};
+
+// Turns one canonical record (parsed JSON text) into tokens. `chat`: render it with the chat
+// template (prompt -> user turn, completion -> assistant turn); else plain text with eos.
+// Loss falls on completion / assistant tokens up to and including the end-of-turn token.
+TokenizedExample tokenize_example(const Tokenizer& tokenizer, const std::string& json_line, bool chat,
+                                  bool train_on_prompt, const std::string& where);
+
+struct TokenizeReport {
+  std::map<std::string, std::int64_t> examples, tokens, loss_tokens, sequences, truncated;
+  double packing_efficiency = 0;  // train tokens / (train sequences x max_len), when packed
+};
+
+TokenizeReport tokenize_dataset(const fs::path& data_dir, const fs::path& out, const fs::path& model,
+                                const TokenizeOptions& options);
+
+}  // namespace hone::data
