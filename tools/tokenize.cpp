@@ -7,6 +7,7 @@
 #include "command.h"
 #include "core/error.h"
 #include "data/tokenize.h"
+#include "data/train_spm.h"
 #include "generate/text_generation.h"
 
 namespace hone::tools {
@@ -21,12 +22,14 @@ Run register_tokenize(CLI::App& root) {
     bool chat = false;            // print mode: apply the chat template as one user turn
     std::string truncation = "error";
     data::TokenizeOptions store;  // store mode
+    bool train_spm = false;       // train a SentencePiece model instead of tokenizing
+    data::SpmTrainOptions spm;
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = root.add_subcommand("tokenize", "Tokenize a text, or an ingested data set into an HDF5 token store");
   add_config_options(*cmd);
   cmd->add_option("input", o->input, "Ingested data directory (store mode)");
-  cmd->add_option("-m,--model", o->model, "Model whose tokenizer to use (.gguf or HF directory)")->required();
+  cmd->add_option("-m,--model", o->model, "Model whose tokenizer to use (.gguf or HF directory)");
   CLI::Option* text = cmd->add_option("--text", o->text, "Print the token ids of this text, space-separated, on one line");
   cmd->add_option("-o,--out", o->out, "Output token store (.h5)");
   cmd->add_flag("--add-special", o->add_special, "Add the model's special tokens (bos where the model adds one)")
@@ -45,9 +48,21 @@ Run register_tokenize(CLI::App& root) {
   cmd->add_option("--template", o->store.template_mode, "Store mode: chat template (auto: the model's, if any)")
       ->check(CLI::IsMember({"auto", "chat", "none"}))
       ->capture_default_str();
+  cmd->add_flag("--train-spm", o->train_spm,
+                "Train a SentencePiece model (BPE, byte fallback) on DIR's training text; -o names the .model file")
+      ->capture_default_str();
+  cmd->add_option("--vocab-size", o->spm.vocab_size, "With --train-spm: vocabulary size")->capture_default_str();
   cmd->add_option("--threads", o->store.threads, "Store mode: threads (0: all cores; output does not depend on it)")
       ->capture_default_str();
   return [o, text] {
+    if (o->train_spm) {
+      HONE_CHECK(!o->input.empty() && !o->out.empty(), UsageError, "--train-spm needs DIR and -o FILE.model");
+      o->spm.threads = o->store.threads;
+      const auto lines = data::train_sentencepiece(o->input, o->out, o->spm);
+      std::cout << fmt::format("wrote {} (vocab {}, trained on {} lines)\n", o->out, o->spm.vocab_size, lines);
+      return;
+    }
+    HONE_CHECK(!o->model.empty(), UsageError, "hone tokenize needs --model PATH (the tokenizer to use)");
     if (text->count() == 0) {
       HONE_CHECK(!o->input.empty(), UsageError, "hone tokenize needs --text TEXT, or an ingested directory");
       HONE_CHECK(!o->out.empty(), UsageError, "hone tokenize DIR needs -o FILE.h5");

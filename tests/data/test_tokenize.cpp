@@ -241,3 +241,35 @@ TEST(TokenizeCli, SummaryAndExitCodes) {
 
 }  // namespace
 }  // namespace hone::data
+
+#include "data/train_spm.h"
+
+namespace hone::data {
+namespace {
+
+TEST(TrainSpm, ModelTrainedOnTheIngestedTextLoadsAndRoundTrips) {
+  TempDir dir;
+  std::string jsonl;
+  const char* words[] = {"card", "payment", "declined", "transfer", "pending", "refund", "exchange", "rate", "top up"};
+  for (int i = 0; i < 400; ++i)
+    jsonl += R"({"prompt":"my )" + std::string(words[i % 9]) + " is " + std::string(words[(i * 7) % 9]) + " " +
+             std::to_string(i) + R"(","completion":")" + words[(i * 5) % 9] + "\"}\n";
+  test::write_bytes(dir / "train.jsonl", jsonl);
+  ingest({dir / "train.jsonl"}, dir / "data", IngestOptions{});
+  SpmTrainOptions o;
+  o.vocab_size = 320;
+  EXPECT_GT(train_sentencepiece(dir / "data", dir / "spm" / "tokenizer.model", o), 400);
+  const auto tok = Tokenizer::load(dir / "spm");
+  EXPECT_EQ(tok->kind(), TokenizerKind::kSentencePiece);
+  EXPECT_EQ(tok->vocab_size(), 320);
+  for (const std::string text : {"my card is declined 42", "a refund ünïcödé 😀 never seen"}) {
+    const auto ids = tok->encode(text, false, false);
+    EXPECT_EQ(tok->decode(ids), text) << "byte fallback keeps every byte";
+  }
+  o.vocab_size = 100;
+  EXPECT_HONE_ERROR(train_sentencepiece(dir / "data", dir / "x.model", o), UsageError, "--vocab-size must be at least 260");
+  EXPECT_FALSE(fs::exists(dir / "x.model"));
+}
+
+}  // namespace
+}  // namespace hone::data
