@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/json_string.h"
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -9,23 +11,6 @@
 
 namespace hone {
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  for (unsigned char ch : s) {
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (ch < 0x20) out += fmt::format("\\u{:04x}", ch);
-        else out += static_cast<char>(ch);
-    }
-  }
-  return out;
-}
 
 namespace {
 
@@ -41,9 +26,10 @@ class JsonFormatter : public spdlog::formatter {
     char stamp[32];
     std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
     const auto level = spdlog::level::to_string_view(msg.level);
-    const std::string text(msg.payload.data(), msg.payload.size());
-    fmt::format_to(std::back_inserter(dest), "{{\"time\":\"{}.{:03d}Z\",\"level\":\"{}\",\"msg\":\"{}\"}}\n", stamp,
-                   static_cast<int>(ms), std::string_view(level.data(), level.size()), json_escape(text));
+    std::string text;
+    append_json_string(text, std::string_view(msg.payload.data(), msg.payload.size()));
+    fmt::format_to(std::back_inserter(dest), "{{\"time\":\"{}.{:03d}Z\",\"level\":\"{}\",\"msg\":{}}}\n", stamp,
+                   static_cast<int>(ms), std::string_view(level.data(), level.size()), text);
   }
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };

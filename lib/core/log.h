@@ -15,7 +15,4 @@ struct LogOptions {
 
 void init_logging(const LogOptions& options);
 
-// JSON string escaping (RFC 8259), used by the JSON log format.
-std::string json_escape(const std::string& s);
-
 }  // namespace hone

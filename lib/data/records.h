@@ -2,6 +2,8 @@
 // and their normalisation into canonical examples (docs/formats.md, "Ingested data").
 #pragma once
 
+#include "core/json_string.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -59,8 +61,6 @@ Example normalise(const nlohmann::json& fields, RecordFormat format, const Inges
 // bytes of the SHA-256 of exactly these bytes.
 std::string canonical_json(const Example& example);
 
-// Appends `s` as a JSON string (quotes included) to `out`; `s` must be valid UTF-8.
-void append_json_string(std::string& out, std::string_view s);
 
 // Offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlongs, no
 // surrogates, nothing above U+10FFFF), or std::string::npos when all of `s` is valid.
