@@ -113,4 +113,13 @@ std::string read_file(const fs::path& path) {
   return ss.str();
 }
 
+bool file_starts_with(const fs::path& path, std::string_view magic) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
+  std::ifstream f(path, std::ios::binary);
+  std::string head(magic.size(), '\0');
+  f.read(head.data(), static_cast<std::streamsize>(head.size()));
+  return f.gcount() == static_cast<std::streamsize>(magic.size()) && head == magic;
+}
+
 }  // namespace hone

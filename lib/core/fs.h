@@ -64,4 +64,7 @@ void write_file_atomic(const fs::path& path, std::string_view content);
 // Reads a whole file as bytes; throws InputError naming the file if it cannot be read.
 std::string read_file(const fs::path& path);
 
+// Whether `path` is a regular file whose first bytes are `magic` (format sniffing; never throws).
+bool file_starts_with(const fs::path& path, std::string_view magic);
+
 }  // namespace hone

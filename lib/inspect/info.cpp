@@ -13,6 +13,7 @@
 #include "data/token_store.h"
 #include "model/config.h"
 #include "model/family.h"
+#include "model/loader.h"
 
 namespace hone {
 
@@ -323,14 +324,6 @@ std::string describe_h5(const fs::path& path) {
   return out.str();
 }
 
-bool has_magic(const fs::path& path, const char* magic, std::size_t n) {
-  std::string head(n, '\0');
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
-  const std::size_t got = std::fread(head.data(), 1, n, f);
-  std::fclose(f);
-  return got == n && head.compare(0, n, magic, n) == 0;
-}
 
 }  // namespace
 
@@ -338,8 +331,8 @@ std::string describe_file(const fs::path& path, const InfoOptions& o) {
   HONE_CHECK(fs::exists(path), InputError, "{}: no such file or directory", path.string());
   if (fs::is_directory(path)) return describe_hf_dir(path, o);
   const std::string ext = path.extension().string();
-  if (ext == ".gguf" || has_magic(path, "GGUF", 4)) return describe_gguf(path, o);
-  if (ext == ".h5" || ext == ".hdf5" || has_magic(path, "\x89HDF\r\n\x1a\n", 8)) return describe_h5(path);
+  if (is_gguf_path(path)) return describe_gguf(path, o);
+  if (ext == ".h5" || ext == ".hdf5" || file_starts_with(path, std::string_view("\x89HDF\r\n\x1a\n", 8))) return describe_h5(path);
   if (ext == ".safetensors" || path.filename() == "model.safetensors.index.json") return describe_safetensors(path, o);
   HONE_THROW(InputError, Hint{"hone info reads .gguf, .safetensors, .h5 files and HF model directories"},
              "{}: unrecognised file type", path.string());

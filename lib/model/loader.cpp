@@ -1,7 +1,5 @@
 #include "model/loader.h"
 
-#include <fstream>
-
 #include "core/error.h"
 #include "core/gguf.h"
 #include "core/safetensors.h"
@@ -83,14 +81,7 @@ ModelWeights load_hf_dir(const fs::path& dir, const LoadOptions& o) {
 
 }  // namespace
 
-bool is_gguf_path(const fs::path& path) {
-  if (path.extension() == ".gguf") return true;
-  if (!fs::is_regular_file(path)) return false;
-  std::ifstream f(path, std::ios::binary);
-  char magic[4] = {};
-  f.read(magic, 4);
-  return f.gcount() == 4 && std::string(magic, 4) == "GGUF";
-}
+bool is_gguf_path(const fs::path& path) { return path.extension() == ".gguf" || file_starts_with(path, "GGUF"); }
 
 ModelWeights load_model_weights(const fs::path& path, const LoadOptions& o) {
   HONE_CHECK(fs::exists(path), InputError, "{}: no such file or directory", path.string());
