@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <fstream>
 #include <thread>
 
@@ -51,13 +52,13 @@ std::vector<ChatMessage> messages_of(const json& j, const std::string& where) {
 
 }  // namespace
 
-TokenizedExample tokenize_example(const Tokenizer& tok, const std::string& line, bool chat, bool train_on_prompt,
-                                  const std::string& where) {
+TokenizedExample tokenize_example(const ExampleFormat& f, const std::string& line, const std::string& where) {
+  const Tokenizer& tok = *f.tokenizer;
+  const bool train_on_prompt = f.train_on_prompt;
   json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
   HONE_CHECK(!j.is_discarded() && j.is_object() && j.contains("format"), InputError,
              Hint{"the input of hone tokenize is the directory hone ingest wrote"}, "{}: not a canonical record", where);
   TokenizedExample ex;
-  const auto stops = tok.stop_ids();
   try {
     const std::string format = j["format"].get<std::string>();
     if (format == "text") {
@@ -69,7 +70,7 @@ TokenizedExample tokenize_example(const Tokenizer& tok, const std::string& line,
       return ex;
     }
     const std::vector<ChatMessage> messages = messages_of(j, where);
-    if (!chat) {
+    if (f.chat == nullptr) {
       // No template (a base model): prompt text, then the completion and eos.
       HONE_CHECK(format == "completion", InputError, "{}: chat records need a chat template (--template chat)", where);
       HONE_CHECK(tok.eos_id().has_value(), InputError, "{}: the tokenizer has no eos token", where);
@@ -85,7 +86,7 @@ TokenizedExample tokenize_example(const Tokenizer& tok, const std::string& line,
     // before (true of the supported templates); the difference is that message's text with the
     // template's markers, tokenized with special-token parsing as transformers'
     // apply_chat_template(tokenize=True) does (and as `hone generate --chat` does).
-    const ChatTemplateInfo info = ChatTemplateInfo::from_tokenizer(tok);
+    const ChatTemplateInfo& info = *f.chat;
     std::string done;
     for (std::size_t i = 0; i < messages.size(); ++i) {
       std::vector<ChatMessage> upto(messages.begin(), messages.begin() + static_cast<std::ptrdiff_t>(i));
@@ -100,7 +101,7 @@ TokenizedExample tokenize_example(const Tokenizer& tok, const std::string& line,
       const std::string next = render_chat(info, upto, /*add_generation_prompt=*/false);
       HONE_CHECK(next.compare(0, done.size(), done) == 0, InputError,
                  "{}: the chat template does not render this conversation incrementally", where);
-      if (messages[i].role == "assistant") append_answer(ex, tok, next.substr(done.size()), stops, train_on_prompt);
+      if (messages[i].role == "assistant") append_answer(ex, tok, next.substr(done.size()), f.stop_ids, train_on_prompt);
       else append(ex, tok, next.substr(done.size()), train_on_prompt);
       done = next;
     }
@@ -125,7 +126,10 @@ TokenizeReport tokenize_dataset(const fs::path& dir, const fs::path& out, const 
   meta.bos_id = tok->bos_id().value_or(-1);
   meta.eos_id = tok->eos_id().value_or(-1);
   meta.pad_id = tok->pad_id().value_or(-1);
-  meta.template_name = chat ? std::string(chat_format_name(ChatTemplateInfo::from_tokenizer(*tok).format)) : "none";
+  std::optional<ChatTemplateInfo> chat_info;
+  if (chat) chat_info = ChatTemplateInfo::from_tokenizer(*tok);
+  const ExampleFormat format{tok.get(), chat_info ? &*chat_info : nullptr, tok->stop_ids(), o.train_on_prompt};
+  meta.template_name = chat_info ? std::string(chat_format_name(chat_info->format)) : "none";
   meta.max_len = o.max_len;
   meta.packed = o.pack;
   meta.train_on_prompt = o.train_on_prompt;
@@ -153,7 +157,7 @@ TokenizeReport tokenize_dataset(const fs::path& dir, const fs::path& out, const 
       pool.emplace_back([&, t] {
         try {
           for (std::size_t i = static_cast<std::size_t>(t); i < lines.size(); i += static_cast<std::size_t>(threads))
-            ex[i] = tokenize_example(*tok, lines[i], chat, o.train_on_prompt, fmt::format("{}:{}", file.string(), i + 1));
+            ex[i] = tokenize_example(format, lines[i], fmt::format("{}:{}", file.string(), i + 1));
         } catch (...) {
           errors[static_cast<std::size_t>(t)] = std::current_exception();
         }

@@ -12,6 +12,7 @@
 
 namespace hone {
 class Tokenizer;
+struct ChatTemplateInfo;
 }
 
 namespace hone::data {
@@ -33,11 +34,18 @@ struct TokenizedExample {
   std::vector<std::uint8_t> loss;
 };
 
-// Turns one canonical record (parsed JSON text) into tokens. `chat`: render it with the chat
-// template (prompt -> user turn, completion -> assistant turn); else plain text with eos.
-// Loss falls on completion / assistant tokens up to and including the end-of-turn token.
-TokenizedExample tokenize_example(const Tokenizer& tokenizer, const std::string& json_line, bool chat,
-                                  bool train_on_prompt, const std::string& where);
+// What tokenize_example needs besides the record, worked out once per run.
+struct ExampleFormat {
+  const Tokenizer* tokenizer = nullptr;
+  const ChatTemplateInfo* chat = nullptr;  // null: no chat template (prompt text, completion, eos)
+  std::vector<std::int32_t> stop_ids;      // end-of-turn tokens: the loss ends after the first one
+  bool train_on_prompt = false;
+};
+
+// Turns one canonical record (JSON text) into tokens. With a chat template: prompt -> user turn,
+// completion -> assistant turn; else plain text with eos. Loss falls on completion / assistant
+// tokens up to and including the end-of-turn token.
+TokenizedExample tokenize_example(const ExampleFormat& format, const std::string& json_line, const std::string& where);
 
 struct TokenizeReport {
   std::map<std::string, std::int64_t> examples, tokens, loss_tokens, sequences, truncated;
