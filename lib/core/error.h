@@ -18,6 +18,7 @@ enum class ExitCode : int {
   kRuntime = 1,   // the job could not be done (I/O failure, numerical failure, internal error)
   kUsage = 2,     // the command line or config file is wrong
   kBadInput = 3,  // an input file (data, model, adapter, store) is malformed or does not fit
+  kInterrupted = 130,  // stopped by SIGINT/SIGTERM after saving what can be resumed (128 + SIGINT)
 };
 
 struct SourceLoc {
@@ -66,6 +67,14 @@ class InputError : public Error {
   using Error::Error;
   ExitCode exit_code() const override { return ExitCode::kBadInput; }
   const char* kind() const override { return "bad input"; }
+};
+
+// The job was stopped by a signal after it saved its state (training writes a checkpoint first).
+class InterruptedError : public Error {
+ public:
+  using Error::Error;
+  ExitCode exit_code() const override { return ExitCode::kInterrupted; }
+  const char* kind() const override { return "interrupted"; }
 };
 
 // A feature that is declared on the command line but not built yet; names the issue that adds it.

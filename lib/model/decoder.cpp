@@ -14,17 +14,23 @@
 #include <ATen/ops/silu.h>
 #include <ATen/ops/softmax.h>
 #include <ATen/ops/where.h>
+#include <ATen/ops/dropout.h>
+#include <ATen/core/grad_mode.h>
 
 #include <cmath>
 
 #include "core/error.h"
+#include "model/checkpoint.h"
 
 namespace hone {
 
 // ---------------------------------------------------------------------------- layers
 
-at::Tensor Linear::forward(const at::Tensor& x) const {
-  return at::linear(x, weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt);
+at::Tensor Linear::forward(const at::Tensor& x, bool training) const {
+  at::Tensor y = at::linear(x, weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt);
+  if (!lora_a.defined()) return y;
+  const at::Tensor& xd = training && lora_dropout > 0 ? at::dropout(x, lora_dropout, /*train=*/true) : x;
+  return y + at::linear(at::linear(xd, lora_a), lora_b) * lora_scale;
 }
 
 namespace {
@@ -78,7 +84,10 @@ Decoder::Decoder(ModelWeights w) : config_(std::move(w.config)) {
     return it->second;
   };
   auto linear = [&](const std::string& prefix, bool bias) {
-    return Linear{take(prefix + ".weight"), bias ? take(prefix + ".bias") : at::Tensor()};
+    Linear lin;
+    lin.weight = take(prefix + ".weight");
+    if (bias) lin.bias = take(prefix + ".bias");
+    return lin;
   };
   embed_ = take("model.embed_tokens.weight");
   final_norm_ = take("model.norm.weight");
@@ -127,9 +136,9 @@ at::Tensor Decoder::attention(const DecoderLayer& L, const at::Tensor& x, const 
   const std::int64_t B = x.size(0), T = x.size(1), hd = config_.head_dim;
   const std::int64_t nh = config_.num_attention_heads, nkv = config_.num_key_value_heads;
   // [B, T, heads * hd] -> [B, heads, T, hd]
-  at::Tensor q = L.q_proj.forward(x).view({B, T, nh, hd}).transpose(1, 2);
-  at::Tensor k = L.k_proj.forward(x).view({B, T, nkv, hd}).transpose(1, 2);
-  at::Tensor v = L.v_proj.forward(x).view({B, T, nkv, hd}).transpose(1, 2);
+  at::Tensor q = L.q_proj.forward(x, training_).view({B, T, nh, hd}).transpose(1, 2);
+  at::Tensor k = L.k_proj.forward(x, training_).view({B, T, nkv, hd}).transpose(1, 2);
+  at::Tensor v = L.v_proj.forward(x, training_).view({B, T, nkv, hd}).transpose(1, 2);
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
   if (cache != nullptr) std::tie(k, v) = cache->append(layer_index, k, v);
@@ -149,7 +158,17 @@ at::Tensor Decoder::attention(const DecoderLayer& L, const at::Tensor& x, const 
     if (allowed.defined()) scores = scores.masked_fill(allowed.logical_not(), -INFINITY);
     out = at::matmul(at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type()), vr);
   }
-  return L.o_proj.forward(out.transpose(1, 2).reshape({B, T, nh * hd}));
+  return L.o_proj.forward(out.transpose(1, 2).reshape({B, T, nh * hd}), training_);
+}
+
+at::Tensor Decoder::layer_forward(const DecoderLayer& L, const at::Tensor& x_in, const at::Tensor& cos,
+                                  const at::Tensor& sin, const at::Tensor& mask, bool causal, KVCache* cache,
+                                  int layer_index) const {
+  at::Tensor x = x_in + attention(L, rms_norm(x_in, L.input_norm, config_.rms_norm_eps), cos, sin, mask, causal, cache,
+                                  layer_index);
+  at::Tensor h = rms_norm(x, L.post_attn_norm, config_.rms_norm_eps);
+  return x + L.down_proj.forward(at::silu(L.gate_proj.forward(h, training_)) * L.up_proj.forward(h, training_),
+                                 training_);
 }
 
 at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
@@ -193,12 +212,22 @@ at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
   }
 
   at::Tensor x = at::embedding(embed_, in.input_ids.to(dev));  // [B, T, hidden]
+  const bool checkpoint = in.checkpoint_layers && at::GradMode::is_enabled() && in.cache == nullptr;
+  // The checkpointed segments must be reached by the backward pass even when the embedding is
+  // frozen: their input then becomes a (detached) leaf that asks for its gradient.
+  if (checkpoint && !x.requires_grad()) x = x.detach().requires_grad_(true);
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    const DecoderLayer& L = layers_[l];
-    x = x + attention(L, rms_norm(x, L.input_norm, config_.rms_norm_eps), cos, sin, mask, causal, in.cache,
-                      static_cast<int>(l));
-    at::Tensor h = rms_norm(x, L.post_attn_norm, config_.rms_norm_eps);
-    x = x + L.down_proj.forward(at::silu(L.gate_proj.forward(h)) * L.up_proj.forward(h));
+    const DecoderLayer* L = &layers_[l];
+    if (checkpoint) {
+      const int li = static_cast<int>(l);
+      x = checkpoint_segment(
+          [this, L, cos, sin, mask, causal, li](const at::Tensor& h) {
+            return layer_forward(*L, h, cos, sin, mask, causal, nullptr, li);
+          },
+          x);
+    } else {
+      x = layer_forward(*L, x, cos, sin, mask, causal, in.cache, static_cast<int>(l));
+    }
   }
   if (in.cache) in.cache->commit(T);
   return rms_norm(x, final_norm_, config_.rms_norm_eps);

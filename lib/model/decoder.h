@@ -26,11 +26,17 @@ enum class AttentionImpl {
   kReference,  // explicit softmax(q k^T / sqrt(d) + mask) v, kept to test the fast path against
 };
 
-// y = x W^T + b. A plain struct so that adapters (issue #5) can wrap the forward.
+// y = x W^T + b, plus a LoRA branch when lora_a is defined (as HF PEFT's lora.Linear computes it):
+//   y += lora_scale * ((dropout(x) A^T) B^T)
+// Dropout is applied only in training mode (Decoder::set_training).
 struct Linear {
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out] or undefined
-  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor lora_a;  // [r, in] or undefined
+  at::Tensor lora_b;  // [out, r]
+  double lora_scale = 0.0;
+  double lora_dropout = 0.0;
+  at::Tensor forward(const at::Tensor& x, bool training = false) const;
 };
 
 struct DecoderLayer {
@@ -49,6 +55,9 @@ struct ForwardInput {
   // [B, past + T] bool: false marks padding keys (left-padded batches); default: all valid.
   at::Tensor key_mask;
   KVCache* cache = nullptr;  // appends this step's keys/values and attends over the cached ones
+  // Activation checkpointing: keep only each layer's input and recompute the layer in the
+  // backward pass (used when gradients are recorded; replays the layer's dropout masks).
+  bool checkpoint_layers = false;
 };
 
 class Decoder {
@@ -63,6 +72,14 @@ class Decoder {
   at::Tensor forward(const ForwardInput& in) const { return logits(forward_hidden(in)); }
 
   void set_attention_impl(AttentionImpl impl) { attention_impl_ = impl; }
+  // Training mode turns on the LoRA dropout.
+  void set_training(bool training) { training_ = training; }
+  bool training() const { return training_; }
+  // The output head [vocab, hidden] (the embedding when tied).
+  const at::Tensor& lm_head() const { return lm_head_; }
+  at::Tensor& mutable_lm_head() { return lm_head_; }
+  at::Tensor& mutable_embed_tokens() { return embed_; }
+  at::Tensor& mutable_final_norm() { return final_norm_; }
   std::vector<DecoderLayer>& layers() { return layers_; }
   const std::vector<DecoderLayer>& layers() const { return layers_; }
   const at::Tensor& embed_tokens() const { return embed_; }
@@ -74,6 +91,8 @@ class Decoder {
  private:
   at::Tensor attention(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& mask, bool causal, KVCache* cache, int layer_index) const;
+  at::Tensor layer_forward(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                           const at::Tensor& mask, bool causal, KVCache* cache, int layer_index) const;
 
   ModelConfig config_;
   at::Tensor embed_;      // [vocab, hidden]
@@ -82,6 +101,7 @@ class Decoder {
   at::Tensor inv_freq_;   // [head_dim / 2] float32 rotary frequencies, scaling applied
   std::vector<DecoderLayer> layers_;
   AttentionImpl attention_impl_ = AttentionImpl::kSdpa;
+  bool training_ = false;
 };
 
 // Keys and values of past positions, per layer, in preallocated buffers [B, kv_heads, max_len, head_dim].

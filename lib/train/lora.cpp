@@ -1,0 +1,206 @@
+#include "train/lora.h"
+
+#include <ATen/core/grad_mode.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "core/tensor_io.h"
+#include "model/config.h"
+#include "model/decoder.h"
+
+namespace hone {
+
+using nlohmann::json;
+
+double LoraOptions::scale() const {
+  return rslora ? alpha / std::sqrt(static_cast<double>(r)) : alpha / static_cast<double>(r);
+}
+
+namespace {
+
+const std::vector<std::string>& all_modules() {
+  static const std::vector<std::string> m{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  return m;
+}
+
+// The decoder layer's linear modules under their PEFT paths, in a fixed order.
+std::vector<std::pair<std::string, Linear*>> layer_linears(DecoderLayer& L) {
+  return {{"self_attn.q_proj", &L.q_proj}, {"self_attn.k_proj", &L.k_proj}, {"self_attn.v_proj", &L.v_proj},
+          {"self_attn.o_proj", &L.o_proj}, {"mlp.gate_proj", &L.gate_proj}, {"mlp.up_proj", &L.up_proj},
+          {"mlp.down_proj", &L.down_proj}};
+}
+
+std::string module_name(const std::string& path) { return path.substr(path.find('.') + 1); }
+
+}  // namespace
+
+std::vector<std::string> parse_lora_targets(const std::string& spec) {
+  if (spec == "all-linear" || spec == "all") return all_modules();
+  std::set<std::string> chosen;
+  std::size_t start = 0;
+  while (start <= spec.size()) {
+    std::size_t comma = spec.find(',', start);
+    if (comma == std::string::npos) comma = spec.size();
+    std::string name = spec.substr(start, comma - start);
+    start = comma + 1;
+    if (name.empty()) continue;
+    if (name.size() < 5 || name.compare(name.size() - 5, 5, "_proj") != 0) name += "_proj";
+    bool known = false;
+    for (const std::string& m : all_modules()) known = known || m == name;
+    HONE_CHECK(known, UsageError, Hint{"choose from q,k,v,o,gate,up,down or all-linear"},
+               "--targets: unknown module '{}'", name);
+    chosen.insert(name);
+  }
+  HONE_CHECK(!chosen.empty(), UsageError, "--targets names no module");
+  std::vector<std::string> out;
+  for (const std::string& m : all_modules())
+    if (chosen.count(m)) out.push_back(m);
+  return out;
+}
+
+std::vector<TrainableParam> attach_lora(Decoder& model, const LoraOptions& o, std::uint64_t seed) {
+  HONE_CHECK(o.r > 0, UsageError, "--rank must be positive, got {}", o.r);
+  HONE_CHECK(o.dropout >= 0 && o.dropout < 1, UsageError, "--lora-dropout must be in [0, 1), got {}", o.dropout);
+  const std::set<std::string> targets(o.targets.begin(), o.targets.end());
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto cpu = at::TensorOptions().dtype(at::kFloat);
+  std::vector<TrainableParam> params;
+  for (std::size_t l = 0; l < model.layers().size(); ++l) {
+    for (auto& [path, lin] : layer_linears(model.layers()[l])) {
+      if (!targets.count(module_name(path))) continue;
+      const std::int64_t out = lin->weight.size(0), in = lin->weight.size(1);
+      HONE_CHECK(o.r <= std::min(in, out), UsageError, "--rank {} exceeds layer {} {} ({} x {})", o.r, l, path, out, in);
+      const double bound = 1.0 / std::sqrt(static_cast<double>(in));  // kaiming_uniform_(a=sqrt(5))
+      at::Tensor a = at::empty({o.r, in}, cpu).uniform_(-bound, bound, gen).to(lin->weight.device());
+      at::Tensor b = at::zeros({out, o.r}, cpu.device(lin->weight.device()));
+      lin->lora_a = a.requires_grad_(true);
+      lin->lora_b = b.requires_grad_(true);
+      lin->lora_scale = o.scale();
+      lin->lora_dropout = o.dropout;
+      const std::string base = fmt::format("base_model.model.model.layers.{}.{}", l, path);
+      params.push_back({base + ".lora_A.weight", lin->lora_a, true});
+      params.push_back({base + ".lora_B.weight", lin->lora_b, true});
+    }
+  }
+  HONE_CHECK(!params.empty(), UsageError, "no linear layer matches --targets");
+  return params;
+}
+
+std::vector<TrainableParam> full_parameters(Decoder& model) {
+  // Own, contiguous float32 copies (weights may be views of a mapped file or of a GGUF buffer).
+  auto own = [](at::Tensor& t) {
+    t = t.to(at::kFloat).clone().contiguous().requires_grad_(true);
+    return t;
+  };
+  std::vector<TrainableParam> params;
+  const bool tied = model.config().tie_word_embeddings;
+  params.push_back({"model.embed_tokens.weight", own(model.mutable_embed_tokens()), true});
+  if (tied)
+    model.mutable_lm_head() = model.mutable_embed_tokens();
+  else
+    params.push_back({"lm_head.weight", own(model.mutable_lm_head()), true});
+  params.push_back({"model.norm.weight", own(model.mutable_final_norm()), false});
+  for (std::size_t l = 0; l < model.layers().size(); ++l) {
+    DecoderLayer& L = model.layers()[l];
+    const std::string p = fmt::format("model.layers.{}.", l);
+    params.push_back({p + "input_layernorm.weight", own(L.input_norm), false});
+    params.push_back({p + "post_attention_layernorm.weight", own(L.post_attn_norm), false});
+    for (auto& [path, lin] : layer_linears(L)) {
+      params.push_back({p + path + ".weight", own(lin->weight), true});
+      if (lin->bias.defined()) params.push_back({p + path + ".bias", own(lin->bias), false});
+    }
+  }
+  return params;
+}
+
+void load_parameters(const fs::path& file, const std::vector<TrainableParam>& params) {
+  HONE_CHECK(fs::exists(file), InputError, "{}: no such file", file.string());
+  const SafetensorsFile st = SafetensorsFile::open(file);
+  const std::string src = file.string();
+  std::set<std::string> expected;
+  for (const TrainableParam& p : params) expected.insert(p.name);
+  for (const TensorView& v : st.tensors())
+    HONE_CHECK(expected.count(v.name), InputError, "{}: tensor '{}' is not a parameter of this run", src, v.name);
+  at::NoGradGuard no_grad;
+  for (const TrainableParam& p : params) {
+    HONE_CHECK(st.contains(p.name), InputError, "{}: missing tensor '{}'", src, p.name);
+    const TensorView& v = st.get(p.name);
+    HONE_CHECK(v.shape == p.tensor.sizes().vec(), InputError, "{}: tensor '{}' has shape [{}], expected [{}]", src,
+               p.name, fmt::join(v.shape, ", "), fmt::join(p.tensor.sizes(), ", "));
+    p.tensor.copy_(to_tensor(v, st.mapping()));
+  }
+}
+
+namespace {
+
+std::vector<TensorWrite> tensor_writes(const std::vector<std::pair<std::string, at::Tensor>>& named,
+                                       std::vector<at::Tensor>& keep) {
+  std::vector<TensorWrite> out;
+  for (const auto& [name, t] : named) {
+    at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
+    keep.push_back(c);
+    out.push_back({name, DType::kF32, c.sizes().vec(), c.data_ptr(), static_cast<std::size_t>(c.nbytes())});
+  }
+  return out;
+}
+
+}  // namespace
+
+void write_parameters(const fs::path& file, const std::vector<TrainableParam>& params) {
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const TrainableParam& p : params) named.emplace_back(p.name, p.tensor);
+  std::vector<at::Tensor> keep;
+  write_safetensors(file, tensor_writes(named, keep));
+}
+
+void write_peft_adapter(const fs::path& dir, const LoraOptions& o, const std::vector<TrainableParam>& params,
+                        const std::string& base_model) {
+  fs::create_directories(dir);
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const TrainableParam& p : params) named.emplace_back(p.name, p.tensor);
+  std::vector<at::Tensor> keep;
+  write_safetensors(dir / "adapter_model.safetensors", tensor_writes(named, keep), {{"format", "pt"}});
+  // The keys HF PEFT (0.21) writes for a plain LoRA adapter.
+  json j = {{"alpha_pattern", json::object()},
+            {"auto_mapping", nullptr},
+            {"base_model_name_or_path", base_model},
+            {"bias", "none"},
+            {"fan_in_fan_out", false},
+            {"inference_mode", true},
+            {"init_lora_weights", true},
+            {"layer_replication", nullptr},
+            {"layers_pattern", nullptr},
+            {"layers_to_transform", nullptr},
+            {"lora_alpha", o.alpha},
+            {"lora_bias", false},
+            {"lora_dropout", o.dropout},
+            {"modules_to_save", nullptr},
+            {"peft_type", "LORA"},
+            {"r", o.r},
+            {"rank_pattern", json::object()},
+            {"revision", nullptr},
+            {"target_modules", o.targets},
+            {"task_type", "CAUSAL_LM"},
+            {"use_dora", false},
+            {"use_rslora", o.rslora}};
+  write_file_atomic(dir / "adapter_config.json", j.dump(2) + "\n");
+}
+
+void write_full_model(const fs::path& dir, const Decoder& model) {
+  fs::create_directories(dir);
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const auto& [name, t] : model.named_weights()) named.emplace_back(name, t);
+  std::vector<at::Tensor> keep;
+  write_safetensors(dir / "model.safetensors", tensor_writes(named, keep), {{"format", "pt"}});
+  write_file_atomic(dir / "config.json", model.config().to_hf_json());
+}
+
+}  // namespace hone

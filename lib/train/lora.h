@@ -1,0 +1,60 @@
+// What training updates: LoRA factors attached to the decoder's linear layers (HF PEFT's
+// initialisation and names), or every weight of the model (--full, also used for distillation
+// students). Parameters are float32 leaves that require grad; the frozen base keeps its dtype.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+
+namespace hone {
+
+class Decoder;
+
+struct LoraOptions {
+  std::int64_t r = 16;
+  double alpha = 32.0;
+  double dropout = 0.05;
+  // Module names as PEFT's target_modules lists them ("q_proj", ..., "down_proj").
+  std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  bool rslora = false;  // scale alpha / sqrt(r) instead of alpha / r
+  double scale() const;
+};
+
+// "q,k,v,o,gate,up,down" (short or full names, any subset) or "all-linear" -> PEFT module names.
+// UsageError for an unknown name.
+std::vector<std::string> parse_lora_targets(const std::string& spec);
+
+struct TrainableParam {
+  std::string name;  // PEFT tensor name (LoRA) or HF tensor name (--full)
+  at::Tensor tensor; // the decoder's own tensor (updated in place)
+  bool decay = true; // weight decay applies (not to norms and biases)
+};
+
+// Attaches freshly initialised factors to every targeted linear layer: A [r, in] Kaiming-uniform
+// (a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in)), as PEFT's init_lora_weights=True), B [out, r]
+// zero. The draws come from a generator seeded with `seed`, in a fixed order (layer, module).
+std::vector<TrainableParam> attach_lora(Decoder& model, const LoraOptions& options, std::uint64_t seed);
+
+// Makes every weight of `model` a trainable float32 parameter (tied embedding/head shared).
+std::vector<TrainableParam> full_parameters(Decoder& model);
+
+// Copies tensors saved by write_parameters / write_peft_adapter into `params` (names and shapes
+// must match exactly: InputError naming the tensor and the file otherwise).
+void load_parameters(const fs::path& file, const std::vector<TrainableParam>& params);
+
+// Writes `params` to one safetensors file (float32), atomically.
+void write_parameters(const fs::path& file, const std::vector<TrainableParam>& params);
+
+// Writes a PEFT adapter directory's two files (adapter_config.json, adapter_model.safetensors).
+void write_peft_adapter(const fs::path& dir, const LoraOptions& options, const std::vector<TrainableParam>& params,
+                        const std::string& base_model);
+
+// Writes a full model as an HF directory (config.json + model.safetensors).
+void write_full_model(const fs::path& dir, const Decoder& model);
+
+}  // namespace hone

@@ -1,0 +1,75 @@
+#include "train/loss.h"
+
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/exp.h>
+#include <ATen/ops/full_like.h>
+#include <ATen/ops/logsumexp.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "core/error.h"
+
+namespace hone {
+
+namespace {
+
+class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& hidden,
+                                                const at::Tensor& weight, const at::Tensor& targets,
+                                                std::int64_t chunk) {
+    const bool grad_h = hidden.requires_grad(), grad_w = weight.requires_grad();
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 throughout
+    const std::int64_t N = hidden.size(0);
+    at::Tensor w = weight.to(at::kFloat);
+    at::Tensor loss = at::zeros({}, hidden.options().dtype(at::kFloat));
+    at::Tensor dh = grad_h ? at::zeros_like(hidden, hidden.options().dtype(at::kFloat)) : at::Tensor();
+    at::Tensor dw = grad_w ? at::zeros_like(w) : at::Tensor();
+    for (std::int64_t start = 0; start < N; start += chunk) {
+      const std::int64_t n = std::min(chunk, N - start);
+      at::Tensor h = hidden.narrow(0, start, n).to(at::kFloat);
+      at::Tensor t = targets.narrow(0, start, n).unsqueeze(1);
+      at::Tensor logits = at::matmul(h, w.t());                   // [n, V]
+      at::Tensor lse = at::logsumexp(logits, {1}, /*keepdim=*/true);  // [n, 1]
+      loss += (lse - logits.gather(1, t)).sum();
+      if (grad_h || grad_w) {
+        at::Tensor p = at::exp(logits.sub_(lse));  // softmax, reusing the logits' memory
+        p.scatter_add_(1, t, at::full_like(t, -1.0, p.options()));
+        if (grad_h) dh.narrow(0, start, n).copy_(at::matmul(p, w));
+        if (grad_w) dw.add_(at::matmul(p.t(), h));
+      }
+    }
+    ctx->save_for_backward({dh, dw});
+    ctx->saved_data["hidden_dtype"] = static_cast<std::int64_t>(hidden.scalar_type());
+    ctx->saved_data["weight_dtype"] = static_cast<std::int64_t>(weight.scalar_type());
+    return {loss};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& g = grads[0];
+    auto dtype = [&](const char* key) { return static_cast<at::ScalarType>(ctx->saved_data[key].toInt()); };
+    at::Tensor dh = saved[0].defined() ? (saved[0] * g).to(dtype("hidden_dtype")) : at::Tensor();
+    at::Tensor dw = saved[1].defined() ? (saved[1] * g).to(dtype("weight_dtype")) : at::Tensor();
+    return {dh, dw, at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor linear_cross_entropy(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,
+                                std::int64_t chunk_rows) {
+  HONE_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1), UsageError,
+             "linear_cross_entropy: hidden [{}] and weight [{}] do not fit", fmt::join(hidden.sizes(), ", "),
+             fmt::join(weight.sizes(), ", "));
+  HONE_CHECK(targets.dim() == 1 && targets.size(0) == hidden.size(0), UsageError,
+             "linear_cross_entropy: {} targets for {} rows", targets.numel(), hidden.size(0));
+  HONE_CHECK(chunk_rows > 0, UsageError, "chunk_rows must be positive");
+  return LinearCrossEntropy::apply(hidden, weight, targets.to(at::kLong), chunk_rows)[0];
+}
+
+}  // namespace hone

@@ -1,0 +1,90 @@
+// The training loop shared by `hone lora-train` and `hone distill`: data order and sharding,
+// gradient accumulation normalised by the loss tokens of the whole (all-rank) batch, AdamW with
+// a schedule and clipping, NaN/Inf step skipping, evaluation on the valid split with
+// best-checkpoint tracking, atomic checkpoints with resume, SIGINT/SIGTERM handling, metrics,
+// a loss curve and progress. What is being minimised is an Objective; LoRA training's is the
+// cross-entropy on loss-masked tokens.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "train/batches.h"
+#include "train/lora.h"
+
+namespace hone {
+
+struct TrainOptions {
+  fs::path model;  // base model: .gguf or HF directory
+  fs::path data;   // token store from `hone tokenize`
+  fs::path out;    // run directory
+  std::int64_t max_steps = 0;  // 0: run `epochs`
+  double epochs = 1.0;
+  bool resume = false;
+
+  // What is trained.
+  bool full = false;  // every weight instead of LoRA factors
+  LoraOptions lora;
+  fs::path init_adapter;  // start from this PEFT adapter's factors instead of a fresh init
+
+  // Optimisation.
+  double lr = 2e-4;
+  double min_lr_ratio = 0.0;
+  std::string schedule = "cosine";
+  std::int64_t warmup_steps = -1;  // -1: warmup_ratio * total steps
+  double warmup_ratio = 0.03;
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
+  double max_grad_norm = 1.0;  // 0: no clipping
+  std::int64_t batch_size = 8;  // sequences per micro-batch, per rank
+  std::int64_t grad_accum = 1;  // micro-batches per optimiser step
+  std::uint64_t seed = 0;
+  bool shuffle = true;
+
+  // Compute.
+  std::string device = "cpu";      // cpu, cuda, cuda:N (cuda: cuda:LOCAL_RANK)
+  std::string precision = "auto";  // auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
+  bool checkpoint_activations = false;
+  std::int64_t ce_chunk = 1024;  // rows of the output head per cross-entropy chunk
+  int threads = 0;               // CPU threads (0: LibTorch's default)
+
+  // Evaluation, checkpoints, output.
+  std::int64_t eval_every = 0;     // steps between valid-split evaluations (0: only at the end)
+  std::int64_t eval_batch_size = 16;
+  std::int64_t eval_max_sequences = 0;  // 0: the whole valid split
+  std::int64_t save_every = 0;     // steps between checkpoints (0: only at the end and on a signal)
+  std::int64_t keep_checkpoints = 2;
+  std::int64_t log_every = 10;     // steps between progress log lines when stderr is not a terminal
+  std::int64_t max_bad_steps = 5;  // consecutive non-finite steps before giving up
+  std::string progress = "auto";   // auto (bar on a terminal, log lines otherwise), bar, log, none
+  std::string effective_config;    // TOML of the command's options, saved as config.toml
+};
+
+struct TrainSummary {
+  std::int64_t steps = 0;            // optimiser steps done (in total, across resumes)
+  std::int64_t skipped_steps = 0;    // non-finite steps skipped in this process
+  double last_loss = 0.0;            // mean loss of the last step
+  double best_valid_loss = -1.0;     // -1: no valid split
+  std::int64_t best_step = -1;
+  double seconds = 0.0;              // training time in this process
+  double tokens_per_second = 0.0;
+  std::int64_t tokens = 0;           // tokens trained on in this process (all ranks)
+  double peak_rss_mib = 0.0;
+};
+
+// What the loop minimises, given the model it trains.
+class Objective {
+ public:
+  virtual ~Objective() = default;
+  // The loss summed over `batch`'s loss tokens (float32 scalar; with gradients when training).
+  virtual at::Tensor loss_sum(const Batch& batch) = 0;
+};
+
+// `hone lora-train`: trains and writes the run directory (docs/formats.md, "Run directory").
+TrainSummary lora_train(const TrainOptions& options);
+
+}  // namespace hone
