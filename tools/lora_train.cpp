@@ -7,7 +7,7 @@ namespace hone::tools {
 Run register_lora_train(CLI::App& root) {
   struct Options {
     TrainOptions train;
-    std::string model, data, out, init_adapter, targets = "all-linear";
+    std::string model, data, out, init_adapter, dump_grads, targets = "all-linear";
   };
   auto o = std::make_shared<Options>();
   TrainOptions& t = o->train;
@@ -63,12 +63,16 @@ Run register_lora_train(CLI::App& root) {
   cmd->add_option("--max-bad-steps", t.max_bad_steps, "Stop after this many non-finite steps in a row")->capture_default_str()->group(run);
   cmd->add_option("--progress", t.progress, "auto, bar, log or none")->capture_default_str()->group(run);
 
+  cmd->add_option("--dump-grads", o->dump_grads, "Debugging: write every step's gradients to DIR/step-N.safetensors")
+      ->group(run);
+
   return [o, cmd] {
     TrainOptions opts = o->train;
     opts.model = o->model;
     opts.data = o->data;
     opts.out = o->out;
     opts.init_adapter = o->init_adapter;
+    opts.dump_grads = o->dump_grads;
     opts.lora.targets = parse_lora_targets(o->targets);
     opts.effective_config = cmd->config_to_str(/*default_also=*/true, /*write_description=*/false);
     lora_train(opts);

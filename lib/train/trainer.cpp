@@ -471,6 +471,13 @@ TrainSummary lora_train(const TrainOptions& o) {
   };
 
   TrainSummary summary;
+  if (valid && step == 0 && o.eval_every > 0) {  // the starting point, for comparison
+    const double v = evaluate();
+    if (main) {
+      spdlog::info("step 0: valid loss {:.4f}", v);
+      metrics->write({{"step", 0}, {"valid_loss", v}});
+    }
+  }
   SignalScope signals;
   Progress progress(o.progress, total, o.log_every, main);
   std::vector<std::int64_t> order;
@@ -515,6 +522,12 @@ TrainSummary lora_train(const TrainOptions& o) {
     comm.all_reduce_sum(grads);  // sums; each rank's gradients are already divided by the global count
     for (std::size_t i = 0; i < params.size(); ++i)
       if (!params[i].tensor.grad().defined()) params[i].tensor.mutable_grad() = grads[i];
+    if (!o.dump_grads.empty() && main) {
+      std::vector<TrainableParam> named;
+      for (std::size_t i = 0; i < params.size(); ++i) named.push_back({params[i].name, grads[i], true});
+      fs::create_directories(o.dump_grads);
+      write_parameters(o.dump_grads / fmt::format("step-{}.safetensors", step + 1), named);
+    }
     const std::vector<double> totals =
         comm.all_reduce_sum(std::vector<double>{loss_sum, tokens, static_cast<double>(g_signal.load() != 0)});
     const double loss_mean = step_loss_tokens > 0 ? totals[0] / step_loss_tokens : 0.0;

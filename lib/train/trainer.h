@@ -62,6 +62,7 @@ struct TrainOptions {
   std::int64_t max_bad_steps = 5;  // consecutive non-finite steps before giving up
   std::string progress = "auto";   // auto (bar on a terminal, log lines otherwise), bar, log, none
   std::string effective_config;    // TOML of the command's options, saved as config.toml
+  fs::path dump_grads;             // debugging: write each step's summed gradients to DIR/step-N.safetensors
 };
 
 struct TrainSummary {

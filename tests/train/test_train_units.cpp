@@ -1,0 +1,234 @@
+// Unit tests of the training pieces: the fused linear cross-entropy, AdamW and the schedules,
+// batches from a token store, LoRA initialisation and packed-document equivalence.
+#include <ATen/TensorOperators.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/cross_entropy_loss.h>
+#include <ATen/ops/index_select.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros_like.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "helpers.h"
+#include "model/decoder.h"
+#include "model/model_fixtures.h"
+#include "train/batches.h"
+#include "train/lora.h"
+#include "train/loss.h"
+#include "train/optim.h"
+
+namespace hone {
+namespace {
+
+double rel(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).norm().item<double>() / std::max(1e-30, b.norm().item<double>());
+}
+
+TEST(TrainLoss, FusedLinearCrossEntropyEqualsFullLogits) {
+  at::manual_seed(0);
+  for (std::int64_t chunk : {1, 7, 1000}) {
+    at::Tensor h = at::randn({23, 16}, at::kDouble).to(at::kFloat).requires_grad_(true);
+    at::Tensor w = at::randn({50, 16}).requires_grad_(true);
+    at::Tensor t = at::randint(0, 50, {23}, at::kLong);
+    at::Tensor loss = linear_cross_entropy(h, w, t, chunk);
+    loss.backward();
+    at::Tensor h2 = h.detach().clone().requires_grad_(true), w2 = w.detach().clone().requires_grad_(true);
+    at::Tensor ref = at::cross_entropy_loss(at::matmul(h2, w2.t()), t, {}, at::Reduction::Sum);
+    ref.backward();
+    EXPECT_NEAR(loss.item<double>(), ref.item<double>(), 1e-4 * std::fabs(ref.item<double>())) << chunk;
+    EXPECT_LT(rel(h.grad(), h2.grad()), 1e-5) << chunk;
+    EXPECT_LT(rel(w.grad(), w2.grad()), 1e-5) << chunk;
+  }
+  // A frozen head: no gradient for it, the hidden gradient still right.
+  at::Tensor h = at::randn({5, 8}).requires_grad_(true), w = at::randn({11, 8});
+  at::Tensor t = at::randint(0, 11, {5}, at::kLong);
+  (linear_cross_entropy(h, w, t, 2) * 0.5).backward();
+  at::Tensor h2 = h.detach().clone().requires_grad_(true);
+  (at::cross_entropy_loss(at::matmul(h2, w.t()), t, {}, at::Reduction::Sum) * 0.5).backward();
+  EXPECT_LT(rel(h.grad(), h2.grad()), 1e-5);
+  EXPECT_FALSE(w.grad().defined());
+  EXPECT_HONE_ERROR(linear_cross_entropy(h, at::randn({11, 9}), t), UsageError, "do not fit");
+}
+
+TEST(TrainOptim, FusedAdamWEqualsTheFormula) {
+  at::manual_seed(1);
+  at::Tensor p = at::randn({6, 4}).requires_grad_(true), q = at::randn({4}).requires_grad_(true);
+  at::Tensor p_ref = p.detach().clone().to(at::kDouble), q_ref = q.detach().clone().to(at::kDouble);
+  AdamWOptions o;
+  o.weight_decay = 0.1;
+  AdamW opt({{"p", p, true}, {"q", q, false}}, o);
+  at::Tensor m_p = at::zeros_like(p_ref), v_p = at::zeros_like(p_ref), m_q = at::zeros_like(q_ref),
+             v_q = at::zeros_like(q_ref);
+  const double lr = 1e-2;
+  for (int step = 1; step <= 3; ++step) {
+    at::Tensor gp = at::randn({6, 4}), gq = at::randn({4});
+    p.mutable_grad() = gp.clone();
+    q.mutable_grad() = gq.clone();
+    opt.step(lr);
+    auto ref = [&](at::Tensor& x, at::Tensor& m, at::Tensor& v, const at::Tensor& g, double wd) {
+      at::Tensor gd = g.to(at::kDouble);
+      x = x * (1 - lr * wd);
+      m = m * o.beta1 + gd * (1 - o.beta1);
+      v = v * o.beta2 + gd * gd * (1 - o.beta2);
+      const double bc1 = 1 - std::pow(o.beta1, step), bc2 = 1 - std::pow(o.beta2, step);
+      x = x - lr / bc1 * m / ((v / bc2).sqrt() + o.eps);
+    };
+    ref(p_ref, m_p, v_p, gp, 0.1);
+    ref(q_ref, m_q, v_q, gq, 0.0);  // no decay on this one (a norm / bias)
+    EXPECT_LT((p.detach().to(at::kDouble) - p_ref).abs().max().item<double>(), 1e-6) << step;
+    EXPECT_LT((q.detach().to(at::kDouble) - q_ref).abs().max().item<double>(), 1e-6) << step;
+  }
+  EXPECT_EQ(opt.steps(), 3);
+}
+
+TEST(TrainOptim, ClippingAndSchedules) {
+  at::Tensor p = at::zeros({2}).requires_grad_(true);
+  AdamW opt({{"p", p, true}}, {});
+  p.mutable_grad() = at::tensor({3.0f, 4.0f});
+  EXPECT_NEAR(opt.clip_grad_norm(1.0), 5.0, 1e-9);
+  EXPECT_NEAR(p.grad().norm().item<double>(), 1.0, 1e-5);
+  EXPECT_NEAR(opt.clip_grad_norm(0.0), 1.0, 1e-5);  // 0: measure only
+
+  // transformers' get_cosine_schedule_with_warmup(warmup=10, total=110) and linear.
+  EXPECT_DOUBLE_EQ(scheduled_lr(Schedule::kCosine, 0, 110, 10, 1.0), 0.0);
+  EXPECT_DOUBLE_EQ(scheduled_lr(Schedule::kCosine, 5, 110, 10, 1.0), 0.5);
+  EXPECT_DOUBLE_EQ(scheduled_lr(Schedule::kCosine, 10, 110, 10, 1.0), 1.0);
+  EXPECT_NEAR(scheduled_lr(Schedule::kCosine, 60, 110, 10, 1.0), 0.5, 1e-12);
+  EXPECT_NEAR(scheduled_lr(Schedule::kCosine, 110, 110, 10, 1.0, 0.1), 0.1, 1e-12);
+  EXPECT_NEAR(scheduled_lr(Schedule::kLinear, 35, 110, 10, 2.0), 1.5, 1e-12);
+  EXPECT_DOUBLE_EQ(scheduled_lr(Schedule::kConstant, 100, 110, 10, 3.0), 3.0);
+  EXPECT_HONE_ERROR(parse_schedule("step"), UsageError, "cosine, linear or constant");
+}
+
+data::TokenSplit two_rows() {
+  // Row 0 packs examples [10 11 12] and [20 21]; row 1 holds [30 31 32 33]. Loss mask on the
+  // answers, and (deliberately) on the first token of example 2, which nothing predicts.
+  data::TokenSplit s;
+  s.input_ids = {10, 11, 12, 20, 21, 30, 31, 32, 33};
+  s.loss_mask = {0, 1, 1, 1, 1, 0, 0, 1, 1};
+  s.example_offsets = {0, 3, 5, 9};
+  s.sequence_offsets = {0, 2, 3};
+  return s;
+}
+
+TEST(TrainBatches, PositionsDocumentsAndTargets) {
+  const data::TokenSplit s = two_rows();
+  const Batch b = make_batch(s, {0, 1}, c10::kCPU);
+  ASSERT_EQ(b.input_ids.sizes().vec(), (std::vector<std::int64_t>{2, 5}));
+  auto row = [](const at::Tensor& t, int r) {
+    at::Tensor c = t[r].contiguous();
+    return std::vector<std::int64_t>(c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel());
+  };
+  EXPECT_EQ(row(b.input_ids, 0), (std::vector<std::int64_t>{10, 11, 12, 20, 21}));
+  EXPECT_EQ(row(b.input_ids, 1), (std::vector<std::int64_t>{30, 31, 32, 33, 0}));
+  EXPECT_EQ(row(b.position_ids, 0), (std::vector<std::int64_t>{0, 1, 2, 0, 1}));
+  EXPECT_EQ(row(b.document_ids, 0), (std::vector<std::int64_t>{0, 0, 0, 1, 1}));
+  EXPECT_EQ(row(b.document_ids, 1), (std::vector<std::int64_t>{0, 0, 0, 0, -1}));
+  // Targets: 11 (from position 0), 12 (1), 21 (3; 20 starts its example), 32 (6), 33 (7).
+  auto flat = [](const at::Tensor& t) {
+    return std::vector<std::int64_t>(t.data_ptr<std::int64_t>(), t.data_ptr<std::int64_t>() + t.numel());
+  };
+  EXPECT_EQ(flat(b.target_index), (std::vector<std::int64_t>{0, 1, 3, 6, 7}));
+  EXPECT_EQ(flat(b.targets), (std::vector<std::int64_t>{11, 12, 21, 32, 33}));
+  EXPECT_EQ(b.loss_tokens, 5);
+  EXPECT_EQ(b.tokens, 9);
+  EXPECT_EQ(count_loss_tokens(s, {0, 1}), 5);
+  EXPECT_FALSE(make_batch(s, {1}, c10::kCPU).document_ids.defined());  // one example per row: causal only
+
+  const auto order = epoch_order(100, 3, 0);
+  EXPECT_EQ(order, epoch_order(100, 3, 0));
+  EXPECT_NE(order, epoch_order(100, 3, 1));
+  EXPECT_NE(order, epoch_order(100, 4, 0));
+  std::vector<std::int64_t> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::int64_t i = 0; i < 100; ++i) ASSERT_EQ(sorted[i], i);
+}
+
+TEST(TrainLora, PeftInitialisationAndNames) {
+  Decoder model(test::random_weights(test::tiny_config("llama"), 1));
+  LoraOptions o;
+  o.r = 4;
+  o.alpha = 8;
+  o.targets = parse_lora_targets("q,v,down");
+  EXPECT_EQ(o.targets, (std::vector<std::string>{"q_proj", "v_proj", "down_proj"}));
+  const auto params = attach_lora(model, o, 5);
+  ASSERT_EQ(params.size(), 3u * 2u * model.layers().size());
+  EXPECT_EQ(params[0].name, "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight");
+  EXPECT_EQ(params[1].name, "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight");
+  const double bound = 1.0 / std::sqrt(static_cast<double>(model.config().hidden_size));
+  EXPECT_LE(params[0].tensor.abs().max().item<double>(), bound);
+  EXPECT_GT(params[0].tensor.abs().max().item<double>(), 0.8 * bound);
+  EXPECT_EQ(params[1].tensor.abs().max().item<double>(), 0.0);
+  EXPECT_TRUE(params[0].tensor.requires_grad());
+  EXPECT_DOUBLE_EQ(model.layers()[0].q_proj.lora_scale, 2.0);
+  EXPECT_FALSE(model.layers()[0].k_proj.lora_a.defined());
+  // Seeded: the same factors again.
+  Decoder again(test::random_weights(test::tiny_config("llama"), 1));
+  EXPECT_TRUE(attach_lora(again, o, 5)[0].tensor.equal(params[0].tensor));
+  EXPECT_EQ(parse_lora_targets("all-linear").size(), 7u);
+  EXPECT_HONE_ERROR(parse_lora_targets("q,attn"), UsageError, "unknown module 'attn_proj'");
+}
+
+// A packed row (two examples, per-document attention, positions restarting) gives the same loss
+// and LoRA gradients as the two examples in their own rows.
+TEST(TrainLora, PackedRowEqualsSeparateExamples) {
+  Decoder model(test::random_weights(test::tiny_config("qwen2"), 2));
+  LoraOptions o;
+  o.r = 4;
+  o.dropout = 0;
+  const auto params = attach_lora(model, o, 3);
+  {
+    at::NoGradGuard g;
+    for (const auto& p : params) p.tensor.normal_(0, 0.05);
+  }
+  data::TokenSplit s;
+  s.input_ids = {5, 9, 13, 2, 7, 11, 3, 8, 1};
+  s.loss_mask = {0, 1, 1, 1, 0, 0, 1, 1, 1};
+  s.example_offsets = {0, 4, 9};
+  s.sequence_offsets = {0, 2};  // one packed row
+  data::TokenSplit u = s;
+  u.sequence_offsets = {0, 1, 2};  // the same examples, one per row
+  auto run = [&](const data::TokenSplit& split, std::vector<std::int64_t> seqs) {
+    for (const auto& p : params) p.tensor.mutable_grad() = at::Tensor();
+    const Batch b = make_batch(split, seqs, c10::kCPU);
+    ForwardInput in;
+    in.input_ids = b.input_ids;
+    in.position_ids = b.position_ids;
+    in.document_ids = b.document_ids;
+    at::Tensor hidden = model.forward_hidden(in);
+    at::Tensor rows = at::index_select(hidden.reshape({-1, hidden.size(-1)}), 0, b.target_index);
+    at::Tensor loss = linear_cross_entropy(rows, model.lm_head(), b.targets, 3);
+    loss.backward();
+    std::vector<at::Tensor> grads;
+    for (const auto& p : params) grads.push_back(p.tensor.grad().clone());
+    return std::make_pair(loss.item<double>(), grads);
+  };
+  const auto [loss_packed, g_packed] = run(s, {0});
+  const auto [loss_rows, g_rows] = run(u, {0, 1});
+  EXPECT_NEAR(loss_packed, loss_rows, 1e-5 * std::fabs(loss_rows));
+  for (std::size_t i = 0; i < g_rows.size(); ++i) EXPECT_LT(rel(g_packed[i], g_rows[i]), 1e-5) << params[i].name;
+
+  // Activation checkpointing changes nothing either.
+  for (const auto& p : params) p.tensor.mutable_grad() = at::Tensor();
+  const Batch b = make_batch(s, {0}, c10::kCPU);
+  ForwardInput in;
+  in.input_ids = b.input_ids;
+  in.position_ids = b.position_ids;
+  in.document_ids = b.document_ids;
+  in.checkpoint_layers = true;
+  at::Tensor hidden = model.forward_hidden(in);
+  at::Tensor rows = at::index_select(hidden.reshape({-1, hidden.size(-1)}), 0, b.target_index);
+  at::Tensor loss = linear_cross_entropy(rows, model.lm_head(), b.targets, 3);
+  loss.backward();
+  EXPECT_NEAR(loss.item<double>(), loss_packed, 1e-6 * std::fabs(loss_packed));
+  for (std::size_t i = 0; i < params.size(); ++i)
+    EXPECT_LT(rel(params[i].tensor.grad(), g_packed[i]), 1e-6) << params[i].name;
+}
+
+}  // namespace
+}  // namespace hone

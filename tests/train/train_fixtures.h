@@ -1,0 +1,39 @@
+// Fixtures of the training tests: a tiny llama GGUF that carries SmolLM2's tokenizer (so that
+// token stores made with SmolLM2 fit it and a training step takes milliseconds), token stores
+// made through the real `hone ingest` / `hone tokenize`, and process helpers.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace hone::test {
+
+namespace fs = std::filesystem;
+
+// Writes DIR/tiny.gguf: 2 layers, hidden 64, 4 heads (2 KV), intermediate 128, tied head,
+// random float32 weights (std 0.05, seed `seed`), SmolLM2's tokenizer metadata. Needs the model.
+fs::path write_tiny_gguf(const fs::path& dir, std::uint64_t seed = 1);
+
+// Writes `n_train` (and `n_valid`) prompt/completion examples of varying lengths, ingests and
+// tokenizes them with `model`'s tokenizer; returns the .h5 path. `packed`: --pack --max-len 96.
+fs::path make_store(const fs::path& dir, const fs::path& model, int n_train, int n_valid, bool packed);
+
+// A child process running build/hone with extra environment variables.
+struct Child {
+  int pid = -1;
+  int wait();  // exit code, or 128 + signal
+};
+Child spawn_hone(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+                 const fs::path& log = {});
+
+// The float32 tensors of a safetensors file, by name.
+std::vector<std::pair<std::string, std::vector<float>>> read_f32_tensors(const fs::path& file);
+
+// max |a - b| over all tensors of two files with the same names and shapes.
+double max_abs_diff(const fs::path& a, const fs::path& b);
+
+// Largest step number in a run's metrics.jsonl (0 when absent).
+long last_metrics_step(const fs::path& run);
+
+}  // namespace hone::test
