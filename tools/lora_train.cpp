@@ -8,6 +8,7 @@ Run register_lora_train(CLI::App& root) {
   struct Options {
     TrainOptions train;
     std::string model, data, out, init_adapter, dump_grads, targets = "all-linear";
+    bool no_shuffle = false;
   };
   auto o = std::make_shared<Options>();
   TrainOptions& t = o->train;
@@ -44,7 +45,7 @@ Run register_lora_train(CLI::App& root) {
   cmd->add_option("-b,--batch-size", t.batch_size, "Sequences per micro-batch (per rank)")->capture_default_str()->group(opt);
   cmd->add_option("--grad-accum", t.grad_accum, "Micro-batches per optimiser step")->capture_default_str()->group(opt);
   cmd->add_option("--seed", t.seed, "Seed of the LoRA init, the data order and dropout")->capture_default_str()->group(opt);
-  cmd->add_flag("!--no-shuffle", t.shuffle, "Keep the store's sequence order")->group(opt);
+  cmd->add_flag("--no-shuffle", o->no_shuffle, "Keep the store's sequence order")->capture_default_str()->group(opt);
 
   const std::string comp = "Compute";
   cmd->add_option("--device", t.device, "cpu, cuda or cuda:N (cuda picks LOCAL_RANK's GPU)")->capture_default_str()->group(comp);
@@ -73,6 +74,7 @@ Run register_lora_train(CLI::App& root) {
     opts.out = o->out;
     opts.init_adapter = o->init_adapter;
     opts.dump_grads = o->dump_grads;
+    opts.shuffle = !o->no_shuffle;
     opts.lora.targets = parse_lora_targets(o->targets);
     opts.effective_config = cmd->config_to_str(/*default_also=*/true, /*write_description=*/false);
     lora_train(opts);
