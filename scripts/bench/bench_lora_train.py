@@ -161,17 +161,7 @@ def peft_worker(args):
     model.config.use_cache = False
     model = get_peft_model(model, LoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0, target_modules=TARGETS,
                                              task_type="CAUSAL_LM"))
-    model.train()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    rng = np.random.RandomState(0)
-    order, pos, steps = rng.permutation(len(rows)), 0, []
-    for step in range(1, args.steps + 1):
-        if pos + BATCH > len(order):  # next epoch
-            order, pos = rng.permutation(len(rows)), 0
-        batch = [rows[i] for i in order[pos:pos + BATCH]]
-        pos += BATCH
-        t0 = time.perf_counter()
+    def make_batch(batch):
         width = max(len(r[0]) for r in batch)
         input_ids = torch.zeros(len(batch), width, dtype=torch.long)
         attention = torch.zeros(len(batch), width, dtype=torch.long)
@@ -183,6 +173,25 @@ def peft_worker(args):
             lab = torch.where(torch.from_numpy(mask.astype(bool)), t, torch.full_like(t, -100))
             lab[0] = -100  # nothing predicts an example's first token
             labels[i, :len(ids)] = lab
+        return input_ids, attention, labels, len(batch) * width
+
+    # Sanity check: the untrained model's (LoRA B = 0) loss on the store's first 8 rows, in order.
+    model.eval()
+    with torch.no_grad():
+        input_ids, attention, labels, _ = make_batch(rows[:BATCH])
+        check_loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss.item()
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    rng = np.random.RandomState(0)
+    order, pos, steps = rng.permutation(len(rows)), 0, []
+    for step in range(1, args.steps + 1):
+        if pos + BATCH > len(order):  # next epoch
+            order, pos = rng.permutation(len(rows)), 0
+        batch = [rows[i] for i in order[pos:pos + BATCH]]
+        pos += BATCH
+        t0 = time.perf_counter()
+        input_ids, attention, labels, padded = make_batch(batch)
         out = model(input_ids=input_ids, attention_mask=attention, labels=labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -190,10 +199,10 @@ def peft_worker(args):
         opt.zero_grad(set_to_none=True)
         dt = time.perf_counter() - t0
         steps.append({"step": step, "loss": out.loss.item(), "tokens": int(attention.sum()),
-                      "padded_tokens": len(batch) * width, "loss_tokens": int((labels[:, 1:] != -100).sum()),
+                      "padded_tokens": padded, "loss_tokens": int((labels[:, 1:] != -100).sum()),
                       "step_s": dt})
         print(json.dumps(steps[-1]), file=sys.stderr, flush=True)
-    result = {"steps": steps, "peak_rss_mib_self": peak_rss_self_mib(), "rows": len(rows),
+    result = {"steps": steps, "peak_rss_mib_self": peak_rss_self_mib(), "rows": len(rows), "check_loss": check_loss,
               "multi_example_rows": sum(1 for r in rows if r[2] > 1),
               "trainable_parameters": sum(p.numel() for p in trainable), "torch": torch.__version__}
     with open(args.peft_worker, "w") as f:
@@ -318,6 +327,17 @@ def run_hone(args, hf, store, name):
             "tokens_per_step": sum(s["tokens"] for s in kept) / len(kept), "cmd": shlex.join(cmd)}
 
 
+def hone_check_loss(args, hf, store):
+    """hone's untrained loss on the store's first 8 rows: step 1 of a --no-shuffle run."""
+    out = os.path.join(args.work, "runs", "check-hone")
+    shutil.rmtree(out, ignore_errors=True)
+    run(hone_cmd(args, "lora-train", "-m", hf, "--data", store, "-o", out, "--max-steps", "1", "-b", str(BATCH),
+                 "--rank", str(RANK), "--alpha", str(ALPHA), "--lora-dropout", "0", "--no-shuffle",
+                 "--threads", str(args.threads), "--progress", "none"), out + ".log", child_env(args))
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        return json.loads(f.readline())["loss"]
+
+
 def run_peft(args, hf, store, name):
     out = os.path.join(args.work, "runs", name)
     os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -334,7 +354,8 @@ def run_peft(args, hf, store, name):
             "self_reported_peak_rss_mib": res["peak_rss_mib_self"], "first_loss": steps[0]["loss"],
             "last_loss": steps[-1]["loss"], "mean_step_s": sum(s["step_s"] for s in kept) / len(kept),
             "tokens_per_step": sum(s["tokens"] for s in kept) / len(kept), "padded_per_real": pad,
-            "multi_example_rows": res["multi_example_rows"], "rows": res["rows"], "cmd": shlex.join(cmd)}
+            "multi_example_rows": res["multi_example_rows"], "rows": res["rows"], "check_loss": res["check_loss"],
+            "cmd": shlex.join(cmd)}
 
 
 def main():
@@ -350,6 +371,8 @@ def main():
     p.add_argument("--banking77", default=os.path.join(ROOT, "..", "shared", "datasets", "banking77"))
     p.add_argument("--extra-hone-args", default="", help='appended to each hone lora-train command')
     p.add_argument("--json", help="write the results to this file")
+    p.add_argument("--no-check-loss", dest="check_loss", action="store_false",
+                   help="skip the untrained-loss comparison on the first rows (one extra 1-step hone run)")
     p.add_argument("-v", "--verbose", action="store_true", help="print `hone info` of each store")
     # child modes
     p.add_argument("--convert-worker", help=argparse.SUPPRESS)
@@ -364,7 +387,8 @@ def main():
     args.work, args.hone = os.path.abspath(args.work), os.path.abspath(args.hone)
 
     hf, stores = prepare(args)
-    results = {}
+    load_before = os.getloadavg()[0]
+    results, checks = {}, {}
     for ds, paths in stores.items():
         print(f"{ds}:", flush=True)
         if ds == "banking77":
@@ -374,6 +398,10 @@ def main():
         else:
             rows = [run_hone(args, hf, paths["packed"], "text-hone"), run_peft(args, hf, paths["packed"], "text-peft")]
         results[ds] = rows
+        if args.check_loss:
+            store = paths.get("unpacked", paths["packed"])
+            checks[ds] = {"store": store, "hone": hone_check_loss(args, hf, store), "PEFT": rows[-1]["check_loss"]}
+    load_after = os.getloadavg()[0]
 
     print()
     print(f"SmolLM2-135M float32 on CPU, {args.threads} threads, LoRA r={RANK} alpha={ALPHA} all linear, batch {BATCH}, "
@@ -415,12 +443,18 @@ def main():
         peft = results["text"][-1]
         print(f"text: every row of the store is 128 tokens with loss on every token; PEFT takes each packed row as one "
               f"sequence ({peft['multi_example_rows']} of {peft['rows']} rows hold more than one document).")
+    for ds, c in checks.items():
+        print(f"loss check, untrained model on the first {BATCH} rows of {os.path.basename(c['store'])} in store order: "
+              f"hone {c['hone']:.5f}, PEFT {c['PEFT']:.5f} (difference {abs(c['hone'] - c['PEFT']):.1e})")
+    if max(load_before, load_after) > args.threads + 0.5 or load_before > 0.5 and args.threads >= os.cpu_count():
+        print(f"WARNING: load average {load_before:.2f} before the runs and {load_after:.2f} after, on {os.cpu_count()} "
+              f"cores: other processes competed for the CPU, the tokens/s are not reliable")
     print("peak RSS as the processes report it themselves (VmHWM / hone's peak_rss_mib): "
           + ", ".join(f"{ds} {r['trainer']} {r['self_reported_peak_rss_mib']:.0f}" for ds, rows in results.items()
                       for r in rows))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"threads": args.threads, "steps": args.steps, "warmup": args.warmup, "examples": args.examples,
+            json.dump({"threads": args.threads, "load_average": [load_before, load_after], "loss_check": checks, "steps": args.steps, "warmup": args.warmup, "examples": args.examples,
                        "extra_hone_args": args.extra_hone_args, "results": results}, f, indent=2)
 
 
