@@ -4,7 +4,7 @@ PEFT, same machine, same threads, same model (SmolLM2-135M, float32, CPU), same 
 LoRA (r=16, alpha=32, dropout 0, q,k,v,o,gate,up,down), max length 128, batch 8, AdamW lr 2e-4.
 
   .venv/bin/python scripts/bench/bench_lora_train.py [--steps 12] [--threads N] [--examples 2000]
-      [--only banking77|text|all] [--warmup 2] [--json FILE] [--extra-hone-args "--checkpoint-activations"]
+      [--only banking77|text|all] [--warmup 2] [--json FILE] [--extra-hone-args="--checkpoint-activations"]
 
 Preparation (cached in --work): the GGUF model is converted once to an HF float32 directory with
 transformers, and both trainers load that directory. The data is made with hone's own CLI:
@@ -20,6 +20,9 @@ tokens/s counts real (non-padding) tokens: sum(tokens) / sum(step seconds) over 
 perf_counter around batch building + forward + backward + gradient clipping (max norm 1, hone's
 default) + AdamW step + zero_grad. PEFT takes the unpacked rows in batches of 8, padded to the
 longest row of the batch (the standard HF recipe); hone runs both the packed and the unpacked store.
+A check compares the untrained loss of both on the first 8 rows of each store (one extra 1-step
+hone run with --no-shuffle; --no-check-loss skips it). The script warns when other processes
+used the CPU during a timed run (from /proc/stat): the timings are then not reliable.
 """
 import argparse
 import csv
@@ -161,6 +164,7 @@ def peft_worker(args):
     model.config.use_cache = False
     model = get_peft_model(model, LoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0, target_modules=TARGETS,
                                              task_type="CAUSAL_LM"))
+
     def make_batch(batch):
         width = max(len(r[0]) for r in batch)
         input_ids = torch.zeros(len(batch), width, dtype=torch.long)
@@ -211,12 +215,24 @@ def peft_worker(args):
 
 # ---------------------------------------------------------------- launcher
 
-def run(cmd, log, env=None):
-    """Runs cmd with stdout+stderr to `log`; returns its peak RSS in MiB (os.wait4's ru_maxrss)."""
+def busy_cpu_s():
+    """CPU seconds all cores have spent busy since boot (/proc/stat: user..steal less idle and iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def run(cmd, log, env=None, stats=None):
+    """Runs cmd with stdout+stderr to `log`; returns its peak RSS in MiB (os.wait4's ru_maxrss).
+    `stats` (a dict) gets the wall time and the CPU seconds the rest of the machine used meanwhile."""
     with open(log, "w") as f:
+        t0, busy0 = time.perf_counter(), busy_cpu_s()
         p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
+        if stats is not None:
+            stats["wall_s"] = time.perf_counter() - t0
+            stats["other_cpu_s"] = max(0.0, busy_cpu_s() - busy0 - usage.ru_utime - usage.ru_stime)
     if p.returncode != 0:
         with open(log) as f:
             tail = f.read()[-4000:]
@@ -316,7 +332,8 @@ def run_hone(args, hf, store, name):
                    "--targets", "all-linear", "--lr", str(LR), "--warmup-steps", "0", "--threads", str(args.threads),
                    "--progress", "none", "--seed", "0", *shlex.split(args.extra_hone_args))
     print(f"  {shlex.join(cmd)}", flush=True)
-    rss = run(cmd, out + ".log", child_env(args))
+    stats = {}
+    rss = run(cmd, out + ".log", child_env(args), stats)
     with open(os.path.join(out, "metrics.jsonl")) as f:
         steps = [s for s in map(json.loads, f) if "step_s" in s]
     tps, kept = throughput(steps, args.warmup)
@@ -324,7 +341,7 @@ def run_hone(args, hf, store, name):
             "self_reported_peak_rss_mib": max(s.get("peak_rss_mib", 0) for s in steps),
             "first_loss": steps[0]["loss"], "last_loss": steps[-1]["loss"],
             "mean_step_s": sum(s["step_s"] for s in kept) / len(kept),
-            "tokens_per_step": sum(s["tokens"] for s in kept) / len(kept), "cmd": shlex.join(cmd)}
+            "tokens_per_step": sum(s["tokens"] for s in kept) / len(kept), "cmd": shlex.join(cmd), **stats}
 
 
 def hone_check_loss(args, hf, store):
@@ -344,7 +361,8 @@ def run_peft(args, hf, store, name):
     cmd = [sys.executable, os.path.abspath(__file__), "--peft-worker", out + ".json", "--hf", hf, "--data", store,
            "--steps", str(args.steps), "--threads", str(args.threads)]
     print(f"  {shlex.join(cmd)}", flush=True)
-    rss = run(cmd, out + ".log", child_env(args))
+    stats = {}
+    rss = run(cmd, out + ".log", child_env(args), stats)
     with open(out + ".json") as f:
         res = json.load(f)
     steps = res["steps"]
@@ -355,7 +373,7 @@ def run_peft(args, hf, store, name):
             "last_loss": steps[-1]["loss"], "mean_step_s": sum(s["step_s"] for s in kept) / len(kept),
             "tokens_per_step": sum(s["tokens"] for s in kept) / len(kept), "padded_per_real": pad,
             "multi_example_rows": res["multi_example_rows"], "rows": res["rows"], "check_loss": res["check_loss"],
-            "cmd": shlex.join(cmd)}
+            "cmd": shlex.join(cmd), **stats}
 
 
 def main():
@@ -369,7 +387,9 @@ def main():
     p.add_argument("--model", default=os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
     p.add_argument("--hone", default=os.path.join(ROOT, "build", "hone"))
     p.add_argument("--banking77", default=os.path.join(ROOT, "..", "shared", "datasets", "banking77"))
-    p.add_argument("--extra-hone-args", default="", help='appended to each hone lora-train command')
+    p.add_argument("--extra-hone-args", default="",
+                   help='appended to each hone lora-train command; write it with "=": '
+                        '--extra-hone-args="--checkpoint-activations"')
     p.add_argument("--json", help="write the results to this file")
     p.add_argument("--no-check-loss", dest="check_loss", action="store_false",
                    help="skip the untrained-loss comparison on the first rows (one extra 1-step hone run)")
@@ -387,7 +407,6 @@ def main():
     args.work, args.hone = os.path.abspath(args.work), os.path.abspath(args.hone)
 
     hf, stores = prepare(args)
-    load_before = os.getloadavg()[0]
     results, checks = {}, {}
     for ds, paths in stores.items():
         print(f"{ds}:", flush=True)
@@ -401,17 +420,17 @@ def main():
         if args.check_loss:
             store = paths.get("unpacked", paths["packed"])
             checks[ds] = {"store": store, "hone": hone_check_loss(args, hf, store), "PEFT": rows[-1]["check_loss"]}
-    load_after = os.getloadavg()[0]
 
     print()
-    print(f"SmolLM2-135M float32 on CPU, {args.threads} threads, LoRA r={RANK} alpha={ALPHA} all linear, batch {BATCH}, "
-          f"max length {MAX_LEN}, {args.steps} steps, tokens/s over steps {args.warmup + 1}..{args.steps}"
+    print(f"SmolLM2-135M float32 on CPU, {args.threads} threads, LoRA r={RANK} alpha={ALPHA} all linear, "
+          f"batch {BATCH}, max length {MAX_LEN}, {args.steps} steps, tokens/s over steps "
+          f"{args.warmup + 1}..{args.steps}"
           + (f", hone extra args: {args.extra_hone_args}" if args.extra_hone_args else ""))
     print("tokens/s counts real tokens only (no padding) on both sides; peak RSS is the child's ru_maxrss")
     hdr = f"{'dataset':11}{'trainer':18}{'steps':>6}{'tok/step':>10}{'tokens/s':>10}{'RSS MiB':>9}" \
-          f"{'tok/s x':>9}{'mem x':>7}{'loss@1':>8}{'target':>22}"
+          f"{'tok/s x':>9}{'mem x':>7}{'loss@1':>8}  target (hone/PEFT)"
     print(hdr)
-    print("-" * len(hdr))
+    print("-" * (len(hdr) + 10))
     for ds, rows in results.items():
         peft = rows[-1]
         goal_tps, goal_mem = GOALS[ds]
@@ -431,7 +450,7 @@ def main():
                     r["meets_memory_target"] = ok_m
             print(f"{ds:11}{r['trainer']:18}{r['steps']:>6}{r['tokens_per_step']:>10.0f}{r['tokens_per_s']:>10.1f}"
                   f"{r['peak_rss_mib']:>9.0f}{(f'{tr:.2f}' if tr else ''):>9}{(f'{mr:.2f}' if mr else ''):>7}"
-                  f"{r['first_loss']:>8.3f}{target:>22}")
+                  f"{r['first_loss']:>8.3f}  {target:28}".rstrip())
     print()
     if "banking77" in results:
         peft = results["banking77"][-1]
@@ -444,18 +463,19 @@ def main():
         print(f"text: every row of the store is 128 tokens with loss on every token; PEFT takes each packed row as one "
               f"sequence ({peft['multi_example_rows']} of {peft['rows']} rows hold more than one document).")
     for ds, c in checks.items():
-        print(f"loss check, untrained model on the first {BATCH} rows of {os.path.basename(c['store'])} in store order: "
-              f"hone {c['hone']:.5f}, PEFT {c['PEFT']:.5f} (difference {abs(c['hone'] - c['PEFT']):.1e})")
-    if max(load_before, load_after) > args.threads + 0.5 or load_before > 0.5 and args.threads >= os.cpu_count():
-        print(f"WARNING: load average {load_before:.2f} before the runs and {load_after:.2f} after, on {os.cpu_count()} "
-              f"cores: other processes competed for the CPU, the tokens/s are not reliable")
+        print(f"loss check, untrained model on the first {BATCH} rows of {os.path.basename(c['store'])} in store "
+              f"order: hone {c['hone']:.5f}, PEFT {c['PEFT']:.5f} (difference {abs(c['hone'] - c['PEFT']):.1e})")
+    busy = [(f"{ds} {r['trainer']}", r["other_cpu_s"] / r["wall_s"]) for ds, rows in results.items() for r in rows]
+    if any(b > 0.1 for _, b in busy):
+        print("WARNING: other processes used the CPU during the runs (cores busy on average besides the trainer: "
+              + ", ".join(f"{n} {b:.2f}" for n, b in busy) + "); the tokens/s are not reliable")
     print("peak RSS as the processes report it themselves (VmHWM / hone's peak_rss_mib): "
           + ", ".join(f"{ds} {r['trainer']} {r['self_reported_peak_rss_mib']:.0f}" for ds, rows in results.items()
                       for r in rows))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"threads": args.threads, "load_average": [load_before, load_after], "loss_check": checks, "steps": args.steps, "warmup": args.warmup, "examples": args.examples,
-                       "extra_hone_args": args.extra_hone_args, "results": results}, f, indent=2)
+            json.dump({"threads": args.threads, "steps": args.steps, "warmup": args.warmup, "examples": args.examples,
+                       "extra_hone_args": args.extra_hone_args, "loss_check": checks, "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":
