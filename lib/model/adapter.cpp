@@ -65,13 +65,10 @@ Linear* find_linear(Decoder& model, const std::string& module) {
     return nullptr;
   }
   if (layer >= model.layers().size()) return nullptr;
-  DecoderLayer& L = model.layers()[layer];
-  const std::map<std::string, Linear*> by_name = {
-      {"self_attn.q_proj", &L.q_proj}, {"self_attn.k_proj", &L.k_proj}, {"self_attn.v_proj", &L.v_proj},
-      {"self_attn.o_proj", &L.o_proj}, {"mlp.gate_proj", &L.gate_proj}, {"mlp.up_proj", &L.up_proj},
-      {"mlp.down_proj", &L.down_proj}};
-  auto it = by_name.find(module.substr(dot + 1));
-  return it == by_name.end() ? nullptr : it->second;
+  const std::string path = module.substr(dot + 1);
+  for (const auto& [name, lin] : model.layers()[layer].linears())
+    if (name == path) return lin;
+  return nullptr;
 }
 
 }  // namespace

@@ -33,6 +33,18 @@ at::Tensor Linear::forward(const at::Tensor& x, bool training) const {
   return y + at::linear(at::linear(xd, lora_a), lora_b) * lora_scale;
 }
 
+std::vector<std::pair<std::string, Linear*>> DecoderLayer::linears() {
+  return {{"self_attn.q_proj", &q_proj}, {"self_attn.k_proj", &k_proj}, {"self_attn.v_proj", &v_proj},
+          {"self_attn.o_proj", &o_proj}, {"mlp.gate_proj", &gate_proj}, {"mlp.up_proj", &up_proj},
+          {"mlp.down_proj", &down_proj}};
+}
+
+std::vector<std::pair<std::string, const Linear*>> DecoderLayer::linears() const {
+  std::vector<std::pair<std::string, const Linear*>> out;
+  for (const auto& [name, lin] : const_cast<DecoderLayer*>(this)->linears()) out.emplace_back(name, lin);
+  return out;
+}
+
 namespace {
 
 // RMSNorm as transformers' LlamaRMSNorm: normalise in float32, scale in the input dtype.
@@ -119,11 +131,7 @@ std::map<std::string, at::Tensor> Decoder::named_weights() const {
     const DecoderLayer& L = layers_[l];
     out[p + "input_layernorm.weight"] = L.input_norm;
     out[p + "post_attention_layernorm.weight"] = L.post_attn_norm;
-    const std::pair<const char*, const Linear*> linears[] = {
-        {"self_attn.q_proj", &L.q_proj}, {"self_attn.k_proj", &L.k_proj}, {"self_attn.v_proj", &L.v_proj},
-        {"self_attn.o_proj", &L.o_proj}, {"mlp.gate_proj", &L.gate_proj}, {"mlp.up_proj", &L.up_proj},
-        {"mlp.down_proj", &L.down_proj}};
-    for (const auto& [name, lin] : linears) {
+    for (const auto& [name, lin] : L.linears()) {
       out[p + name + ".weight"] = lin->weight;
       if (lin->bias.defined()) out[p + name + ".bias"] = lin->bias;
     }

@@ -44,6 +44,11 @@ struct DecoderLayer {
   Linear q_proj, k_proj, v_proj, o_proj;
   at::Tensor post_attn_norm;  // [hidden]
   Linear gate_proj, up_proj, down_proj;
+
+  // The seven linear modules under their HF/PEFT paths inside the layer ("self_attn.q_proj", ...,
+  // "mlp.down_proj"), in that fixed order.
+  std::vector<std::pair<std::string, Linear*>> linears();
+  std::vector<std::pair<std::string, const Linear*>> linears() const;
 };
 
 // Inputs of one forward pass. Only input_ids is required.

@@ -31,13 +31,6 @@ const std::vector<std::string>& all_modules() {
   return m;
 }
 
-// The decoder layer's linear modules under their PEFT paths, in a fixed order.
-std::vector<std::pair<std::string, Linear*>> layer_linears(DecoderLayer& L) {
-  return {{"self_attn.q_proj", &L.q_proj}, {"self_attn.k_proj", &L.k_proj}, {"self_attn.v_proj", &L.v_proj},
-          {"self_attn.o_proj", &L.o_proj}, {"mlp.gate_proj", &L.gate_proj}, {"mlp.up_proj", &L.up_proj},
-          {"mlp.down_proj", &L.down_proj}};
-}
-
 std::string module_name(const std::string& path) { return path.substr(path.find('.') + 1); }
 
 }  // namespace
@@ -74,7 +67,7 @@ std::vector<TrainableParam> attach_lora(Decoder& model, const LoraOptions& o, st
   const auto cpu = at::TensorOptions().dtype(at::kFloat);
   std::vector<TrainableParam> params;
   for (std::size_t l = 0; l < model.layers().size(); ++l) {
-    for (auto& [path, lin] : layer_linears(model.layers()[l])) {
+    for (auto& [path, lin] : model.layers()[l].linears()) {
       if (!targets.count(module_name(path))) continue;
       const std::int64_t out = lin->weight.size(0), in = lin->weight.size(1);
       HONE_CHECK(o.r <= std::min(in, out), UsageError, "--rank {} exceeds layer {} {} ({} x {})", o.r, l, path, out, in);
@@ -113,7 +106,7 @@ std::vector<TrainableParam> full_parameters(Decoder& model) {
     const std::string p = fmt::format("model.layers.{}.", l);
     params.push_back({p + "input_layernorm.weight", own(L.input_norm), false});
     params.push_back({p + "post_attention_layernorm.weight", own(L.post_attn_norm), false});
-    for (auto& [path, lin] : layer_linears(L)) {
+    for (auto& [path, lin] : L.linears()) {
       params.push_back({p + path + ".weight", own(lin->weight), true});
       if (lin->bias.defined()) params.push_back({p + path + ".bias", own(lin->bias), false});
     }

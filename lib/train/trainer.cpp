@@ -280,7 +280,7 @@ c10::Device parse_device(const std::string& spec, int local_rank) {
   }
 }
 
-// Sequences [offset, offset + n) of `order`, wrapped into the split's range.
+// Sequences [offset, offset + n) of `order`.
 std::vector<std::int64_t> slice(const std::vector<std::int64_t>& order, std::int64_t offset, std::int64_t n) {
   return std::vector<std::int64_t>(order.begin() + offset, order.begin() + offset + n);
 }

@@ -8,20 +8,15 @@ usage: train_peer.py grads MODEL ADAPTER_DIR BATCH_JSON OUT.safetensors
     saved names (".default" removed) to OUT. Prints {"loss": mean cross-entropy, "tensors": N}.
 """
 import json
-import os
 import sys
 
 import torch
 from peft import PeftModel
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
 
+from model_peer import load  # a .gguf file through transformers' GGUF loader, or an HF directory
 
-def load(model):
-    if model.endswith(".gguf"):
-        return AutoModelForCausalLM.from_pretrained(os.path.dirname(os.path.abspath(model)),
-                                                    gguf_file=os.path.basename(model), dtype=torch.float32)
-    return AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+torch.set_grad_enabled(True)  # model_peer turns gradients off for its inference-only peers
 
 
 def grads(model, adapter, batch_path, out):
