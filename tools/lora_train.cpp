@@ -45,7 +45,7 @@ Run register_lora_train(CLI::App& root) {
   cmd->add_option("-b,--batch-size", t.batch_size, "Sequences per micro-batch (per rank)")->capture_default_str()->group(opt);
   cmd->add_option("--grad-accum", t.grad_accum, "Micro-batches per optimiser step")->capture_default_str()->group(opt);
   cmd->add_option("--seed", t.seed, "Seed of the LoRA init, the data order and dropout")->capture_default_str()->group(opt);
-  cmd->add_flag("--no-shuffle", o->no_shuffle, "Keep the store's sequence order")->capture_default_str()->group(opt);
+  cmd->add_flag("--no-shuffle", o->no_shuffle, "Keep the store's sequence order")->group(opt);
 
   const std::string comp = "Compute";
   cmd->add_option("--device", t.device, "cpu, cuda or cuda:N (cuda picks LOCAL_RANK's GPU)")->capture_default_str()->group(comp);
