@@ -1,6 +1,7 @@
 // `hone lora-train` end to end: parity of loss and LoRA gradients with HF PEFT on SmolLM2,
 // gradient accumulation, bitwise resume after SIGKILL, SIGINT, two Gloo ranks against one,
 // torchrun, errors, and learning on Banking77.
+#include <ATen/Context.h>
 #include <ATen/TensorOperators.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/index_select.h>
@@ -69,8 +70,9 @@ TEST(LoraTrainParity, LossAndGradientsEqualPeftOnSmolLM2) {
   o.alpha = 16;
   o.dropout = 0;
   const auto params = attach_lora(model, o, 11);
-  {  // B random too, so that A receives gradients
+  {  // B random too, so that A receives gradients (seeded: the test must be reproducible)
     at::NoGradGuard g;
+    at::manual_seed(0);
     for (const auto& p : params)
       if (p.name.find("lora_B") != std::string::npos) p.tensor.normal_(0, 0.02);
   }
