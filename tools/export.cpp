@@ -1,5 +1,10 @@
 // hone export: PEFT adapter, merged HF checkpoint, GGUF model or GGUF LoRA adapter (issue #6).
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
 #include "command.h"
+#include "export/export.h"
 
 namespace hone::tools {
 
@@ -9,21 +14,41 @@ Run register_export(CLI::App& root) {
     std::string adapter;  // adapter directory (optional for gguf/hf conversion)
     std::string format;   // peft | hf | gguf | gguf-lora
     std::string out;
-    std::string dtype = "f16";
+    std::string dtype = "auto";
+    bool overwrite = false;
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = root.add_subcommand("export", "Write files that transformers/PEFT, vLLM and llama.cpp load");
+  cmd->footer(
+      "Formats:\n"
+      "  peft       OUT/adapter_config.json + adapter_model.safetensors (PeftModel.from_pretrained, vLLM --lora-modules)\n"
+      "  hf         OUT/ merged checkpoint: config.json, model.safetensors, generation_config.json, tokenizer files\n"
+      "  gguf       OUT.gguf merged model for llama.cpp / Ollama (tokenizer and chat template inside)\n"
+      "  gguf-lora  OUT.gguf LoRA adapter for llama.cpp (llama-cli -m BASE.gguf --lora OUT.gguf)\n"
+      "--dtype auto: f16 for gguf, f32 otherwise; q8_0 only for gguf and gguf-lora.");
   add_config_options(*cmd);
   cmd->add_option("-m,--model", o->model, "Base model (.gguf or HF directory)")->required();
-  cmd->add_option("--adapter", o->adapter, "Adapter directory to export or merge");
+  cmd->add_option("--adapter", o->adapter, "Adapter directory to export or merge (required for peft, gguf-lora)");
   cmd->add_option("--format", o->format, "Output format")
       ->check(CLI::IsMember({"peft", "hf", "gguf", "gguf-lora"}))
       ->required();
-  cmd->add_option("-o,--out", o->out, "Output file or directory")->required();
-  cmd->add_option("--dtype", o->dtype, "Weight type of merged outputs")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}))
+  cmd->add_option("-o,--out", o->out, "Output file (gguf, gguf-lora) or directory (peft, hf)")->required();
+  cmd->add_option("--dtype", o->dtype, "Weight type: f32, f16, bf16, q8_0 or auto")
+      ->check(CLI::IsMember({"auto", "f32", "f16", "bf16", "q8_0"}))
       ->capture_default_str();
-  return [o] { (void)o; not_implemented("export", 6); };  // `o` owns the bound option values
+  cmd->add_flag("--overwrite", o->overwrite, "Replace an existing output")->capture_default_str();
+  return [o] {
+    ExportOptions e;
+    e.model = o->model;
+    e.adapter = o->adapter;
+    e.format = parse_export_format(o->format);
+    e.out = o->out;
+    e.dtype = o->dtype;
+    e.overwrite = o->overwrite;
+    const ExportResult r = export_model(e);
+    for (const auto& f : r.files) std::cout << f.string() << "\n";
+    spdlog::info("wrote {} ({}, {}, {:.1f} MiB)", o->out, o->format, r.dtype, static_cast<double>(r.bytes) / (1 << 20));
+  };
 }
 
 }  // namespace hone::tools

@@ -98,6 +98,36 @@ void AtomicFile::commit() {
   committed_ = true;
 }
 
+AtomicDir::AtomicDir(fs::path out) : out_(std::move(out)) {
+  const fs::path parent = out_.parent_path().empty() ? fs::path(".") : out_.parent_path();
+  temp_ = parent / fmt::format("{}.tmp.{}", out_.filename().string(), ::getpid());
+  std::error_code ec;
+  fs::remove_all(temp_, ec);  // a stale one from an earlier process with the same pid
+  fs::create_directories(temp_, ec);
+  HONE_CHECK(!ec, RuntimeError, "{}: cannot create directory: {}", temp_.string(), ec.message());
+}
+
+AtomicDir::~AtomicDir() {
+  if (!committed_) {
+    std::error_code ec;
+    fs::remove_all(temp_, ec);
+  }
+}
+
+void AtomicDir::commit() {
+  std::error_code ec;
+  fs::path old;
+  if (fs::exists(out_)) {
+    old = temp_.parent_path() / fmt::format("{}.old.{}", out_.filename().string(), ::getpid());
+    fs::rename(out_, old, ec);
+    HONE_CHECK(!ec, RuntimeError, "{}: cannot move aside: {}", out_.string(), ec.message());
+  }
+  fs::rename(temp_, out_, ec);
+  HONE_CHECK(!ec, RuntimeError, "{}: cannot rename to {}: {}", temp_.string(), out_.string(), ec.message());
+  committed_ = true;
+  if (!old.empty()) fs::remove_all(old, ec);
+}
+
 void write_file_atomic(const fs::path& path, std::string_view content) {
   AtomicFile f(path);
   f.write(content);

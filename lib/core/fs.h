@@ -58,6 +58,24 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// A directory written atomically: files go into `<out>.tmp.<pid>` beside `out`, which commit()
+// renames onto `out` (an existing `out` is replaced only after the new one is complete). Destroyed
+// without commit, the temporary directory is removed and `out` is untouched.
+class AtomicDir {
+ public:
+  explicit AtomicDir(fs::path out);
+  ~AtomicDir();
+  AtomicDir(const AtomicDir&) = delete;
+  AtomicDir& operator=(const AtomicDir&) = delete;
+  const fs::path& path() const { return temp_; }  // where to write now
+  void commit();
+
+ private:
+  fs::path out_;
+  fs::path temp_;
+  bool committed_ = false;
+};
+
 // Writes a whole small file atomically.
 void write_file_atomic(const fs::path& path, std::string_view content);
 

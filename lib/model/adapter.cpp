@@ -4,14 +4,16 @@
 #include <ATen/ops/matmul.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cmath>
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
 #include "model/decoder.h"
+#include "model/names.h"
+#include "text/tokenizer.h"
 
 namespace hone {
 
@@ -19,6 +21,12 @@ using nlohmann::json;
 
 double LoraAdapterConfig::scale() const {
   return use_rslora ? alpha / std::sqrt(static_cast<double>(r)) : alpha / static_cast<double>(r);
+}
+
+std::int64_t LoraAdapter::parameter_count() const {
+  std::int64_t n = 0;
+  for (const LoraFactors& f : factors) n += f.a.numel() + f.b.numel();
+  return n;
 }
 
 LoraAdapterConfig load_lora_config(const fs::path& dir) {
@@ -33,7 +41,9 @@ LoraAdapterConfig load_lora_config(const fs::path& dir) {
   HONE_CHECK(j.contains("r") && j["r"].is_number_integer() && j["r"].get<std::int64_t>() > 0, InputError,
              "{}: 'r' must be a positive integer", src);
   HONE_CHECK(j.contains("lora_alpha") && j["lora_alpha"].is_number(), InputError, "{}: 'lora_alpha' must be a number", src);
-  HONE_CHECK(!j.value("use_dora", false), InputError, "{}: DoRA adapters (use_dora) are not supported yet (issue #5)", src);
+  HONE_CHECK(!j.value("use_dora", false), InputError,
+             Hint{"DoRA's magnitude vectors cannot be expressed as a LoRA delta; merge it with PEFT's merge_and_unload"},
+             "{}: DoRA adapters (use_dora) are not supported yet", src);
   for (const char* key : {"rank_pattern", "alpha_pattern"})
     HONE_CHECK(!j.contains(key) || j[key].is_null() || j[key].empty(), InputError,
                "{}: per-module '{}' is not supported", src, key);
@@ -42,6 +52,7 @@ LoraAdapterConfig load_lora_config(const fs::path& dir) {
   LoraAdapterConfig c;
   c.r = j["r"].get<std::int64_t>();
   c.alpha = j["lora_alpha"].get<double>();
+  if (j.contains("lora_dropout") && j["lora_dropout"].is_number()) c.dropout = j["lora_dropout"].get<double>();
   c.use_rslora = j.value("use_rslora", false);
   if (j.contains("target_modules") && j["target_modules"].is_array())
     for (const auto& m : j["target_modules"]) c.target_modules.push_back(m.get<std::string>());
@@ -50,41 +61,34 @@ LoraAdapterConfig load_lora_config(const fs::path& dir) {
   return c;
 }
 
-namespace {
-
-// "base_model.model.model.layers.3.self_attn.q_proj" -> the decoder's Linear, or nullptr.
-Linear* find_linear(Decoder& model, const std::string& module) {
-  const std::string prefix = "base_model.model.model.layers.";
-  if (module.compare(0, prefix.size(), prefix) != 0) return nullptr;
-  std::size_t dot = module.find('.', prefix.size());
-  if (dot == std::string::npos) return nullptr;
-  std::size_t layer = 0;
-  try {
-    layer = std::stoul(module.substr(prefix.size(), dot - prefix.size()));
-  } catch (const std::exception&) {
-    return nullptr;
-  }
-  if (layer >= model.layers().size()) return nullptr;
-  const std::string path = module.substr(dot + 1);
-  for (const auto& [name, lin] : model.layers()[layer].linears())
-    if (name == path) return lin;
-  return nullptr;
+std::string peft_module_name(const std::string& weight) {
+  const std::string suffix = ".weight";
+  return "base_model.model." + weight.substr(0, weight.size() - suffix.size());
 }
 
-}  // namespace
-
-void merge_lora_adapter(Decoder& model, const fs::path& dir) {
-  const LoraAdapterConfig cfg = load_lora_config(dir);
+LoraAdapter read_lora_adapter(const fs::path& dir, const ModelConfig& base, const std::string& base_name) {
+  LoraAdapter adapter;
+  adapter.dir = dir;
+  adapter.config = load_lora_config(dir);
+  const LoraAdapterConfig& cfg = adapter.config;
   const fs::path file = dir / "adapter_model.safetensors";
   HONE_CHECK(fs::exists(file), InputError, "{}: no adapter_model.safetensors", dir.string());
   const SafetensorsFile st = SafetensorsFile::open(file);
   const std::string src = file.string();
+  if (auto it = st.metadata().find(kAdapterTokenizerKey); it != st.metadata().end()) adapter.tokenizer_fingerprint = it->second;
 
-  struct Pair {
-    Linear* target;
-    at::Tensor a, b;
-  };
-  std::map<std::string, Pair> pairs;  // module -> factors
+  // The base's linear layers, in model order: PEFT module name -> (weight name, [out, in]).
+  std::map<std::string, std::pair<std::string, std::vector<std::int64_t>>> linears;
+  std::vector<std::string> order;
+  for (const WeightSpec& w : expected_weights(base)) {
+    const bool linear = w.name.rfind("model.layers.", 0) == 0 && w.shape.size() == 2 &&
+                        w.name.size() > 12 && w.name.compare(w.name.size() - 12, 12, "_proj.weight") == 0;
+    if (!linear) continue;
+    linears[peft_module_name(w.name)] = {w.name, w.shape};
+    order.push_back(peft_module_name(w.name));
+  }
+
+  std::map<std::string, LoraFactors> found;
   for (const TensorView& v : st.tensors()) {
     const std::string& name = v.name;
     const bool is_a = name.size() > 14 && name.compare(name.size() - 14, 14, ".lora_A.weight") == 0;
@@ -92,30 +96,85 @@ void merge_lora_adapter(Decoder& model, const fs::path& dir) {
     HONE_CHECK(is_a || is_b, InputError,
                "{}: tensor '{}' is not a LoRA factor (expected <module>.lora_A.weight / .lora_B.weight)", src, name);
     const std::string module = name.substr(0, name.size() - 14);
-    Linear* target = find_linear(model, module);
-    HONE_CHECK(target != nullptr, InputError, Hint{"PEFT names factors base_model.model.model.layers.N.<proj>.lora_A.weight"},
-               "{}: tensor '{}' names no linear layer of this {}-layer model", src, name, model.layers().size());
+    auto lin = linears.find(module);
+    HONE_CHECK(lin != linears.end(), InputError, Hint{"PEFT names factors base_model.model.model.layers.N.<proj>.lora_A.weight"},
+               "{}: tensor '{}' names no linear layer of this {}-layer model ({})", src, name, base.num_hidden_layers,
+               base_name);
+    const std::string leaf = module.substr(module.rfind('.') + 1);
+    HONE_CHECK(cfg.target_modules.empty() ||
+                   std::find(cfg.target_modules.begin(), cfg.target_modules.end(), leaf) != cfg.target_modules.end(),
+               InputError, "{}: tensor '{}' adapts '{}', which adapter_config.json's target_modules [{}] does not list",
+               src, name, leaf, fmt::join(cfg.target_modules, ", "));
     HONE_CHECK(v.dtype == DType::kF32 || v.dtype == DType::kF16 || v.dtype == DType::kBF16, InputError,
                "{}: tensor '{}' is {}, expected F32, F16 or BF16", src, name, dtype_name(v.dtype));
-    const std::int64_t out = target->weight.size(0), in = target->weight.size(1);
+    const std::int64_t out = lin->second.second[0], in = lin->second.second[1];
     const std::vector<std::int64_t> expected = is_a ? std::vector<std::int64_t>{cfg.r, in} : std::vector<std::int64_t>{out, cfg.r};
     HONE_CHECK(v.shape == expected, InputError,
                "{}: tensor '{}' has shape [{}], expected [{}] (r={} and the base model's layer) — adapter for another base?",
                src, name, fmt::join(v.shape, ", "), fmt::join(expected, ", "), cfg.r);
-    Pair& p = pairs[module];
-    p.target = target;
-    (is_a ? p.a : p.b) = to_tensor(v, st.mapping()).to(target->weight.device(), at::kFloat, false, /*copy=*/true);
+    LoraFactors& f = found[module];
+    f.weight = lin->second.first;
+    (is_a ? f.a : f.b) = to_tensor(v, st.mapping()).to(at::kCPU, at::kFloat, false, /*copy=*/true);
   }
-  HONE_CHECK(!pairs.empty(), InputError, "{}: holds no LoRA factors", src);
-  for (const auto& [module, p] : pairs)
-    HONE_CHECK(p.a.defined() && p.b.defined(), InputError, "{}: module '{}' has lora_{} but not lora_{}", src, module,
-               p.a.defined() ? "A" : "B", p.a.defined() ? "B" : "A");
+  HONE_CHECK(!found.empty(), InputError, "{}: holds no LoRA factors", src);
+  for (const auto& [module, f] : found)
+    HONE_CHECK(f.a.defined() && f.b.defined(), InputError, "{}: module '{}' has lora_{} but not lora_{}", src, module,
+               f.a.defined() ? "A" : "B", f.a.defined() ? "B" : "A");
+  for (const std::string& module : order)
+    if (auto it = found.find(module); it != found.end()) adapter.factors.push_back(std::move(it->second));
+  return adapter;
+}
 
+void check_adapter_tokenizer(const LoraAdapter& adapter, const Tokenizer& tokenizer) {
+  HONE_CHECK(adapter.tokenizer_fingerprint.empty() || adapter.tokenizer_fingerprint == tokenizer.fingerprint(),
+             InputError, Hint{"an adapter only works with the base (and tokenizer) it was trained on"},
+             "{}: the adapter was trained with tokenizer {}, but {} has tokenizer {}", adapter.dir.string(),
+             adapter.tokenizer_fingerprint.substr(0, 16), tokenizer.source(), tokenizer.fingerprint().substr(0, 16));
+}
+
+void merge_lora_adapter(std::map<std::string, at::Tensor>& weights, const LoraAdapter& adapter) {
   c10::InferenceMode guard;
-  for (auto& [module, p] : pairs) {
-    at::Tensor delta = at::matmul(p.b, p.a) * cfg.scale();  // [out, in], float32
-    p.target->weight.add_(delta.to(p.target->weight.scalar_type()));
+  const double s = adapter.config.scale();
+  for (const LoraFactors& f : adapter.factors) {
+    at::Tensor& w = weights.at(f.weight);
+    at::Tensor delta = at::matmul(f.b.to(w.device()), f.a.to(w.device())) * s;  // [out, in], float32
+    w.add_(delta.to(w.scalar_type()));
   }
+}
+
+void merge_lora_adapter(Decoder& model, const fs::path& adapter_dir) {
+  const LoraAdapter adapter = read_lora_adapter(adapter_dir, model.config(), "the base model");
+  std::map<std::string, at::Tensor> weights;
+  for (std::size_t l = 0; l < model.layers().size(); ++l)
+    for (auto& [path, lin] : model.layers()[l].linears())
+      weights[fmt::format("model.layers.{}.{}.weight", l, path)] = lin->weight;  // shares storage
+  merge_lora_adapter(weights, adapter);
+}
+
+std::string peft_adapter_config_json(const LoraAdapterConfig& c) {
+  json j = {{"alpha_pattern", json::object()},
+            {"auto_mapping", nullptr},
+            {"base_model_name_or_path", c.base_model},
+            {"bias", "none"},
+            {"fan_in_fan_out", false},
+            {"inference_mode", true},
+            {"init_lora_weights", true},
+            {"layer_replication", nullptr},
+            {"layers_pattern", nullptr},
+            {"layers_to_transform", nullptr},
+            {"lora_alpha", c.alpha},
+            {"lora_bias", false},
+            {"lora_dropout", c.dropout},
+            {"modules_to_save", nullptr},
+            {"peft_type", "LORA"},
+            {"r", c.r},
+            {"rank_pattern", json::object()},
+            {"revision", nullptr},
+            {"target_modules", c.target_modules},
+            {"task_type", "CAUSAL_LM"},
+            {"use_dora", false},
+            {"use_rslora", c.use_rslora}};
+  return j.dump(2) + "\n";
 }
 
 }  // namespace hone

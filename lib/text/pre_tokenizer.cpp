@@ -88,6 +88,14 @@ std::optional<PreTokenizerPreset> pre_tokenizer_preset(std::string_view gguf_pre
   return std::nullopt;
 }
 
+std::optional<std::string> pre_tokenizer_name_for(const std::vector<std::string>& regexes, bool ignore_merges) {
+  for (const auto& p : kPreNames) {
+    const PreTokenizerPreset preset = preset_for(p.family);
+    if (preset.regexes == regexes && preset.ignore_merges == ignore_merges) return std::string(p.name);
+  }
+  return std::nullopt;
+}
+
 std::string supported_pre_tokenizer_names() {
   std::string s;
   for (const auto& p : kPreNames) s += (s.empty() ? "" : ", ") + std::string(p.name);

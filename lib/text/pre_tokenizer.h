@@ -39,6 +39,9 @@ struct PreTokenizerPreset {
 std::optional<PreTokenizerPreset> pre_tokenizer_preset(std::string_view gguf_pre);
 // The names pre_tokenizer_preset accepts, for error hints.
 std::string supported_pre_tokenizer_names();
+// The first tokenizer.ggml.pre name whose preset has exactly these regexes and ignore_merges (for
+// writing a GGUF from a tokenizer.json), or nullopt.
+std::optional<std::string> pre_tokenizer_name_for(const std::vector<std::string>& regexes, bool ignore_merges);
 
 // A llama.cpp regex rewritten for PCRE2 (UTF + UCP) so that \s, \S and the Unicode categories
 // match llama.cpp's tables (see the file comment).

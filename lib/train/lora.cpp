@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
+#include "model/adapter.h"
 #include "model/config.h"
 #include "model/decoder.h"
 
@@ -155,36 +156,22 @@ void write_parameters(const fs::path& file, const std::vector<TrainableParam>& p
 }
 
 void write_peft_adapter(const fs::path& dir, const LoraOptions& o, const std::vector<TrainableParam>& params,
-                        const std::string& base_model) {
+                        const std::string& base_model, const std::string& tokenizer_fingerprint) {
   fs::create_directories(dir);
   std::vector<std::pair<std::string, at::Tensor>> named;
   for (const TrainableParam& p : params) named.emplace_back(p.name, p.tensor);
   std::vector<at::Tensor> keep;
-  write_safetensors(dir / "adapter_model.safetensors", tensor_writes(named, keep), {{"format", "pt"}});
-  // The keys HF PEFT (0.21) writes for a plain LoRA adapter.
-  json j = {{"alpha_pattern", json::object()},
-            {"auto_mapping", nullptr},
-            {"base_model_name_or_path", base_model},
-            {"bias", "none"},
-            {"fan_in_fan_out", false},
-            {"inference_mode", true},
-            {"init_lora_weights", true},
-            {"layer_replication", nullptr},
-            {"layers_pattern", nullptr},
-            {"layers_to_transform", nullptr},
-            {"lora_alpha", o.alpha},
-            {"lora_bias", false},
-            {"lora_dropout", o.dropout},
-            {"modules_to_save", nullptr},
-            {"peft_type", "LORA"},
-            {"r", o.r},
-            {"rank_pattern", json::object()},
-            {"revision", nullptr},
-            {"target_modules", o.targets},
-            {"task_type", "CAUSAL_LM"},
-            {"use_dora", false},
-            {"use_rslora", o.rslora}};
-  write_file_atomic(dir / "adapter_config.json", j.dump(2) + "\n");
+  std::map<std::string, std::string> metadata{{"format", "pt"}};
+  if (!tokenizer_fingerprint.empty()) metadata[kAdapterTokenizerKey] = tokenizer_fingerprint;
+  write_safetensors(dir / "adapter_model.safetensors", tensor_writes(named, keep), metadata);
+  LoraAdapterConfig c;
+  c.r = o.r;
+  c.alpha = o.alpha;
+  c.dropout = o.dropout;
+  c.use_rslora = o.rslora;
+  c.target_modules = o.targets;
+  c.base_model = base_model;
+  write_file_atomic(dir / "adapter_config.json", peft_adapter_config_json(c));
 }
 
 void write_full_model(const fs::path& dir, const Decoder& model) {

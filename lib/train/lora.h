@@ -50,9 +50,10 @@ void load_parameters(const fs::path& file, const std::vector<TrainableParam>& pa
 // Writes `params` to one safetensors file (float32), atomically.
 void write_parameters(const fs::path& file, const std::vector<TrainableParam>& params);
 
-// Writes a PEFT adapter directory's two files (adapter_config.json, adapter_model.safetensors).
+// Writes a PEFT adapter directory's two files (adapter_config.json, adapter_model.safetensors),
+// recording the base's tokenizer fingerprint (when given) in the safetensors metadata.
 void write_peft_adapter(const fs::path& dir, const LoraOptions& options, const std::vector<TrainableParam>& params,
-                        const std::string& base_model);
+                        const std::string& base_model, const std::string& tokenizer_fingerprint = "");
 
 // Writes a full model as an HF directory (config.json + model.safetensors).
 void write_full_model(const fs::path& dir, const Decoder& model);

@@ -582,7 +582,7 @@ TrainSummary lora_train(const TrainOptions& o) {
       if (improved) {
         best_valid = v;
         best_step = step;
-        if (main && !o.full) write_peft_adapter(o.out / "best", o.lora, params, o.model.string());
+        if (main && !o.full) write_peft_adapter(o.out / "best", o.lora, params, o.model.string(), store.meta.tokenizer_fingerprint);
       }
       if (main) {
         progress.finish();
@@ -612,7 +612,7 @@ TrainSummary lora_train(const TrainOptions& o) {
     if (o.full)
       write_full_model(o.out / "model", model);
     else
-      write_peft_adapter(o.out, o.lora, params, o.model.string());
+      write_peft_adapter(o.out, o.lora, params, o.model.string(), store.meta.tokenizer_fingerprint);
     write_loss_curve(metrics->path(), o.out / "loss.svg", o.out.filename().string());
     json run = {{"hone_version", version_string()},
                 {"model", o.model.string()},

@@ -1,0 +1,309 @@
+#include "export/export.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/gguf.h"
+#include <spdlog/spdlog.h>
+#include "core/safetensors.h"
+#include "model/adapter.h"
+#include "model/config.h"
+#include "model/decoder.h"
+#include "model/family.h"
+#include "model/loader.h"
+#include "model/names.h"
+#include "text/tokenizer.h"
+#include "text/tokenizer_export.h"
+
+namespace hone {
+
+using nlohmann::json;
+
+ExportFormat parse_export_format(const std::string& name) {
+  if (name == "peft") return ExportFormat::kPeft;
+  if (name == "hf") return ExportFormat::kHf;
+  if (name == "gguf") return ExportFormat::kGguf;
+  if (name == "gguf-lora") return ExportFormat::kGgufLora;
+  HONE_THROW(UsageError, Hint{"formats: peft, hf, gguf, gguf-lora"}, "unknown export format '{}'", name);
+}
+
+namespace {
+
+const char* format_name(ExportFormat f) {
+  switch (f) {
+    case ExportFormat::kPeft: return "peft";
+    case ExportFormat::kHf: return "hf";
+    case ExportFormat::kGguf: return "gguf";
+    case ExportFormat::kGgufLora: return "gguf-lora";
+  }
+  return "?";
+}
+
+ModelConfig read_config(const fs::path& model) {
+  std::error_code ec;
+  HONE_CHECK(fs::exists(model, ec), InputError, "{}: no such file or directory", model.string());
+  if (is_gguf_path(model)) return load_gguf_config(GGUFFile::open(model));
+  HONE_CHECK(fs::exists(model / "config.json"), InputError,
+             Hint{"--model is a .gguf file or an HF model directory"}, "{}: no config.json", model.string());
+  return load_hf_config(model / "config.json");
+}
+
+// llama.cpp's converter permutes the rows of Q and K (LlamaModel.permute): the inverse of the
+// loader's unpermute_qk.
+at::Tensor permute_qk(const at::Tensor& w, std::int64_t n_head) {
+  const std::int64_t rows = w.size(0);
+  std::vector<std::int64_t> shape = {n_head, 2, rows / n_head / 2};
+  for (std::int64_t d = 1; d < w.dim(); ++d) shape.push_back(w.size(d));
+  return w.reshape(shape).transpose(1, 2).reshape(w.sizes()).contiguous();
+}
+
+// The rows of `weight` (canonical name) permuted as llama.cpp stores them, when this family does so.
+at::Tensor gguf_layout(const ModelConfig& c, const std::string& weight, const at::Tensor& rows) {
+  if (!family_traits(c.family).gguf_qk_permuted) return rows;
+  if (weight.find("self_attn.q_proj.") != std::string::npos) return permute_qk(rows, c.num_attention_heads);
+  if (weight.find("self_attn.k_proj.") != std::string::npos) return permute_qk(rows, c.num_key_value_heads);
+  return rows;
+}
+
+struct WeightType {
+  std::string name;  // f32 | f16 | bf16 | q8_0
+  GGMLType ggml;
+  std::uint32_t file_type;  // general.file_type (llama_ftype)
+};
+
+WeightType weight_type(const std::string& dtype) {
+  if (dtype == "f32") return {"f32", GGMLType::kF32, 0};
+  if (dtype == "f16") return {"f16", GGMLType::kF16, 1};
+  if (dtype == "q8_0") return {"q8_0", GGMLType::kQ8_0, 7};
+  if (dtype == "bf16") return {"bf16", GGMLType::kBF16, 32};
+  HONE_THROW(UsageError, Hint{"--dtype is one of f32, f16, bf16, q8_0, auto"}, "unknown --dtype '{}'", dtype);
+}
+
+// The type a tensor is stored in: vectors (norms, biases) stay float32 and rows that do not fill
+// whole q8_0 blocks fall back to f16, as llama.cpp's converter does.
+GGMLType tensor_type(const WeightType& w, const std::vector<std::int64_t>& shape) {
+  if (shape.size() < 2) return GGMLType::kF32;
+  if (w.ggml == GGMLType::kQ8_0 && shape.back() % 32 != 0) return GGMLType::kF16;
+  return w.ggml;
+}
+
+std::uint64_t total_bytes(const std::vector<fs::path>& files) {
+  std::uint64_t n = 0;
+  for (const auto& f : files) n += fs::file_size(f);
+  return n;
+}
+
+c10::ScalarType scalar_type(const std::string& dtype) {
+  if (dtype == "f16") return at::kHalf;
+  if (dtype == "bf16") return at::kBFloat16;
+  return at::kFloat;
+}
+
+DType file_dtype(const std::string& dtype) {
+  if (dtype == "f16") return DType::kF16;
+  if (dtype == "bf16") return DType::kBF16;
+  return DType::kF32;
+}
+
+void add_arch_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& arch) {
+  auto key = [&](const std::string& k) { return arch + "." + k; };
+  auto u32 = [](std::int64_t v) { return GGUFValue::u32(static_cast<std::uint32_t>(v)); };
+  w.set(key("vocab_size"), u32(c.vocab_size));
+  w.set(key("context_length"), u32(c.max_position_embeddings));
+  w.set(key("embedding_length"), u32(c.hidden_size));
+  w.set(key("feed_forward_length"), u32(c.intermediate_size));
+  w.set(key("block_count"), u32(c.num_hidden_layers));
+  w.set(key("attention.head_count"), u32(c.num_attention_heads));
+  w.set(key("attention.head_count_kv"), u32(c.num_key_value_heads));
+  w.set(key("attention.layer_norm_rms_epsilon"), GGUFValue::f32(static_cast<float>(c.rms_norm_eps)));
+  w.set(key("rope.freq_base"), GGUFValue::f32(static_cast<float>(c.rope_theta)));
+  w.set(key("rope.dimension_count"), u32(c.head_dim));
+  if (c.head_dim * c.num_attention_heads != c.hidden_size) {
+    w.set(key("attention.key_length"), u32(c.head_dim));
+    w.set(key("attention.value_length"), u32(c.head_dim));
+  }
+  if (c.rope_scaling.type == "linear") {
+    w.set(key("rope.scaling.type"), GGUFValue::str("linear"));
+    w.set(key("rope.scaling.factor"), GGUFValue::f32(static_cast<float>(c.rope_scaling.factor)));
+  }
+}
+
+// ---------------------------------------------------------------------------- formats
+
+void export_peft(const ExportOptions& o, const LoraAdapter& adapter, const std::string& dtype, AtomicDir& dir) {
+  LoraAdapterConfig cfg = adapter.config;
+  cfg.base_model = o.model.string();
+  std::vector<at::Tensor> keep;
+  std::vector<TensorWrite> writes;
+  for (const LoraFactors& f : adapter.factors) {
+    const std::string module = peft_module_name(f.weight);
+    for (const auto& [suffix, t] : {std::pair{".lora_A.weight", f.a}, std::pair{".lora_B.weight", f.b}}) {
+      at::Tensor c = t.to(scalar_type(dtype)).contiguous();
+      keep.push_back(c);
+      writes.push_back({module + suffix, file_dtype(dtype), c.sizes().vec(), c.data_ptr(), static_cast<std::size_t>(c.nbytes())});
+    }
+  }
+  std::map<std::string, std::string> metadata{{"format", "pt"}};
+  if (!adapter.tokenizer_fingerprint.empty()) metadata[kAdapterTokenizerKey] = adapter.tokenizer_fingerprint;
+  write_safetensors(dir.path() / "adapter_model.safetensors", writes, metadata);
+  write_file_atomic(dir.path() / "adapter_config.json", peft_adapter_config_json(cfg));
+}
+
+void export_hf(const ExportOptions& o, ModelWeights& m, const std::string& dtype, AtomicDir& dir) {
+  ModelConfig c = m.config;
+  c.torch_dtype = dtype == "f16" ? "float16" : dtype == "bf16" ? "bfloat16" : "float32";
+  // One model in memory: each weight is converted in place of its float32 original.
+  std::vector<TensorWrite> writes;
+  for (const WeightSpec& spec : expected_weights(c)) {
+    at::Tensor& t = m.tensors.at(spec.name);
+    t = t.to(scalar_type(dtype)).contiguous();
+    writes.push_back({spec.name, file_dtype(dtype), t.sizes().vec(), t.data_ptr(), static_cast<std::size_t>(t.nbytes())});
+  }
+  write_safetensors_sharded(dir.path(), writes, std::uint64_t{5} << 30, {{"format", "pt"}});
+  write_file_atomic(dir.path() / "config.json", c.to_hf_json());
+  json gen = json::object();
+  if (c.bos_token_id) gen["bos_token_id"] = *c.bos_token_id;
+  const auto tokenizer = Tokenizer::load(o.model);
+  std::vector<std::int64_t> eos(c.eos_token_ids.begin(), c.eos_token_ids.end());
+  for (std::int32_t id : tokenizer->stop_ids())
+    if (std::find(eos.begin(), eos.end(), id) == eos.end()) eos.push_back(id);
+  if (!eos.empty()) gen["eos_token_id"] = eos;
+  if (c.pad_token_id) gen["pad_token_id"] = *c.pad_token_id;
+  gen["transformers_version"] = "4.57.0";
+  write_file_atomic(dir.path() / "generation_config.json", gen.dump(2) + "\n");
+  write_hf_tokenizer_files(o.model, dir.path(), c.max_position_embeddings);
+}
+
+void export_gguf(const ExportOptions& o, ModelWeights& m, const WeightType& wt) {
+  const ModelConfig& c = m.config;
+  const std::string arch(family_traits(c.family).gguf_arch);
+  if (c.sliding_window)
+    spdlog::warn("{}: llama.cpp's '{}' architecture has no sliding attention window; the GGUF attends to the whole context",
+              o.out.string(), arch);
+  GGUFWriter w;
+  w.set("general.architecture", GGUFValue::str(arch));
+  w.set("general.type", GGUFValue::str("model"));
+  w.set("general.name", GGUFValue::str(o.out.stem().string()));
+  w.set("general.file_type", GGUFValue::u32(wt.file_type));
+  if (wt.ggml == GGMLType::kQ8_0) w.set("general.quantization_version", GGUFValue::u32(2));
+  add_arch_metadata(w, c, arch);
+  for (auto& [key, value] : tokenizer_gguf_metadata(o.model)) w.set(key, std::move(value));
+
+  c10::InferenceMode guard;
+  for (const WeightSpec& spec : expected_weights(c)) {
+    at::Tensor& t = m.tensors.at(spec.name);
+    t = gguf_layout(c, spec.name, t.to(at::kFloat)).contiguous();  // replaces the original: one model in memory
+    w.add_tensor_f32(*hf_to_gguf_name(spec.name), tensor_type(wt, spec.shape), spec.shape, t.data_ptr<float>());
+  }
+  at::Tensor freqs = m.rope_freq_factors;
+  if (!freqs.defined() && c.rope_scaling.type == "llama3") {
+    ModelConfig plain = c;
+    plain.rope_scaling = {};
+    freqs = (rope_inv_freq(plain) / rope_inv_freq(c)).to(at::kFloat).contiguous();
+  }
+  if (freqs.defined()) {
+    freqs = freqs.to(at::kCPU, at::kFloat).contiguous();
+    w.add_tensor_f32("rope_freqs.weight", GGMLType::kF32, {freqs.numel()}, freqs.data_ptr<float>());
+  }
+  w.write(o.out);
+}
+
+void export_gguf_lora(const ExportOptions& o, const ModelConfig& c, const LoraAdapter& adapter, const WeightType& wt) {
+  const std::string arch(family_traits(c.family).gguf_arch);
+  GGUFWriter w;
+  w.set("general.architecture", GGUFValue::str(arch));
+  w.set("general.type", GGUFValue::str("adapter"));
+  w.set("general.name", GGUFValue::str(o.out.stem().string()));
+  w.set("general.file_type", GGUFValue::u32(wt.file_type));
+  if (wt.ggml == GGMLType::kQ8_0) w.set("general.quantization_version", GGUFValue::u32(2));
+  w.set("adapter.type", GGUFValue::str("lora"));
+  // llama.cpp scales by alpha / r; rsLoRA's alpha / sqrt(r) is the same with alpha * sqrt(r).
+  const double r = static_cast<double>(adapter.config.r);
+  const double alpha = adapter.config.use_rslora ? adapter.config.alpha * std::sqrt(r) : adapter.config.alpha;
+  w.set("adapter.lora.alpha", GGUFValue::f32(static_cast<float>(alpha)));
+  std::vector<at::Tensor> keep;
+  for (const LoraFactors& f : adapter.factors) {
+    const std::string name = *hf_to_gguf_name(f.weight);
+    // A multiplies the input, so only B's rows (the layer's outputs) follow the q/k permutation.
+    at::Tensor a = f.a.contiguous(), b = gguf_layout(c, f.weight, f.b).contiguous();
+    keep.push_back(a);
+    keep.push_back(b);
+    w.add_tensor_f32(name + ".lora_a", tensor_type(wt, a.sizes().vec()), a.sizes().vec(), a.data_ptr<float>());
+    w.add_tensor_f32(name + ".lora_b", tensor_type(wt, b.sizes().vec()), b.sizes().vec(), b.data_ptr<float>());
+  }
+  w.write(o.out);
+}
+
+}  // namespace
+
+ExportResult export_model(const ExportOptions& o) {
+  const char* fmt_name = format_name(o.format);
+  const bool needs_adapter = o.format == ExportFormat::kPeft || o.format == ExportFormat::kGgufLora;
+  HONE_CHECK(!needs_adapter || !o.adapter.empty(), UsageError, Hint{"pass the adapter directory lora-train wrote"},
+             "--format {} needs --adapter", fmt_name);
+  std::string dtype = o.dtype;
+  if (dtype == "auto") dtype = o.format == ExportFormat::kGguf ? "f16" : "f32";
+  const WeightType wt = weight_type(dtype);
+  HONE_CHECK((o.format != ExportFormat::kPeft && o.format != ExportFormat::kHf) || wt.ggml != GGMLType::kQ8_0, UsageError,
+             Hint{"q8_0 is a GGUF type; use --format gguf for it"}, "--format {} holds f32, f16 or bf16 weights, not q8_0",
+             fmt_name);
+  std::error_code ec;
+  HONE_CHECK(o.overwrite || !fs::exists(o.out, ec), UsageError, Hint{"pass --overwrite to replace it"}, "{} exists",
+             o.out.string());
+
+  // Checks first: the base, its tokenizer, the adapter against both.
+  const ModelConfig config = read_config(o.model);
+  config.validate(o.model.string());
+  const auto tokenizer = Tokenizer::load(o.model);
+  LoraAdapter adapter;
+  if (!o.adapter.empty()) {
+    adapter = read_lora_adapter(o.adapter, config, o.model.string());
+    check_adapter_tokenizer(adapter, *tokenizer);
+  }
+  const fs::path parent = o.out.parent_path();
+  if (!parent.empty()) fs::create_directories(parent);
+
+  ExportResult result;
+  result.dtype = dtype;
+  switch (o.format) {
+    case ExportFormat::kPeft: {
+      AtomicDir dir(o.out);
+      export_peft(o, adapter, dtype, dir);
+      dir.commit();
+      result.files = {o.out / "adapter_config.json", o.out / "adapter_model.safetensors"};
+      break;
+    }
+    case ExportFormat::kGgufLora:
+      export_gguf_lora(o, config, adapter, wt);
+      result.files = {o.out};
+      break;
+    case ExportFormat::kHf:
+    case ExportFormat::kGguf: {
+      ModelWeights m = load_model_weights(o.model);
+      if (m.rope_freq_factors.defined() && m.config.rope_scaling.type.empty())
+        HONE_CHECK(o.format == ExportFormat::kGguf, InputError,
+                   "{}: rope_freqs.weight holds rope scaling that config.json cannot express (no rope_scaling type)",
+                   o.model.string());
+      if (!o.adapter.empty()) merge_lora_adapter(m.tensors, adapter);
+      if (o.format == ExportFormat::kGguf) {
+        export_gguf(o, m, wt);
+        result.files = {o.out};
+      } else {
+        AtomicDir dir(o.out);
+        export_hf(o, m, dtype, dir);
+        for (const auto& e : fs::directory_iterator(dir.path())) result.files.push_back(o.out / e.path().filename());
+        dir.commit();
+      }
+      break;
+    }
+  }
+  std::sort(result.files.begin(), result.files.end());
+  result.bytes = total_bytes(result.files);
+  return result;
+}
+
+}  // namespace hone
