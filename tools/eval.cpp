@@ -1,23 +1,65 @@
 // hone eval: perplexity, classification accuracy/F1, exact match, format validity, latency (issue #6).
+#include <iostream>
+
 #include "command.h"
+#include "core/error.h"
+#include "eval/eval.h"
 
 namespace hone::tools {
 
 Run register_eval(CLI::App& root) {
   struct Options {
     std::vector<std::string> models;    // one or more models, evaluated side by side
-    std::vector<std::string> adapters;  // adapter per model (optional)
-    std::string data;                   // ingested directory or token store
-    std::string report;                 // JSON report path
+    std::vector<std::string> adapters;  // adapter per model ("-" or "none": no adapter)
+    std::vector<std::string> names;     // report name per model
+    EvalOptions eval;
+    std::string data, report, predictions;
   };
   auto o = std::make_shared<Options>();
-  CLI::App* cmd = root.add_subcommand("eval", "Measure a model (and adapter) on a data set");
+  CLI::App* cmd = root.add_subcommand("eval", "Measure models (and adapters) on a data set, side by side");
+  cmd->footer(
+      "Data: a token store (.h5) gives mean loss and perplexity; an ingested directory (or .jsonl of\n"
+      "canonical records) whose examples all have labels gives classification metrics (constrained\n"
+      "scoring and/or greedy generation); other completion/chat records give exact and normalised match.\n"
+      "Several models: repeat --model, with one --adapter per model ('-' for none) and optional --name.");
   add_config_options(*cmd);
-  cmd->add_option("-m,--model", o->models, "Model(s) to evaluate")->required();
-  cmd->add_option("--adapter", o->adapters, "Adapter directory for each --model");
-  cmd->add_option("--data", o->data, "Ingested directory or token store")->required();
-  cmd->add_option("--report", o->report, "Write the JSON report here");
-  return [o] { (void)o; not_implemented("eval", 6); };  // `o` owns the bound option values
+  cmd->add_option("-m,--model", o->models, "Model(s) to evaluate (.gguf or HF directory)")->required();
+  cmd->add_option("--adapter", o->adapters, "Adapter directory for each --model ('-': none)");
+  cmd->add_option("--name", o->names, "Name of each model in the report");
+  cmd->add_option("--data", o->data, "Token store (.h5), ingested directory or canonical .jsonl")->required();
+  cmd->add_option("--split", o->eval.split, "Split of the store or directory")->capture_default_str();
+  cmd->add_option("--limit", o->eval.limit, "Evaluate the first N examples (0: all)")->capture_default_str();
+  cmd->add_option("--method", o->eval.method, "Classification: score, generate or both")
+      ->check(CLI::IsMember({"score", "generate", "both"}))
+      ->capture_default_str();
+  cmd->add_option("--max-new-tokens", o->eval.max_new_tokens, "Generation length (0: longest label + 2, or 64)")
+      ->capture_default_str();
+  cmd->add_flag("--format-json", o->eval.format_json, "Generation sets: an output is valid when it parses as JSON")
+      ->capture_default_str();
+  cmd->add_option("--format-regex", o->eval.format_regex, "Generation sets: an output is valid when it matches");
+  cmd->add_option("--batch-size", o->eval.batch_size, "Examples per scoring pass, sequences per perplexity pass")->capture_default_str();
+  cmd->add_option("--threads", o->eval.threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--device", o->eval.device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--report", o->report, "Write the JSON report here (predictions.jsonl goes beside it)");
+  cmd->add_option("--predictions", o->predictions, "Per-example predictions (JSON lines)");
+  return [o] {
+    HONE_CHECK(o->adapters.empty() || o->adapters.size() == o->models.size(), UsageError,
+               "{} --adapter for {} --model: give one per model ('-' for none)", o->adapters.size(), o->models.size());
+    HONE_CHECK(o->names.empty() || o->names.size() == o->models.size(), UsageError,
+               "{} --name for {} --model: give one per model", o->names.size(), o->models.size());
+    EvalOptions e = o->eval;
+    for (std::size_t i = 0; i < o->models.size(); ++i) {
+      EvalModel m;
+      m.model = o->models[i];
+      if (!o->adapters.empty() && o->adapters[i] != "-" && o->adapters[i] != "none") m.adapter = o->adapters[i];
+      if (!o->names.empty()) m.name = o->names[i];
+      e.models.push_back(m);
+    }
+    e.data = o->data;
+    e.report = o->report;
+    e.predictions = o->predictions;
+    std::cout << run_eval(e) << std::flush;
+  };
 }
 
 }  // namespace hone::tools

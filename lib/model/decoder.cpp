@@ -203,7 +203,11 @@ at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
   const bool window = config_.sliding_window.has_value() && S > *config_.sliding_window;
   at::Tensor mask;
   bool causal = false;
-  if (!in.document_ids.defined() && !in.key_mask.defined() && !window && past == 0) {
+  if (in.attention_mask.defined()) {
+    HONE_CHECK(in.attention_mask.dim() == 3 && in.attention_mask.size(1) == T && in.attention_mask.size(2) == S,
+               UsageError, "attention_mask must be [B, {}, {}]", T, S);
+    mask = in.attention_mask.to(dev, at::kBool).unsqueeze(1);  // [B, 1, T, S]
+  } else if (!in.document_ids.defined() && !in.key_mask.defined() && !window && past == 0) {
     causal = T > 1;
   } else if (!in.document_ids.defined() && !in.key_mask.defined() && !window && T == 1) {
     // one new token attends to everything cached: no mask

@@ -59,6 +59,9 @@ struct ForwardInput {
   at::Tensor document_ids;
   // [B, past + T] bool: false marks padding keys (left-padded batches); default: all valid.
   at::Tensor key_mask;
+  // [B, T, past + T] bool: an explicit attention pattern (true = attend) that replaces the causal,
+  // document and key masks (tree-shaped scoring of many continuations of one prompt).
+  at::Tensor attention_mask;
   KVCache* cache = nullptr;  // appends this step's keys/values and attends over the cached ones
   // Activation checkpointing: keep only each layer's input and recompute the layer in the
   // backward pass (used when gradients are recorded; replays the layer's dropout masks).

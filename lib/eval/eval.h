@@ -1,0 +1,47 @@
+// `hone eval`: what a model (with an adapter) measurably does on a data set, several models side
+// by side.
+//   token store (.h5)              mean loss and perplexity on the loss tokens of a split
+//   classification examples        accuracy and macro-F1 by constrained scoring (the log-likelihood of
+//   (ingested, with labels)        every label's answer tokens; the prompt is computed once for all
+//                                  labels and their tokens form a prefix tree fed in the same pass)
+//                                  and by free greedy generation (exact match); format validity (the
+//                                  output is a known label); the most confused label pairs
+//   generation examples            exact match and normalised match of greedy generation; format
+//   (completion or chat records)   validity (JSON, or a regex) when asked
+// and for every model: latency per example (p50/p95), throughput, parameters, size on disk.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+
+namespace hone {
+
+struct EvalModel {
+  fs::path model;    // .gguf or HF directory
+  fs::path adapter;  // PEFT adapter directory (optional)
+  std::string name;  // shown in the report ("" -> derived from the paths)
+};
+
+struct EvalOptions {
+  std::vector<EvalModel> models;
+  fs::path data;                  // token store (.h5), ingested directory, or a canonical .jsonl file
+  std::string split = "test";     // split of a store or an ingested directory
+  std::int64_t limit = 0;         // the first N examples (0: all)
+  std::string method = "both";    // classification: score | generate | both
+  std::int64_t max_new_tokens = 0;  // generation length (0: longest label + 2, or 64 for generation sets)
+  bool format_json = false;       // generation sets: valid when the output parses as JSON
+  std::string format_regex;       // generation sets: valid when the whole output matches (ECMAScript)
+  std::int64_t batch_size = 8;    // examples per scoring pass, sequences per perplexity pass
+  int threads = 0;                // CPU threads (0: all cores)
+  std::string device = "cpu";     // cpu | cuda | cuda:N
+  fs::path report;                // JSON report ("" -> none)
+  fs::path predictions;           // per-example predictions (JSON lines; "" -> beside the report)
+};
+
+// Runs the evaluation, writes the report and predictions, and returns the markdown table.
+std::string run_eval(const EvalOptions& options);
+
+}  // namespace hone
