@@ -109,6 +109,15 @@ DType file_dtype(const std::string& dtype) {
   return DType::kF32;
 }
 
+// The general.* keys: architecture, file type ("model" or "adapter"), name, weight type.
+void set_general(GGUFWriter& w, const std::string& arch, const char* type, const fs::path& out, const WeightType& wt) {
+  w.set("general.architecture", GGUFValue::str(arch));
+  w.set("general.type", GGUFValue::str(type));
+  w.set("general.name", GGUFValue::str(out.stem().string()));
+  w.set("general.file_type", GGUFValue::u32(wt.file_type));
+  if (wt.ggml == GGMLType::kQ8_0) w.set("general.quantization_version", GGUFValue::u32(2));
+}
+
 void add_arch_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& arch) {
   auto key = [&](const std::string& k) { return arch + "." + k; };
   auto u32 = [](std::int64_t v) { return GGUFValue::u32(static_cast<std::uint32_t>(v)); };
@@ -185,11 +194,7 @@ void export_gguf(const ExportOptions& o, ModelWeights& m, const WeightType& wt) 
     spdlog::warn("{}: llama.cpp's '{}' architecture has no sliding attention window; the GGUF attends to the whole context",
               o.out.string(), arch);
   GGUFWriter w;
-  w.set("general.architecture", GGUFValue::str(arch));
-  w.set("general.type", GGUFValue::str("model"));
-  w.set("general.name", GGUFValue::str(o.out.stem().string()));
-  w.set("general.file_type", GGUFValue::u32(wt.file_type));
-  if (wt.ggml == GGMLType::kQ8_0) w.set("general.quantization_version", GGUFValue::u32(2));
+  set_general(w, arch, "model", o.out, wt);
   add_arch_metadata(w, c, arch);
   for (auto& [key, value] : tokenizer_gguf_metadata(o.model)) w.set(key, std::move(value));
 
@@ -215,11 +220,7 @@ void export_gguf(const ExportOptions& o, ModelWeights& m, const WeightType& wt) 
 void export_gguf_lora(const ExportOptions& o, const ModelConfig& c, const LoraAdapter& adapter, const WeightType& wt) {
   const std::string arch(family_traits(c.family).gguf_arch);
   GGUFWriter w;
-  w.set("general.architecture", GGUFValue::str(arch));
-  w.set("general.type", GGUFValue::str("adapter"));
-  w.set("general.name", GGUFValue::str(o.out.stem().string()));
-  w.set("general.file_type", GGUFValue::u32(wt.file_type));
-  if (wt.ggml == GGMLType::kQ8_0) w.set("general.quantization_version", GGUFValue::u32(2));
+  set_general(w, arch, "adapter", o.out, wt);
   w.set("adapter.type", GGUFValue::str("lora"));
   // llama.cpp scales by alpha / r; rsLoRA's alpha / sqrt(r) is the same with alpha * sqrt(r).
   const double r = static_cast<double>(adapter.config.r);

@@ -36,7 +36,7 @@ TEST(Cli, SubcommandHelpShowsDefaultsAndCommonOptions) {
     EXPECT_NE(r.out.find("--log-format TEXT:{text,json}=text"), std::string::npos) << cmd;
   }
   EXPECT_NE(run_hone({"lora-train", "--help"}).out.find("--epochs FLOAT=1"), std::string::npos);
-  EXPECT_NE(run_hone({"export", "--help"}).out.find("=f16"), std::string::npos);
+  EXPECT_NE(run_hone({"export", "--help"}).out.find("--dtype TEXT:{auto,f32,f16,bf16,q8_0}=auto"), std::string::npos);
 }
 
 TEST(Cli, UsageErrorsExitWith2) {
