@@ -155,7 +155,7 @@ LoadedModel load(const EvalModel& m, c10::Device device) {
     check_adapter_tokenizer(a, *out.lm.tokenizer);
     out.adapter_params = a.parameter_count();
     out.bytes += disk_bytes(m.adapter);
-    merge_lora_adapter(*out.lm.decoder, m.adapter);
+    merge_lora_adapter(*out.lm.decoder, a);
   }
   return out;
 }

@@ -143,7 +143,10 @@ void merge_lora_adapter(std::map<std::string, at::Tensor>& weights, const LoraAd
 }
 
 void merge_lora_adapter(Decoder& model, const fs::path& adapter_dir) {
-  const LoraAdapter adapter = read_lora_adapter(adapter_dir, model.config(), "the base model");
+  merge_lora_adapter(model, read_lora_adapter(adapter_dir, model.config(), "the base model"));
+}
+
+void merge_lora_adapter(Decoder& model, const LoraAdapter& adapter) {
   std::map<std::string, at::Tensor> weights;
   for (std::size_t l = 0; l < model.layers().size(); ++l)
     for (auto& [path, lin] : model.layers()[l].linears())

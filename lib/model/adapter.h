@@ -61,6 +61,8 @@ void check_adapter_tokenizer(const LoraAdapter& adapter, const Tokenizer& tokeni
 // Adds the adapter's B A products to `model`'s weights (every check runs before the first weight
 // is touched).
 void merge_lora_adapter(Decoder& model, const fs::path& adapter_dir);
+// The same with an adapter already read (and checked against this model's config).
+void merge_lora_adapter(Decoder& model, const LoraAdapter& adapter);
 // The same on a map of canonical weights (float32 deltas, added in the weights' dtype).
 void merge_lora_adapter(std::map<std::string, at::Tensor>& weights, const LoraAdapter& adapter);
 
