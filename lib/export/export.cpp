@@ -52,20 +52,11 @@ ModelConfig read_config(const fs::path& model) {
   return load_hf_config(model / "config.json");
 }
 
-// llama.cpp's converter permutes the rows of Q and K (LlamaModel.permute): the inverse of the
-// loader's unpermute_qk.
-at::Tensor permute_qk(const at::Tensor& w, std::int64_t n_head) {
-  const std::int64_t rows = w.size(0);
-  std::vector<std::int64_t> shape = {n_head, 2, rows / n_head / 2};
-  for (std::int64_t d = 1; d < w.dim(); ++d) shape.push_back(w.size(d));
-  return w.reshape(shape).transpose(1, 2).reshape(w.sizes()).contiguous();
-}
-
 // The rows of `weight` (canonical name) permuted as llama.cpp stores them, when this family does so.
 at::Tensor gguf_layout(const ModelConfig& c, const std::string& weight, const at::Tensor& rows) {
   if (!family_traits(c.family).gguf_qk_permuted) return rows;
-  if (weight.find("self_attn.q_proj.") != std::string::npos) return permute_qk(rows, c.num_attention_heads);
-  if (weight.find("self_attn.k_proj.") != std::string::npos) return permute_qk(rows, c.num_key_value_heads);
+  if (weight.find("self_attn.q_proj.") != std::string::npos) return gguf_qk_permute(rows, c.num_attention_heads, true);
+  if (weight.find("self_attn.k_proj.") != std::string::npos) return gguf_qk_permute(rows, c.num_key_value_heads, true);
   return rows;
 }
 
@@ -162,7 +153,8 @@ void export_peft(const ExportOptions& o, const LoraAdapter& adapter, const std::
   write_file_atomic(dir.path() / "adapter_config.json", peft_adapter_config_json(cfg));
 }
 
-void export_hf(const ExportOptions& o, ModelWeights& m, const std::string& dtype, AtomicDir& dir) {
+void export_hf(const ExportOptions& o, ModelWeights& m, const Tokenizer& tokenizer, const std::string& dtype,
+               AtomicDir& dir) {
   ModelConfig c = m.config;
   c.torch_dtype = dtype == "f16" ? "float16" : dtype == "bf16" ? "bfloat16" : "float32";
   // One model in memory: each weight is converted in place of its float32 original.
@@ -176,9 +168,8 @@ void export_hf(const ExportOptions& o, ModelWeights& m, const std::string& dtype
   write_file_atomic(dir.path() / "config.json", c.to_hf_json());
   json gen = json::object();
   if (c.bos_token_id) gen["bos_token_id"] = *c.bos_token_id;
-  const auto tokenizer = Tokenizer::load(o.model);
   std::vector<std::int64_t> eos(c.eos_token_ids.begin(), c.eos_token_ids.end());
-  for (std::int32_t id : tokenizer->stop_ids())
+  for (std::int32_t id : tokenizer.stop_ids())
     if (std::find(eos.begin(), eos.end(), id) == eos.end()) eos.push_back(id);
   if (!eos.empty()) gen["eos_token_id"] = eos;
   if (c.pad_token_id) gen["pad_token_id"] = *c.pad_token_id;
@@ -295,7 +286,7 @@ ExportResult export_model(const ExportOptions& o) {
         result.files = {o.out};
       } else {
         AtomicDir dir(o.out);
-        export_hf(o, m, dtype, dir);
+        export_hf(o, m, *tokenizer, dtype, dir);
         for (const auto& e : fs::directory_iterator(dir.path())) result.files.push_back(o.out / e.path().filename());
         dir.commit();
       }

@@ -12,16 +12,16 @@ namespace {
 
 std::string shape_str(at::IntArrayRef s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
 
-// llama.cpp's converter permutes the rows of Q and K of llama-architecture models so that its
-// rotary kernel can rotate adjacent pairs (convert_hf_to_gguf.py, LlamaModel.permute):
-//   W.reshape(n_head, 2, rows / n_head / 2, ...).swapaxes(1, 2)
-// hone uses the HF layout (rotate_half over the two halves of each head), so it undoes that.
-at::Tensor unpermute_qk(const at::Tensor& w, std::int64_t n_head) {
+}  // namespace
+
+at::Tensor gguf_qk_permute(const at::Tensor& w, std::int64_t n_head, bool to_gguf) {
   const std::int64_t rows = w.size(0);
-  std::vector<std::int64_t> shape = {n_head, rows / n_head / 2, 2};
+  std::vector<std::int64_t> shape = {n_head, to_gguf ? 2 : rows / n_head / 2, to_gguf ? rows / n_head / 2 : 2};
   for (std::int64_t d = 1; d < w.dim(); ++d) shape.push_back(w.size(d));
   return w.reshape(shape).transpose(1, 2).reshape(w.sizes()).contiguous();
 }
+
+namespace {
 
 ModelWeights load_gguf(const fs::path& path, const LoadOptions& o) {
   const GGUFFile g = GGUFFile::open(path);
@@ -44,8 +44,8 @@ ModelWeights load_gguf(const fs::path& path, const LoadOptions& o) {
     HONE_CHECK(info.shape() == spec.shape, InputError, "{}: tensor '{}' has shape {}, expected {} from the metadata",
                path.string(), gname, shape_str(info.shape()), shape_str(spec.shape));
     at::Tensor t = to_tensor_f32(g, info, o.device);
-    if (permuted && spec.name.find("self_attn.q_proj") != std::string::npos) t = unpermute_qk(t, c.num_attention_heads);
-    if (permuted && spec.name.find("self_attn.k_proj") != std::string::npos) t = unpermute_qk(t, c.num_key_value_heads);
+    if (permuted && spec.name.find("self_attn.q_proj") != std::string::npos) t = gguf_qk_permute(t, c.num_attention_heads, false);
+    if (permuted && spec.name.find("self_attn.k_proj") != std::string::npos) t = gguf_qk_permute(t, c.num_key_value_heads, false);
     m.tensors[spec.name] = t.to(o.dtype);
   }
   if (g.has_tensor("rope_freqs.weight")) {

@@ -31,6 +31,11 @@ struct ModelWeights {
 // expected one.
 ModelWeights load_model_weights(const fs::path& path, const LoadOptions& options = {});
 
+// llama.cpp's converter permutes the rows of Q and K of llama-architecture models so that its
+// rotary kernel can rotate adjacent pairs (convert_hf_to_gguf.py, LlamaModel.permute); hone keeps
+// the HF layout. `to_gguf` applies that permutation to rows of the HF layout; otherwise it is undone.
+at::Tensor gguf_qk_permute(const at::Tensor& w, std::int64_t n_head, bool to_gguf);
+
 // True for a path hone would load as GGUF (by extension or magic bytes).
 bool is_gguf_path(const fs::path& path);
 
