@@ -13,9 +13,10 @@ using ordered_json = nlohmann::ordered_json;
 
 namespace {
 
+// What Tokenizer::load reads: an HF directory, or else a GGUF file.
 bool is_gguf_file(const fs::path& p) {
   std::error_code ec;
-  return !fs::is_directory(p, ec) && (p.extension() == ".gguf" || file_starts_with(p, "GGUF"));
+  return !fs::is_directory(p, ec);
 }
 
 VocabSpec load_spec(const fs::path& model_path) {
