@@ -1,14 +1,13 @@
 // hone lora-train: LoRA (or full) fine-tuning of a base model on an HDF5 token store.
-#include "command.h"
-#include "train/trainer.h"
+#include "train_options.h"
 
 namespace hone::tools {
 
 Run register_lora_train(CLI::App& root) {
   struct Options {
     TrainOptions train;
-    std::string model, data, out, init_adapter, dump_grads, targets = "all-linear";
-    bool no_shuffle = false;
+    TrainCliValues cli;
+    std::string model, data, out, init_adapter;
   };
   auto o = std::make_shared<Options>();
   TrainOptions& t = o->train;
@@ -17,55 +16,10 @@ Run register_lora_train(CLI::App& root) {
   cmd->add_option("-m,--model", o->model, "Base model (.gguf or HF directory)")->required();
   cmd->add_option("--data", o->data, "Token store (.h5) from hone tokenize")->required();
   cmd->add_option("-o,--out", o->out, "Run directory (adapter, checkpoints, metrics)")->required();
-  cmd->add_option("--max-steps", t.max_steps, "Stop after N optimiser steps (0: use --epochs)")->capture_default_str();
-  cmd->add_option("--epochs", t.epochs, "Passes over the training split")->capture_default_str();
-  cmd->add_flag("--resume", t.resume, "Continue from the last checkpoint in --out (start fresh if there is none)")
-      ->capture_default_str();
-
-  cmd->add_option("--targets", o->targets, "LoRA modules: all-linear, or a list of q,k,v,o,gate,up,down")
-      ->capture_default_str()->group("LoRA");
-  cmd->add_option("-r,--rank", t.lora.r, "LoRA rank")->capture_default_str()->group("LoRA");
-  cmd->add_option("--alpha", t.lora.alpha, "LoRA alpha (scale alpha / rank)")->capture_default_str()->group("LoRA");
-  cmd->add_option("--lora-dropout", t.lora.dropout, "Dropout on the LoRA input")->capture_default_str()->group("LoRA");
-  cmd->add_flag("--rslora", t.lora.rslora, "Rank-stabilised scale alpha / sqrt(rank)")->capture_default_str()->group("LoRA");
+  add_loop_options(*cmd, t, o->cli);
+  add_lora_options(*cmd, t, o->cli);
   cmd->add_option("--init-adapter", o->init_adapter, "Start from this PEFT adapter's factors")->group("LoRA");
   cmd->add_flag("--full", t.full, "Train every weight instead of a LoRA adapter")->capture_default_str()->group("LoRA");
-
-  const std::string opt = "Optimisation";
-  cmd->add_option("--lr", t.lr, "Peak learning rate")->capture_default_str()->group(opt);
-  cmd->add_option("--schedule", t.schedule, "cosine, linear or constant (after warm-up)")->capture_default_str()->group(opt);
-  cmd->add_option("--min-lr-ratio", t.min_lr_ratio, "Final learning rate as a fraction of the peak")->capture_default_str()->group(opt);
-  cmd->add_option("--warmup-steps", t.warmup_steps, "Linear warm-up steps (-1: --warmup-ratio of the run)")->capture_default_str()->group(opt);
-  cmd->add_option("--warmup-ratio", t.warmup_ratio, "Warm-up as a fraction of the steps")->capture_default_str()->group(opt);
-  cmd->add_option("--weight-decay", t.weight_decay, "AdamW decoupled weight decay (not on norms and biases)")->capture_default_str()->group(opt);
-  cmd->add_option("--adam-beta1", t.adam_beta1, "AdamW beta1")->capture_default_str()->group(opt);
-  cmd->add_option("--adam-beta2", t.adam_beta2, "AdamW beta2")->capture_default_str()->group(opt);
-  cmd->add_option("--adam-eps", t.adam_eps, "AdamW epsilon")->capture_default_str()->group(opt);
-  cmd->add_option("--max-grad-norm", t.max_grad_norm, "Clip the global gradient norm (0: off)")->capture_default_str()->group(opt);
-  cmd->add_option("-b,--batch-size", t.batch_size, "Sequences per micro-batch (per rank)")->capture_default_str()->group(opt);
-  cmd->add_option("--grad-accum", t.grad_accum, "Micro-batches per optimiser step")->capture_default_str()->group(opt);
-  cmd->add_option("--seed", t.seed, "Seed of the LoRA init, the data order and dropout")->capture_default_str()->group(opt);
-  cmd->add_flag("--no-shuffle", o->no_shuffle, "Keep the store's sequence order")->group(opt);
-
-  const std::string comp = "Compute";
-  cmd->add_option("--device", t.device, "cpu, cuda or cuda:N (cuda picks LOCAL_RANK's GPU)")->capture_default_str()->group(comp);
-  cmd->add_option("--precision", t.precision, "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16")->capture_default_str()->group(comp);
-  cmd->add_flag("--checkpoint-activations", t.checkpoint_activations, "Recompute each layer in the backward pass")->capture_default_str()->group(comp);
-  cmd->add_option("--ce-chunk", t.ce_chunk, "Output-head rows per cross-entropy chunk")->capture_default_str()->group(comp);
-  cmd->add_option("--threads", t.threads, "CPU threads (0: all cores)")->capture_default_str()->group(comp);
-
-  const std::string run = "Evaluation and output";
-  cmd->add_option("--eval-every", t.eval_every, "Steps between valid-split evaluations (0: at the end only)")->capture_default_str()->group(run);
-  cmd->add_option("--eval-batch-size", t.eval_batch_size, "Sequences per evaluation batch")->capture_default_str()->group(run);
-  cmd->add_option("--eval-max-sequences", t.eval_max_sequences, "Evaluate on the first N valid sequences (0: all)")->capture_default_str()->group(run);
-  cmd->add_option("--save-every", t.save_every, "Steps between checkpoints (0: at the end and on SIGINT/SIGTERM)")->capture_default_str()->group(run);
-  cmd->add_option("--keep-checkpoints", t.keep_checkpoints, "Checkpoints kept (the newest)")->capture_default_str()->group(run);
-  cmd->add_option("--log-every", t.log_every, "Steps between progress lines when stderr is not a terminal")->capture_default_str()->group(run);
-  cmd->add_option("--max-bad-steps", t.max_bad_steps, "Stop after this many non-finite steps in a row")->capture_default_str()->group(run);
-  cmd->add_option("--progress", t.progress, "auto, bar, log or none")->capture_default_str()->group(run);
-
-  cmd->add_option("--dump-grads", o->dump_grads, "Debugging: write every step's gradients to DIR/step-N.safetensors")
-      ->group(run);
 
   return [o, cmd] {
     TrainOptions opts = o->train;
@@ -73,9 +27,7 @@ Run register_lora_train(CLI::App& root) {
     opts.data = o->data;
     opts.out = o->out;
     opts.init_adapter = o->init_adapter;
-    opts.dump_grads = o->dump_grads;
-    opts.shuffle = !o->no_shuffle;
-    opts.lora.targets = parse_lora_targets(o->targets);
+    o->cli.apply(opts);
     opts.effective_config = cmd->config_to_str(/*default_also=*/true, /*write_description=*/false);
     lora_train(opts);
   };

@@ -48,6 +48,10 @@ struct TokenSplit {
   std::int64_t tokens() const { return static_cast<std::int64_t>(input_ids.size()); }
 };
 
+// SHA-256 of a split's contents (ids, loss mask, example and sequence offsets): what a file
+// derived from the split (a teacher cache) records to prove it belongs to it.
+std::string split_sha256(const TokenSplit& split);
+
 // Writes the store atomically (temporary file, then rename).
 void write_token_store(const fs::path& path, const TokenStoreMeta& meta, const std::map<std::string, TokenSplit>& splits);
 

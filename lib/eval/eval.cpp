@@ -26,6 +26,8 @@
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 #include "train/batches.h"
+#include "train/dist.h"
+#include "train/trainer.h"
 #include "train/loss.h"
 
 namespace hone {
@@ -615,14 +617,6 @@ std::string markdown(const ordered_json& report) {
   return s;
 }
 
-c10::Device parse_eval_device(const std::string& d) {
-  try {
-    return c10::Device(d);
-  } catch (const std::exception&) {
-    HONE_THROW(UsageError, "--device '{}' is not cpu, cuda or cuda:N", d);
-  }
-}
-
 }  // namespace
 
 std::string run_eval(const EvalOptions& o) {
@@ -631,7 +625,7 @@ std::string run_eval(const EvalOptions& o) {
              "--method is score, generate or both, not '{}'", o.method);
   HONE_CHECK(o.batch_size > 0, UsageError, "--batch-size must be positive");
   if (o.threads > 0) at::set_num_threads(o.threads);
-  const c10::Device device = parse_eval_device(o.device);
+  const c10::Device device = parse_device(o.device, DistEnv::from_environment().local_rank);
   std::error_code ec;
   HONE_CHECK(fs::exists(o.data, ec), InputError, "{}: no such file or directory", o.data.string());
   const bool store_mode = !fs::is_directory(o.data, ec) && file_starts_with(o.data, "\x89HDF");

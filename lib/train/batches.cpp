@@ -42,6 +42,13 @@ std::int64_t count_loss_tokens(const data::TokenSplit& s, const std::vector<std:
   return n;
 }
 
+std::vector<std::int64_t> target_offsets(const data::TokenSplit& s) {
+  std::vector<std::int64_t> out(1, 0);
+  out.reserve(s.sequences() + 1);
+  for (std::int64_t j = 0; j < s.sequences(); ++j) out.push_back(out.back() + count_loss_tokens(s, {j}));
+  return out;
+}
+
 Batch make_batch(const data::TokenSplit& s, const std::vector<std::int64_t>& sequences, c10::Device device) {
   HONE_CHECK(!sequences.empty(), UsageError, "empty batch");
   const std::int64_t B = static_cast<std::int64_t>(sequences.size());
@@ -55,6 +62,7 @@ Batch make_batch(const data::TokenSplit& s, const std::vector<std::int64_t>& seq
   T = std::max<std::int64_t>(T, 1);
   std::vector<std::int64_t> ids(B * T, 0), pos(B * T, 0), doc(B * T, -1), index, targets;
   Batch batch;
+  batch.sequences = sequences;
   for (std::int64_t b = 0; b < B; ++b) {
     const Span sp = span(s, sequences[b]);
     for (std::int64_t e = sp.first_example; e < sp.end_example; ++e) {

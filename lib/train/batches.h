@@ -19,6 +19,7 @@ struct Batch {
   at::Tensor document_ids;  // [B, T] int64 (-1 for padding), undefined when no row packs examples
   at::Tensor target_index;  // [N] int64 flat indices into [B * T]: positions that predict a target
   at::Tensor targets;       // [N] int64: the token each of them predicts
+  std::vector<std::int64_t> sequences;  // the split's sequences in the batch, in row order
   std::int64_t tokens = 0;       // real (non-padding) tokens
   std::int64_t loss_tokens = 0;  // N
 };
@@ -26,6 +27,11 @@ struct Batch {
 // The batch of `sequences` (indices into split.sequence_offsets). Token t is a target when its
 // loss_mask is 1 and it is not the first token of its example (nothing predicts it).
 Batch make_batch(const data::TokenSplit& split, const std::vector<std::int64_t>& sequences, c10::Device device);
+
+// Per sequence of the split, where its targets start in the split's list of all targets (in
+// sequence order, each sequence's in make_batch's row order): [sequences + 1] offsets. A batch's
+// targets are the concatenation of its sequences' ranges (the rows of a teacher cache).
+std::vector<std::int64_t> target_offsets(const data::TokenSplit& split);
 
 // Loss tokens of a batch of `sequences` without building it.
 std::int64_t count_loss_tokens(const data::TokenSplit& split, const std::vector<std::int64_t>& sequences);

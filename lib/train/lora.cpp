@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <spdlog/spdlog.h>
 
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -16,6 +17,7 @@
 #include "model/adapter.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "text/tokenizer_export.h"
 
 namespace hone {
 
@@ -174,13 +176,23 @@ void write_peft_adapter(const fs::path& dir, const LoraOptions& o, const std::ve
   write_file_atomic(dir / "adapter_config.json", peft_adapter_config_json(c));
 }
 
-void write_full_model(const fs::path& dir, const Decoder& model) {
-  fs::create_directories(dir);
+void write_full_model(const fs::path& dir, const Decoder& model, const fs::path& tokenizer_source,
+                      std::int64_t model_max_length) {
+  AtomicDir out(dir);
   std::vector<std::pair<std::string, at::Tensor>> named;
   for (const auto& [name, t] : model.named_weights()) named.emplace_back(name, t);
   std::vector<at::Tensor> keep;
-  write_safetensors(dir / "model.safetensors", tensor_writes(named, keep), {{"format", "pt"}});
-  write_file_atomic(dir / "config.json", model.config().to_hf_json());
+  write_safetensors(out.path() / "model.safetensors", tensor_writes(named, keep), {{"format", "pt"}});
+  write_file_atomic(out.path() / "config.json", model.config().to_hf_json());
+  if (!tokenizer_source.empty()) {
+    try {
+      write_hf_tokenizer_files(tokenizer_source, out.path(), model_max_length);
+    } catch (const Error& e) {
+      spdlog::warn("{}: no tokenizer files written ({}); load it with the tokenizer of {}", dir.string(), e.what(),
+                   tokenizer_source.string());
+    }
+  }
+  out.commit();
 }
 
 }  // namespace hone

@@ -55,7 +55,11 @@ void write_parameters(const fs::path& file, const std::vector<TrainableParam>& p
 void write_peft_adapter(const fs::path& dir, const LoraOptions& options, const std::vector<TrainableParam>& params,
                         const std::string& base_model, const std::string& tokenizer_fingerprint = "");
 
-// Writes a full model as an HF directory (config.json + model.safetensors).
-void write_full_model(const fs::path& dir, const Decoder& model);
+// Writes a full model as an HF directory, atomically (a temporary directory renamed into place):
+// config.json, model.safetensors and, when `tokenizer_source` is given, the HF tokenizer files of
+// that model (so that the directory loads on its own; skipped with a warning when its tokenizer
+// cannot be written as tokenizer.json).
+void write_full_model(const fs::path& dir, const Decoder& model, const fs::path& tokenizer_source = {},
+                      std::int64_t model_max_length = 0);
 
 }  // namespace hone

@@ -182,7 +182,8 @@ class Metrics {
 };
 
 // loss.svg from metrics.jsonl: the training loss per step and the valid loss per evaluation.
-void write_loss_curve(const fs::path& metrics, const fs::path& svg, const std::string& title) {
+void write_loss_curve(const fs::path& metrics, const fs::path& svg, const std::string& title,
+                      const std::string& y_label) {
   PlotSeries train{"train loss", {}, "#1f77b4", false}, valid{"valid loss", {}, "#d62728", true};
   std::ifstream in(metrics);
   std::string line;
@@ -196,7 +197,7 @@ void write_loss_curve(const fs::path& metrics, const fs::path& svg, const std::s
   }
   std::vector<PlotSeries> series{train};
   if (!valid.points.empty()) series.push_back(valid);
-  write_file_atomic(svg, line_chart_svg(title, "optimiser step", "cross-entropy (nats per loss token)", series));
+  write_file_atomic(svg, line_chart_svg(title, "optimiser step", y_label, series));
 }
 
 // ---------------------------------------------------------------------------- progress
@@ -250,17 +251,7 @@ class CrossEntropyObjective : public Objective {
  public:
   CrossEntropyObjective(const Decoder& model, bool checkpoint, std::int64_t chunk)
       : model_(model), checkpoint_(checkpoint), chunk_(chunk) {}
-
-  at::Tensor loss_sum(const Batch& b) override {
-    ForwardInput in;
-    in.input_ids = b.input_ids;
-    in.position_ids = b.position_ids;
-    in.document_ids = b.document_ids;
-    in.checkpoint_layers = checkpoint_;
-    at::Tensor hidden = model_.forward_hidden(in);  // [B, T, H]
-    at::Tensor rows = at::index_select(hidden.reshape({-1, hidden.size(-1)}), 0, b.target_index);
-    return linear_cross_entropy(rows, model_.lm_head(), b.targets, chunk_);
-  }
+  at::Tensor loss_sum(const Batch& b) override { return cross_entropy_sum(model_, b, checkpoint_, chunk_); }
 
  private:
   const Decoder& model_;
@@ -269,16 +260,6 @@ class CrossEntropyObjective : public Objective {
 };
 
 // ---------------------------------------------------------------------------- helpers
-
-c10::Device parse_device(const std::string& spec, int local_rank) {
-  if (spec == "cpu") return c10::Device(c10::kCPU);
-  if (spec == "cuda") return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
-  try {
-    return c10::Device(spec);
-  } catch (const std::exception&) {
-    HONE_THROW(UsageError, "--device must be cpu, cuda or cuda:N, got '{}'", spec);
-  }
-}
 
 // Sequences [offset, offset + n) of `order`.
 std::vector<std::int64_t> slice(const std::vector<std::int64_t>& order, std::int64_t offset, std::int64_t n) {
@@ -294,7 +275,7 @@ std::uint64_t mix_seed(std::uint64_t seed, std::int64_t step, std::int64_t micro
 }
 
 // What must not change when a run is resumed.
-json run_identity(const TrainOptions& o, const data::TokenStore& store, int world_size) {
+json run_identity(const TrainOptions& o, const TrainJob& job, const data::TokenStore& store, int world_size) {
   const data::TokenSplit& train = store.splits.at("train");
   json j = {{"model", fs::absolute(o.model).lexically_normal().string()},
             {"tokenizer_fingerprint", store.meta.tokenizer_fingerprint},
@@ -309,14 +290,44 @@ json run_identity(const TrainOptions& o, const data::TokenStore& store, int worl
             {"world_size", world_size}};
   if (!o.full)
     j["lora"] = {{"r", o.lora.r}, {"alpha", o.lora.alpha}, {"targets", o.lora.targets}, {"rslora", o.lora.rslora}};
+  if (!job.identity_json.empty()) {
+    const json extra = json::parse(job.identity_json);
+    for (const auto& [key, value] : extra.items()) j[key] = value;
+  }
   return j;
 }
 
 }  // namespace
 
+c10::Device parse_device(const std::string& spec, int local_rank) {
+  if (spec == "cpu") return c10::Device(c10::kCPU);
+  if (spec == "cuda") return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+  try {
+    return c10::Device(spec);
+  } catch (const std::exception&) {
+    HONE_THROW(UsageError, "--device must be cpu, cuda or cuda:N, got '{}'", spec);
+  }
+}
+
+at::Tensor target_hidden(const Decoder& model, const Batch& b, bool checkpoint_layers) {
+  ForwardInput in;
+  in.input_ids = b.input_ids;
+  in.position_ids = b.position_ids;
+  in.document_ids = b.document_ids;
+  in.checkpoint_layers = checkpoint_layers;
+  const at::Tensor hidden = model.forward_hidden(in);  // [B, T, H]
+  return at::index_select(hidden.reshape({-1, hidden.size(-1)}), 0, b.target_index);
+}
+
+at::Tensor cross_entropy_sum(const Decoder& model, const Batch& b, bool checkpoint_layers, std::int64_t chunk) {
+  return linear_cross_entropy(target_hidden(model, b, checkpoint_layers), model.lm_head(), b.targets, chunk);
+}
+
 // ---------------------------------------------------------------------------- the loop
 
-TrainSummary lora_train(const TrainOptions& o) {
+TrainSummary lora_train(const TrainOptions& o) { return train(o, TrainJob{}); }
+
+TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   HONE_CHECK(o.batch_size > 0 && o.grad_accum > 0, UsageError, "--batch-size and --grad-accum must be positive");
   HONE_CHECK(o.max_steps >= 0 && (o.max_steps > 0 || o.epochs > 0), UsageError,
              "give --max-steps N > 0 or --epochs E > 0");
@@ -350,7 +361,7 @@ TrainSummary lora_train(const TrainOptions& o) {
   LoadOptions load;
   load.device = device;
   load.dtype = at::kFloat;
-  Decoder model = load_decoder(o.model, load);
+  Decoder model = job.load_model ? job.load_model(device, main) : load_decoder(o.model, load);
   HONE_CHECK(store.meta.vocab_size <= model.config().vocab_size, InputError,
              "{}: the store's vocabulary ({}) is larger than the model's ({})", o.data.string(), store.meta.vocab_size,
              model.config().vocab_size);
@@ -380,7 +391,8 @@ TrainSummary lora_train(const TrainOptions& o) {
       o.warmup_steps >= 0 ? o.warmup_steps : static_cast<std::int64_t>(std::llround(o.warmup_ratio * total));
 
   // Fresh run or resume.
-  const json identity = run_identity(o, store, static_cast<int>(world));
+  const json identity = run_identity(o, job, store, static_cast<int>(world));
+  const std::string base_model = job.base_model.empty() ? o.model.string() : job.base_model;
   std::int64_t step = 0, best_step = -1;
   double best_valid = -1.0;
   const auto latest = latest_checkpoint(o.out);
@@ -417,7 +429,10 @@ TrainSummary lora_train(const TrainOptions& o) {
                  total, per_step, steps_per_epoch);
   }
 
-  CrossEntropyObjective objective(model, o.checkpoint_activations, o.ce_chunk);
+  std::unique_ptr<Objective> objective_owner =
+      job.make_objective ? job.make_objective(model, device)
+                         : std::make_unique<CrossEntropyObjective>(model, o.checkpoint_activations, o.ce_chunk);
+  Objective& objective = *objective_owner;
   struct AutocastScope {
     c10::DeviceType type;
     bool on;
@@ -449,7 +464,7 @@ TrainSummary lora_train(const TrainOptions& o) {
       if (batch_index % world != comm.rank()) continue;
       const Batch b = make_batch(*valid, slice(order, off, std::min(o.eval_batch_size, n - off)), device);
       if (b.loss_tokens == 0) continue;
-      sum += objective.loss_sum(b).item<double>();
+      sum += objective.valid_loss_sum(b).item<double>();
       count += static_cast<double>(b.loss_tokens);
     }
     const std::vector<double> total_sum = comm.all_reduce_sum(std::vector<double>{sum, count});
@@ -582,7 +597,7 @@ TrainSummary lora_train(const TrainOptions& o) {
       if (improved) {
         best_valid = v;
         best_step = step;
-        if (main && !o.full) write_peft_adapter(o.out / "best", o.lora, params, o.model.string(), store.meta.tokenizer_fingerprint);
+        if (main && !o.full) write_peft_adapter(o.out / "best", o.lora, params, base_model, store.meta.tokenizer_fingerprint);
       }
       if (main) {
         progress.finish();
@@ -593,7 +608,7 @@ TrainSummary lora_train(const TrainOptions& o) {
     if (last || stop || (o.save_every > 0 && step % o.save_every == 0)) checkpoint(step);
     if (stop) {
       progress.finish();
-      if (main) write_loss_curve(metrics->path(), o.out / "loss.svg", o.out.filename().string());
+      if (main) write_loss_curve(metrics->path(), o.out / "loss.svg", o.out.filename().string(), job.loss_label);
       HONE_THROW(InterruptedError, Hint{"run the same command with --resume to continue"},
                  "stopped by a signal after step {}; checkpoint saved in {}", step,
                  (checkpoint_root(o.out) / fmt::format("step-{:08}", step)).string());
@@ -610,11 +625,12 @@ TrainSummary lora_train(const TrainOptions& o) {
   summary.peak_rss_mib = peak_rss_mib();
   if (main) {
     if (o.full)
-      write_full_model(o.out / "model", model);
+      write_full_model(o.out / "model", model, o.model, store.meta.max_len);
     else
-      write_peft_adapter(o.out, o.lora, params, o.model.string(), store.meta.tokenizer_fingerprint);
-    write_loss_curve(metrics->path(), o.out / "loss.svg", o.out.filename().string());
+      write_peft_adapter(o.out, o.lora, params, base_model, store.meta.tokenizer_fingerprint);
+    write_loss_curve(metrics->path(), o.out / "loss.svg", o.out.filename().string(), job.loss_label);
     json run = {{"hone_version", version_string()},
+                {"command", job.command},
                 {"model", o.model.string()},
                 {"data", o.data.string()},
                 {"steps", summary.steps},
@@ -628,9 +644,9 @@ TrainSummary lora_train(const TrainOptions& o) {
                 {"world_size", world},
                 {"identity", identity}};
     write_file_atomic(o.out / "run.json", run.dump(2) + "\n");
-    spdlog::info("done: {} steps, last loss {:.4f}{}, {:.0f} tok/s; adapter in {}", summary.steps, summary.last_loss,
+    spdlog::info("done: {} steps, last loss {:.4f}{}, {:.0f} tok/s; {} in {}", summary.steps, summary.last_loss,
                  best_valid >= 0 ? fmt::format(", best valid loss {:.4f} at step {}", best_valid, best_step) : "",
-                 summary.tokens_per_second, o.out.string());
+                 summary.tokens_per_second, o.full ? "model" : "adapter", (o.full ? o.out / "model" : o.out).string());
   }
   comm.barrier();
   return summary;

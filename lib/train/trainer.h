@@ -9,10 +9,13 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/fs.h"
+#include "model/decoder.h"
 #include "train/batches.h"
 #include "train/lora.h"
 
@@ -83,9 +86,38 @@ class Objective {
   virtual ~Objective() = default;
   // The loss summed over `batch`'s loss tokens (float32 scalar; with gradients when training).
   virtual at::Tensor loss_sum(const Batch& batch) = 0;
+  // The loss the valid split is scored with (best-checkpoint tracking); default: loss_sum.
+  virtual at::Tensor valid_loss_sum(const Batch& batch) { return loss_sum(batch); }
 };
 
-// `hone lora-train`: trains and writes the run directory (docs/formats.md, "Run directory").
+// The final hidden states [N, H] at the batch's N target positions (those that predict a loss token).
+at::Tensor target_hidden(const Decoder& model, const Batch& batch, bool checkpoint_layers);
+
+// The cross-entropy of the model's next-token predictions at the batch's loss-masked positions
+// (the output head computed for those rows only, in chunks of `chunk` rows).
+at::Tensor cross_entropy_sum(const Decoder& model, const Batch& batch, bool checkpoint_layers, std::int64_t chunk);
+
+// What a training command plugs into the shared loop; every field has lora-train's default.
+struct TrainJob {
+  std::string command = "lora-train";  // recorded in run.json
+  // The model to train, float32 on `device`, built on every rank (`main`: rank 0, the one that
+  // writes). Default: load_decoder(options.model).
+  std::function<Decoder(c10::Device device, bool main)> load_model;
+  // What the loop minimises for the trained model. Default: cross_entropy_sum.
+  std::function<std::unique_ptr<Objective>(const Decoder& model, c10::Device device)> make_objective;
+  std::string identity_json;  // a JSON object of more settings that must not change on --resume
+  std::string base_model;     // the adapter's base_model_name_or_path (default: options.model)
+  std::string loss_label = "cross-entropy (nats per loss token)";  // y axis of loss.svg
+};
+
+// "cpu", "cuda" (the GPU of `local_rank`) or "cuda:N"; UsageError otherwise.
+c10::Device parse_device(const std::string& spec, int local_rank);
+
+// The loop: trains what `job` describes and writes the run directory (docs/formats.md, "Run
+// directory"): a PEFT adapter (LoRA) or a full HF model directory with tokenizer files (--full).
+TrainSummary train(const TrainOptions& options, const TrainJob& job);
+
+// `hone lora-train`: train() with the default job.
 TrainSummary lora_train(const TrainOptions& options);
 
 }  // namespace hone

@@ -331,16 +331,7 @@ TEST_F(LoraTrainCli, Errors) {
 TEST_F(LoraTrainCli, RefusesAStoreOfAnotherTokenizer) {
   // The SmolLM2 store against a model with another vocabulary: the fingerprints differ.
   TempDir other;
-  GGUFFile src = GGUFFile::open(model_);
-  GGUFWriter w;
-  for (const auto& [key, value] : src.metadata()) {
-    GGUFValue v = value;
-    if (key == "tokenizer.ggml.eos_token_id") v = GGUFValue::u32(1);
-    w.set(key, v);
-  }
-  for (const auto& t : src.tensors())
-    w.add_tensor(t.name, t.type, t.shape(), [&t](std::byte* dst) { std::memcpy(dst, t.data, t.nbytes); });
-  w.write(other / "other.gguf");
+  write_gguf_with_other_tokenizer(model_, other / "other.gguf");
   const CommandResult r = run_hone(base_args(other / "other.gguf", store_, tmp_ / "o"));
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("the token store was made with tokenizer"), std::string::npos) << r.err;

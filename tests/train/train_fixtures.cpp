@@ -83,6 +83,19 @@ std::string example(std::mt19937_64& rng, int i) {
 
 }  // namespace
 
+void write_gguf_with_other_tokenizer(const fs::path& src_path, const fs::path& dst) {
+  GGUFFile src = GGUFFile::open(src_path);
+  GGUFWriter w;
+  for (const auto& [key, value] : src.metadata()) {
+    GGUFValue v = value;
+    if (key == "tokenizer.ggml.eos_token_id") v = GGUFValue::u32(1);
+    w.set(key, v);
+  }
+  for (const auto& t : src.tensors())
+    w.add_tensor(t.name, t.type, t.shape(), [&t](std::byte* out) { std::memcpy(out, t.data, t.nbytes); });
+  w.write(dst);
+}
+
 fs::path make_store(const fs::path& dir, const fs::path& model, int n_train, int n_valid, bool packed) {
   const fs::path raw = dir / "raw";
   fs::create_directories(raw);

@@ -15,6 +15,10 @@ namespace fs = std::filesystem;
 // random float32 weights (std 0.05, seed `seed`), SmolLM2's tokenizer metadata. Needs the model.
 fs::path write_tiny_gguf(const fs::path& dir, std::uint64_t seed = 1);
 
+// Copies a GGUF file with one tokenizer setting changed (eos id 1), so that its tokenizer
+// fingerprint differs from the source's while the weights are the same.
+void write_gguf_with_other_tokenizer(const fs::path& src, const fs::path& dst);
+
 // Writes `n_train` (and `n_valid`) prompt/completion examples of varying lengths, ingests and
 // tokenizes them with `model`'s tokenizer; returns the .h5 path. `packed`: --pack --max-len 96.
 fs::path make_store(const fs::path& dir, const fs::path& model, int n_train, int n_valid, bool packed);

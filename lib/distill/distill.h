@@ -1,0 +1,54 @@
+// `hone distill`: trains a student on a teacher's next-token distributions through the training
+// loop of lora-train (train/trainer.h: only the objective and the models differ), online (the
+// teacher runs beside the student) or offline (from a teacher cache written by cache_teacher).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "distill/kd_loss.h"
+#include "model/loader.h"
+#include "train/trainer.h"
+
+namespace hone {
+
+struct DistillOptions {
+  TrainOptions train;     // the student's training (train.model is set from the student spec)
+  fs::path teacher;       // .gguf or HF directory
+  fs::path teacher_adapter;
+  std::string student;    // a model path, or layers:N / layers:i,j,k (kept teacher layers)
+  bool student_lora = false;  // LoRA on the student instead of training it fully
+  fs::path teacher_cache;     // train from this cache instead of running the teacher
+  std::int64_t topk = 64;     // online: teacher tokens kept per target (0: the whole vocabulary)
+  KdOptions kd;
+};
+
+TrainSummary distill(const DistillOptions& options);
+
+struct CacheTeacherOptions {
+  fs::path teacher, teacher_adapter;
+  fs::path data;  // token store
+  fs::path out;   // the cache file
+  std::int64_t topk = 64;  // 0: the whole vocabulary
+  double temperature = 1.0;
+  std::int64_t batch_size = 16;
+  std::string device = "cpu";
+  int threads = 0;
+  bool overwrite = false;
+};
+
+// Writes the teacher's top-k log-probabilities at every target of the store's train split.
+void cache_teacher(const CacheTeacherOptions& options);
+
+// "layers:N" (N evenly spaced layers, the first and the last included) or "layers:i,j,k" (those
+// layers, increasing) of a teacher with `teacher_layers` layers; empty when `spec` does not start
+// with "layers:". UsageError for a malformed spec.
+std::vector<std::int64_t> parse_student_layers(const std::string& spec, std::int64_t teacher_layers);
+
+// The teacher's weights with only `keep` layers (renumbered 0..N-1); embedding, final norm and
+// head are the teacher's.
+ModelWeights layer_student(ModelWeights teacher, const std::vector<std::int64_t>& keep);
+
+}  // namespace hone

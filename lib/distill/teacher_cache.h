@@ -1,0 +1,73 @@
+// The offline teacher: an HDF5 file of the teacher's top-k log-probabilities at every target
+// (loss-masked) position of a token store's train split, so that a student can be distilled
+// with no teacher in memory (layout: docs/formats.md, "Teacher cache").
+//
+//   /train/topk_ids       int32   [targets, K]   chunked, shuffle + deflate
+//   /train/topk_logprobs  float32 [targets, K]   log softmax(z / T), by decreasing probability
+//   /train/tail_logprob   float32 [targets]      log of the mass outside the top K (-inf: none)
+//   /train/row_offsets    int64   [sequences + 1] sequence j's targets are rows [o[j], o[j+1])
+//   root attributes: the store's tokenizer fingerprint and train-split SHA-256, the teacher's
+//   identity (model, adapter, tokenizer, configuration), K, T, vocab size.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "distill/kd_loss.h"
+
+namespace hone {
+
+inline constexpr std::int64_t kTeacherCacheVersion = 1;
+
+struct TeacherCacheMeta {
+  std::string tokenizer_fingerprint;  // the store's (and so the teacher's)
+  std::string store_sha256;           // data::split_sha256 of the store's train split
+  std::string store;                  // the store's path (informational)
+  std::string teacher;                // the teacher model's path
+  std::string teacher_adapter;        // its adapter directory, or ""
+  std::string teacher_config;         // the teacher's ModelConfig as HF config.json text
+  std::int64_t topk = 0;
+  double temperature = 1.0;
+  std::int64_t vocab_size = 0;        // the teacher's output width
+  std::int64_t rows = 0;              // targets in the split
+};
+
+// Writes a cache: `rows_of(first, count)` returns the teacher rows of targets
+// [first, first + count) (called in order, covering every row once). `row_offsets` is the
+// store's train_offsets for the train split. Written to a temporary file and renamed.
+class TeacherCacheWriter {
+ public:
+  TeacherCacheWriter(const fs::path& path, const TeacherCacheMeta& meta, const std::vector<std::int64_t>& row_offsets);
+  ~TeacherCacheWriter();
+  void append(const TeacherTopK& rows);  // the next rows, in order
+  void commit();                         // all rows written: close and rename into place
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads rows of a cache for training batches.
+class TeacherCacheReader {
+ public:
+  explicit TeacherCacheReader(const fs::path& path);  // InputError naming the file when it is not a cache
+  ~TeacherCacheReader();
+  const TeacherCacheMeta& meta() const;
+  // The rows of `sequences` (in that order), concatenated, on `device`.
+  TeacherTopK rows(const std::vector<std::int64_t>& sequences, c10::Device device) const;
+  // InputError naming both fingerprints unless the cache was made from this store's train split
+  // (`store_sha256`) with this tokenizer, and `row_offsets` match.
+  void check_store(const fs::path& store, const std::string& tokenizer_fingerprint, const std::string& store_sha256,
+                   const std::vector<std::int64_t>& row_offsets) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hone

@@ -1,0 +1,159 @@
+// `hone distill` end to end on a tiny model: offline (from the teacher cache) equals online,
+// the outputs load, and the errors name what is wrong.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "distill/distill.h"
+#include "helpers.h"
+#include "train/train_fixtures.h"
+
+namespace hone::test {
+namespace {
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// `args` with `flag`'s value replaced (CLI11 refuses an option given twice).
+std::vector<std::string> with(std::vector<std::string> args, const std::string& flag, const std::string& value) {
+  auto it = std::find(args.begin(), args.end(), flag);
+  if (it == args.end()) return args + std::vector<std::string>{flag, value};
+  *(it + 1) = value;
+  return args;
+}
+
+class DistillCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_model()) GTEST_SKIP() << "needs the model (for its tokenizer)";
+    teacher_ = write_tiny_gguf(tmp_.path(), /*seed=*/3);
+    store_ = make_store(tmp_.path(), teacher_, 64, 8, /*packed=*/false);
+  }
+  // A distill run of 10 steps (batch 4) with a layers:1 student.
+  std::vector<std::string> run_args(const fs::path& out, const std::vector<std::string>& extra) const {
+    return std::vector<std::string>{"distill", "--teacher", teacher_.string(), "--student", "layers:1", "--data",
+                                    store_.string(), "-o", out.string(), "--max-steps", "10", "-b", "4", "--lr", "3e-3",
+                                    "--temperature", "2", "--threads", "1", "--progress", "none", "-q"} +
+           extra;
+  }
+  CommandResult cache(const fs::path& out, const std::string& topk, const std::vector<std::string>& extra = {}) const {
+    return run_hone(std::vector<std::string>{"distill", "--cache-teacher", "--teacher", teacher_.string(), "--data",
+                                             store_.string(), "-o", out.string(), "--topk", topk, "--temperature", "2",
+                                             "--threads", "1", "-q"} +
+                    extra);
+  }
+  TempDir tmp_;
+  fs::path teacher_, store_;
+};
+
+TEST_F(DistillCli, OfflineEqualsOnlineWithTheWholeVocabularyAndWithTopK) {
+  for (const std::string k : {"0", "8"}) {
+    SCOPED_TRACE("topk " + k);
+    const fs::path c = tmp_ / ("cache" + k + ".h5");
+    CommandResult r = cache(c, k);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_hone(run_args(tmp_ / ("off" + k), {"--teacher-cache", c.string()}));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_hone(run_args(tmp_ / ("on" + k), {"--topk", k}));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const double diff = max_abs_diff(tmp_ / ("off" + k) / "model/model.safetensors",
+                                     tmp_ / ("on" + k) / "model/model.safetensors");
+    EXPECT_LE(diff, 1e-5);
+  }
+  // The teacher matters: cross-entropy alone trains another student.
+  CommandResult r = run_hone(run_args(tmp_ / "ce", {"--kd-alpha", "0"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(max_abs_diff(tmp_ / "ce/model/model.safetensors", tmp_ / "on0/model/model.safetensors"), 1e-4);
+  // The student directory loads on its own (config, weights, tokenizer files), with 1 layer.
+  const auto cfg = nlohmann::json::parse(read_bytes(tmp_ / "on0/model/config.json"));
+  EXPECT_EQ(cfg["num_hidden_layers"], 1);
+  EXPECT_TRUE(fs::exists(tmp_ / "on0/model/tokenizer.json"));
+  r = run_hone({"generate", "-m", (tmp_ / "on0/model").string(), "--max-new-tokens", "2", "--prompt", "hello"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto run = nlohmann::json::parse(read_bytes(tmp_ / "on0/run.json"));
+  EXPECT_EQ(run["command"], "distill");
+  EXPECT_EQ(run["identity"]["distill"]["student"], "layers:1");
+}
+
+TEST_F(DistillCli, LoraStudentWritesItsBaseAndAnAdapter) {
+  const fs::path out = tmp_ / "lora";
+  CommandResult r = run_hone(run_args(out, {"--student-lora", "--kd-loss", "jsd", "--jsd-beta", "0.3"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(fs::exists(out / "adapter_model.safetensors"));
+  ASSERT_TRUE(fs::exists(out / "student-base/model.safetensors"));
+  const auto cfg = nlohmann::json::parse(read_bytes(out / "adapter_config.json"));
+  EXPECT_EQ(cfg["base_model_name_or_path"], (out / "student-base").string());
+  r = run_hone({"generate", "-m", (out / "student-base").string(), "--adapter", out.string(), "--max-new-tokens", "2",
+                "--prompt", "hello"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(DistillCli, ResumeFromACheckpointEqualsTheUninterruptedRun) {
+  // Run b keeps its step-5 checkpoint; its step-10 checkpoint and model are removed, as if it had
+  // been killed after step 5, and --resume finishes it: the student is bitwise a's.
+  const std::vector<std::string> opts{"--save-every", "5", "--keep-checkpoints", "3", "--kd-loss", "reverse-kl"};
+  CommandResult r = run_hone(run_args(tmp_ / "a", opts));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_hone(run_args(tmp_ / "b", opts));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  fs::remove_all(tmp_ / "b/checkpoints/step-00000010");
+  fs::remove_all(tmp_ / "b/model");
+  std::vector<std::string> resume = run_args(tmp_ / "b", opts + std::vector<std::string>{"--resume"});
+  resume.erase(std::find(resume.begin(), resume.end(), "-q"));  // the log says where it resumed
+  r = run_hone(resume);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("from step 5"), std::string::npos) << r.err;
+  EXPECT_EQ(max_abs_diff(tmp_ / "a/model/model.safetensors", tmp_ / "b/model/model.safetensors"), 0.0);
+}
+
+TEST_F(DistillCli, Errors) {
+  const fs::path c = tmp_ / "c.h5";
+  ASSERT_EQ(cache(c, "4").exit_code, 0);
+  // The cache exists.
+  CommandResult r = cache(c, "4");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
+  // A cache of another store.
+  const fs::path other_store = make_store(tmp_ / "other", teacher_, 40, 4, false);
+  r = run_hone(std::vector<std::string>{"distill", "--teacher", teacher_.string(), "--student", "layers:1", "--data",
+                                        other_store.string(), "-o", (tmp_ / "x").string(), "--teacher-cache",
+                                        c.string(), "--temperature", "2", "-q"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("the teacher cache was made from a train split with fingerprint"), std::string::npos) << r.err;
+  // Another temperature than the cache's.
+  r = run_hone(with(run_args(tmp_ / "x", {"--teacher-cache", c.string()}), "--temperature", "1"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("the cache holds the teacher at temperature 2"), std::string::npos) << r.err;
+  // Not a cache.
+  r = run_hone(run_args(tmp_ / "x", {"--teacher-cache", store_.string()}));
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("not a hone teacher cache"), std::string::npos) << r.err;
+  // A teacher (and a student) whose tokenizer is not the store's.
+  write_gguf_with_other_tokenizer(teacher_, tmp_ / "other.gguf");
+  r = run_hone(std::vector<std::string>{"distill", "--teacher", (tmp_ / "other.gguf").string(), "--student", "layers:1",
+                                        "--data", store_.string(), "-o", (tmp_ / "x").string(), "-q"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("the token store was made with tokenizer"), std::string::npos) << r.err;
+  r = run_hone(std::vector<std::string>{"distill", "--teacher", teacher_.string(), "--student",
+                                        (tmp_ / "other.gguf").string(), "--data", store_.string(), "-o",
+                                        (tmp_ / "x").string(), "-q"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("the token store was made with tokenizer"), std::string::npos) << r.err;
+  // Malformed student specs and loss options.
+  for (const auto& [spec, message] : std::vector<std::pair<std::string, std::string>>{
+           {"layers:3", "N must be 1 to 2"}, {"layers:1,0", "increasing order"}, {"layers:x", "expected layers:N"}}) {
+    r = run_hone(with(run_args(tmp_ / "x", {}), "--student", spec));
+    EXPECT_EQ(r.exit_code, 2) << spec;
+    EXPECT_NE(r.err.find(message), std::string::npos) << spec << ": " << r.err;
+  }
+  r = run_hone(run_args(tmp_ / "x", {"--kd-loss", "jsd", "--jsd-beta", "1"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--jsd-beta must be in (0, 1)"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "x/model"));
+}
+
+}  // namespace
+}  // namespace hone::test
