@@ -16,9 +16,6 @@ using Run = std::function<void()>;
 // file) and `--print-config` (print the effective configuration as TOML and exit) to `cmd`.
 void add_config_options(CLI::App& cmd);
 
-// Throws NotImplementedError for a subcommand whose interface is declared but not built yet.
-[[noreturn]] void not_implemented(const std::string& command, int issue);
-
 Run register_info(CLI::App& root);
 Run register_ingest(CLI::App& root);
 Run register_tokenize(CLI::App& root);

@@ -22,11 +22,6 @@ void add_config_options(CLI::App& cmd) {
   cmd.add_flag("--print-config", "Print the effective configuration as TOML and exit")->configurable(false);
 }
 
-void not_implemented(const std::string& command, int issue) {
-  HONE_THROW(NotImplementedError, Hint{fmt::format("`hone {} --help` shows the planned interface", command)},
-             "hone {} is not built yet (issue #{})", command, issue);
-}
-
 }  // namespace hone::tools
 
 namespace {

@@ -75,10 +75,13 @@ TEST(Cli, ConfigFileSetsOptionsAndTheCommandLineOverridesIt) {
   EXPECT_NE(missing.err.find("none.toml"), std::string::npos) << missing.err;
 }
 
-TEST(Cli, UnbuiltSubcommandsSaySoAndExit1) {
+TEST(Cli, DistillNeedsAStudentAndATeacher) {
   auto r = run_hone({"distill", "--teacher", "t.gguf", "--data", "d.h5", "-o", "out"});
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("hone distill is not built yet (issue #7)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--student is required"), std::string::npos) << r.err;
+  r = run_hone({"distill", "--student", "layers:4", "--data", "d.h5", "-o", "out"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--teacher is required (a layers:N student is made from it)"), std::string::npos) << r.err;
 }
 
 TEST(Cli, JsonLogFormat) {
