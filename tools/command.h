@@ -24,5 +24,6 @@ Run register_distill(CLI::App& root);
 Run register_eval(CLI::App& root);
 Run register_export(CLI::App& root);
 Run register_generate(CLI::App& root);
+Run register_report(CLI::App& root);
 
 }  // namespace hone::tools

@@ -39,6 +39,9 @@ Run register_ingest(CLI::App& root) {
   cmd->add_option("--valid-from-train", g.valid_from_train,
                   "Fraction of a named train split (train.csv, ...) moved to valid, by content hash")
       ->capture_default_str();
+  cmd->add_option("--train-fraction", g.train_fraction,
+                  "Keep this fraction of the train split, chosen by content hash (a smaller, reproducible sample)")
+      ->capture_default_str();
   cmd->add_option("--on-error", o->on_error, "Stop at the first bad record, or skip it and log it to rejects.jsonl")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
@@ -68,9 +71,9 @@ Run register_ingest(CLI::App& root) {
     o->ingest.on_error = o->on_error == "skip" ? data::OnError::kSkip : data::OnError::kFail;
     const std::vector<data::fs::path> inputs(o->inputs.begin(), o->inputs.end());
     const data::IngestReport r = data::ingest(inputs, o->out, o->ingest);
-    std::cout << fmt::format("wrote {}\n  train {}  valid {}  test {}\n  duplicates dropped {}  skipped {}\n",
+    std::cout << fmt::format("wrote {}\n  train {}  valid {}  test {}\n  duplicates dropped {}  skipped {}{}\n",
                              r.out_dir.string(), r.counts.train, r.counts.valid, r.counts.test, r.duplicates,
-                             r.skipped);
+                             r.skipped, r.sampled_out > 0 ? fmt::format("  train sampled out {}", r.sampled_out) : "");
     for (const auto& [reason, n] : r.skipped_by_reason) std::cout << fmt::format("    {}: {}\n", reason, n);
     if (!r.labels.empty()) std::cout << fmt::format("  labels {}\n", r.labels.size());
   };

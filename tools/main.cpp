@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   std::vector<Entry> commands;
   for (auto reg : {tools::register_ingest, tools::register_tokenize, tools::register_lora_train,
                    tools::register_distill, tools::register_eval, tools::register_export, tools::register_generate,
-                   tools::register_info}) {
+                   tools::register_report, tools::register_info}) {
     tools::Run run = reg(app);
     CLI::App* cmd = app.get_subcommands([](const CLI::App*) { return true; }).back();
     add_global_options(*cmd, global);

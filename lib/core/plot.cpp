@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
+#include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 namespace hone {
 
@@ -111,6 +113,76 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
         "<text x=\"{4:.1f}\" y=\"{5:.1f}\">{6}</text>\n",
         left + pw - 150, left + pw - 128, legend_y, s.color, left + pw - 122, legend_y + 4, escape(s.name));
     legend_y += 18;
+  }
+  return svg + "</svg>\n";
+}
+
+std::string loss_curve_svg(const std::filesystem::path& metrics, const std::string& title, const std::string& y_label) {
+  PlotSeries train{"train loss", {}, "#1f77b4", false}, valid{"valid loss", {}, "#d62728", true};
+  std::ifstream in(metrics);
+  std::string line;
+  while (std::getline(in, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("step")) continue;
+    const double step = j["step"].get<double>();
+    if (j.contains("loss") && j["loss"].is_number()) train.points.emplace_back(step, j["loss"].get<double>());
+    if (j.contains("valid_loss") && j["valid_loss"].is_number())
+      valid.points.emplace_back(step, j["valid_loss"].get<double>());
+  }
+  std::vector<PlotSeries> series{train};
+  if (!valid.points.empty()) series.push_back(valid);
+  return line_chart_svg(title, "optimiser step", y_label, series);
+}
+
+std::string bar_chart_svg(const std::string& title, const std::string& y_label, const std::vector<std::string>& categories,
+                          const std::vector<BarSeries>& series, const std::string& value_format, int width, int height) {
+  const double left = 70, right = 20, top = 40, bottom = 60;
+  const double pw = width - left - right, ph = height - top - bottom;
+  double y1 = 0;
+  for (const BarSeries& s : series)
+    for (double v : s.values)
+      if (std::isfinite(v)) y1 = std::max(y1, v);
+  if (!(y1 > 0)) y1 = 1;
+  y1 *= 1.12;  // room for the value labels
+  auto Y = [&](double y) { return top + (1 - y / y1) * ph; };
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      "<text x=\"{2}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">{3}</text>\n",
+      width, height, width / 2, escape(title));
+  for (double t : ticks(0, y1, 5))
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" x2=\"{1:.1f}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"#e5e5e5\"/>"
+        "<text x=\"{3:.1f}\" y=\"{4:.1f}\" text-anchor=\"end\">{5}</text>\n",
+        left, left + pw, Y(t), left - 6, Y(t) + 4, label(t));
+  svg += fmt::format("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\"/>\n", left, left + pw,
+                     top + ph);
+  svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
+                     top + ph / 2, escape(y_label));
+  const double group = categories.empty() ? pw : pw / static_cast<double>(categories.size());
+  const double bar = series.empty() ? 0 : group * 0.8 / static_cast<double>(series.size());
+  for (std::size_t c = 0; c < categories.size(); ++c) {
+    const double gx = left + group * static_cast<double>(c);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", gx + group / 2,
+                       top + ph + 16, escape(categories[c]));
+    for (std::size_t s = 0; s < series.size(); ++s) {
+      const double v = c < series[s].values.size() ? series[s].values[c] : std::nan("");
+      if (!std::isfinite(v)) continue;
+      const double x = gx + group * 0.1 + bar * static_cast<double>(s);
+      svg += fmt::format(
+          "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"/>"
+          "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"11\">{}</text>\n",
+          x, Y(v), bar * 0.92, top + ph - Y(v), series[s].color, x + bar * 0.46, Y(v) - 4,
+          escape(fmt::format(fmt::runtime(value_format), v)));
+    }
+  }
+  double legend_x = left;
+  for (const BarSeries& s : series) {
+    svg += fmt::format(
+        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"12\" fill=\"{}\"/>"
+        "<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n",
+        legend_x, height - 22.0, s.color, legend_x + 16, height - 12.0, escape(s.name));
+    legend_x += 30 + 7.0 * static_cast<double>(s.name.size());
   }
   return svg + "</svg>\n";
 }

@@ -2,6 +2,7 @@
 // scripts or external files, so the picture opens in any browser or image viewer.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,5 +18,21 @@ struct PlotSeries {
 
 std::string line_chart_svg(const std::string& title, const std::string& x_label, const std::string& y_label,
                            const std::vector<PlotSeries>& series, int width = 760, int height = 420);
+
+// The loss curve of a training run from its metrics.jsonl: the training loss per step and the
+// valid loss per evaluation (docs/formats.md, "Run directory").
+std::string loss_curve_svg(const std::filesystem::path& metrics_jsonl, const std::string& title,
+                           const std::string& y_label);
+
+// Grouped vertical bars: one group per category, one bar per series (values[i] is category i's).
+// Each bar is labelled with `value_format` (fmt syntax, e.g. "{:.1f}"); NaN values draw no bar.
+struct BarSeries {
+  std::string name;
+  std::vector<double> values;
+  std::string color = "#1f77b4";
+};
+std::string bar_chart_svg(const std::string& title, const std::string& y_label, const std::vector<std::string>& categories,
+                          const std::vector<BarSeries>& series, const std::string& value_format = "{:.3g}",
+                          int width = 760, int height = 380);
 
 }  // namespace hone

@@ -38,9 +38,10 @@ int split_from_name(const fs::path& path) {
 }
 
 // A number in [0, 1) from digest bytes 8..15 (bytes 0..7 are the id), uniform for SHA-256.
-double hash_unit(const std::array<std::uint8_t, 32>& d) {
+// A uniform draw in [0, 1) from 8 bytes of a hash, starting at byte `first`.
+double hash_unit(const std::array<std::uint8_t, 32>& d, int first = 8) {
   std::uint64_t x = 0;
-  for (int i = 8; i < 16; ++i) x = (x << 8) | d[i];
+  for (int i = first; i < first + 8; ++i) x = (x << 8) | d[i];
   return static_cast<double>(x >> 11) * 0x1.0p-53;
 }
 
@@ -52,6 +53,8 @@ void validate(const std::vector<fs::path>& inputs, const fs::path& out, const In
              s[0], s[1], s[2]);
   HONE_CHECK(o.valid_from_train >= 0 && o.valid_from_train < 1, UsageError,
              "--valid-from-train {}: must be in [0, 1)", o.valid_from_train);
+  HONE_CHECK(o.train_fraction > 0 && o.train_fraction <= 1, UsageError, "--train-fraction {}: must be in (0, 1]",
+             o.train_fraction);
   HONE_CHECK(o.max_record_bytes > 0, UsageError, "--max-record-bytes must be positive");
   HONE_CHECK(o.format != RecordFormat::kClassification || o.prompt_template.find("{text}") != std::string::npos,
              UsageError, "--prompt-template '{}' does not contain {{text}}", o.prompt_template);
@@ -134,6 +137,7 @@ nlohmann::ordered_json options_json(const IngestOptions& o) {
   j["format"] = format_name(o.format);
   j["split"] = o.split;
   j["valid_from_train"] = o.valid_from_train;
+  j["train_fraction"] = o.train_fraction;
   j["on_error"] = o.on_error == OnError::kFail ? "fail" : "skip";
   j["text_field"] = o.text_field;
   j["label_field"] = o.label_field;
@@ -166,6 +170,7 @@ std::string manifest_json(const IngestReport& r, const IngestOptions& o) {
     m["labels"] = std::move(labels);
   }
   m["duplicates"] = r.duplicates;
+  m["sampled_out"] = r.sampled_out;
   m["skipped"] = {{"total", r.skipped}, {"reasons", r.skipped_by_reason}};
   return m.dump(2) + "\n";
 }
@@ -248,6 +253,10 @@ IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir
       const double u = hash_unit(d);
       if (split < 0) split = u < o.split[0] ? 0 : u < o.split[0] + o.split[1] ? 1 : 2;
       else if (split == 0 && u < o.valid_from_train) split = 1;  // carve valid out of a named train split
+      if (split == 0 && o.train_fraction < 1 && hash_unit(d, 16) >= o.train_fraction) {
+        ++report.sampled_out;
+        continue;
+      }
       line = fmt::format("{{\"id\":\"{:016x}\",", id);
       line.append(content, 1, std::string::npos).push_back('\n');
       dir.write(split, line);

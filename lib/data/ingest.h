@@ -36,6 +36,9 @@ struct IngestOptions {
   // Fraction of the train split carved (deterministically, by content hash) into valid, for
   // inputs whose name says "train" (e.g. Banking77 ships train.csv and test.csv only).
   double valid_from_train = 0.0;
+  // Fraction of the train split kept (deterministically, by a second content hash, so that the
+  // sample is the same on every run and independent of the valid carve): a smaller training set.
+  double train_fraction = 1.0;
   OnError on_error = OnError::kFail;
   std::string text_field = "text";              // text and classification formats
   std::string label_field = "label";            // classification (Banking77's CSV: "category")
@@ -69,6 +72,7 @@ struct IngestReport {
   SplitCounts counts;                         // examples written per split
   std::map<std::string, SplitCounts> labels;  // classification: examples per label and split
   std::uint64_t duplicates = 0;               // exact duplicates (same canonical content) dropped
+  std::uint64_t sampled_out = 0;              // train examples left out by train_fraction
   std::uint64_t skipped = 0;                  // bad records written to rejects.jsonl (--on-error skip)
   std::map<std::string, std::uint64_t> skipped_by_reason;  // reason kind -> count
 };

@@ -112,6 +112,13 @@ Dataset read_records(const EvalOptions& o) {
     if (o.limit > 0 && static_cast<std::int64_t>(d.records.size()) >= o.limit) break;
   }
   HONE_CHECK(!d.records.empty(), InputError, "{}: no examples", file.string());
+  if (o.sample > 0 && o.sample < static_cast<std::int64_t>(d.records.size())) {
+    // Evenly spaced over the file, so that a split sorted by label keeps every label.
+    std::vector<Record> kept;
+    const auto total = static_cast<std::int64_t>(d.records.size());
+    for (std::int64_t i = 0; i < o.sample; ++i) kept.push_back(std::move(d.records[i * total / o.sample]));
+    d.records = std::move(kept);
+  }
   if (all_labelled) {
     labels.insert(seen_labels.begin(), seen_labels.end());
     d.labels.assign(labels.begin(), labels.end());
@@ -144,10 +151,11 @@ std::string default_name(const EvalModel& m) {
   return s;
 }
 
-LoadedModel load(const EvalModel& m, c10::Device device) {
+LoadedModel load(const EvalModel& m, c10::Device device, c10::ScalarType dtype) {
   LoadedModel out;
   LoadOptions lo;
   lo.device = device;
+  lo.dtype = dtype;
   out.lm = load_language_model(m.model, lo);
   out.name = default_name(m);
   out.params = out.lm.decoder->config().parameter_count();
@@ -206,6 +214,10 @@ struct LabelTrie {
     bool internal = false;
   };
   std::vector<Node> nodes;
+  std::vector<std::vector<std::int64_t>> children;  // per node
+  std::vector<std::int64_t> roots;                   // depth-0 nodes
+  std::vector<std::int64_t> label_of;                // node -> the label it ends, or -1
+  std::vector<std::int64_t> end_node;                // label -> its last node
   std::vector<std::int64_t> internal;  // node index of each internal node (parents first)
   std::vector<std::int64_t> slot_of;   // node -> slot (0: prompt end, 1 + k: internal node k), -1 for leaves
   // Per answer token: the slot whose logits predict it, the token, and its label.
@@ -213,7 +225,7 @@ struct LabelTrie {
 
   LabelTrie(const std::vector<std::vector<std::int32_t>>& answers, const std::vector<std::string>& labels) {
     std::map<std::pair<std::int64_t, std::int32_t>, std::int64_t> child;
-    std::vector<std::int64_t> end_node(answers.size());
+    end_node.assign(answers.size(), -1);
     for (std::size_t l = 0; l < answers.size(); ++l) {
       HONE_CHECK(!answers[l].empty(), InputError, "label '{}' has no answer tokens", labels[l]);
       std::int64_t parent = -1;
@@ -235,6 +247,11 @@ struct LabelTrie {
         HONE_CHECK(end_node[l] != end_node[m], InputError, "labels '{}' and '{}' have the same answer tokens",
                    labels[l], labels[m]);
     }
+    children.assign(nodes.size(), {});
+    label_of.assign(nodes.size(), -1);
+    for (std::size_t n = 0; n < nodes.size(); ++n)
+      (nodes[n].parent < 0 ? roots : children[nodes[n].parent]).push_back(static_cast<std::int64_t>(n));
+    for (std::size_t l = 0; l < answers.size(); ++l) label_of[end_node[l]] = static_cast<std::int64_t>(l);
     slot_of.assign(nodes.size(), -1);
     for (std::size_t n = 0; n < nodes.size(); ++n)
       if (nodes[n].internal) {
@@ -299,6 +316,186 @@ at::Tensor score_labels(const Decoder& model, const LabelTrie& trie, const std::
   const at::Tensor label = at::tensor(trie.pair_label, at::kLong);
   const at::Tensor picked = logp.index({at::indexing::Slice(), slot, tok});  // [B, answer tokens]
   return at::zeros({B, n_labels}, at::kFloat).index_add_(1, label, picked);
+}
+
+// The exact top-k labels of each prompt by best-first search over the label tree, batched
+// across prompts with a KV cache. A node's partial log-likelihood bounds every label below it
+// (log-probabilities are <= 0), so a node scoring below the k-th best complete label found so
+// far can hold none of the top k and is never fed. Each round feeds, per prompt, its
+// `per_round` most likely open nodes (and first the nodes on the gold label's path, so that the
+// gold label's log-likelihood is always known). A tuned model feeds little more than its
+// answer's own path; an uncertain one more of the tree, up to all of it.
+struct SearchResult {
+  std::vector<std::pair<double, std::int64_t>> top;  // (log-likelihood, label), best first
+  double gold = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t fed = 0;  // tree nodes fed to the model
+};
+
+std::vector<SearchResult> search_labels(const Decoder& model, const LabelTrie& trie,
+                                        const std::vector<const std::vector<std::int32_t>*>& prompts,
+                                        const std::vector<std::int64_t>& gold, std::int64_t top_k,
+                                        std::int64_t per_round) {
+  const auto B = static_cast<std::int64_t>(prompts.size());
+  const auto nodes = static_cast<std::int64_t>(trie.nodes.size());
+  constexpr double kNone = -std::numeric_limits<double>::infinity();
+  const c10::Device dev = model.device();
+  std::int64_t P = 0;
+  for (const auto* p : prompts) P = std::max<std::int64_t>(P, static_cast<std::int64_t>(p->size()));
+  KVCache cache(model.config(), B, P + 2 * per_round * 8, dev, model.dtype());
+
+  struct Query {
+    std::int64_t prompt_len;
+    std::vector<double> score;      // partial log-likelihood per node (kNone: not reached)
+    std::vector<std::int64_t> slot; // cache position where the node was fed (-1: not fed)
+    std::vector<char> forced;       // internal nodes on the gold label's path
+    std::vector<std::int64_t> open; // reached internal nodes not fed yet
+    SearchResult result;
+    bool done = false;
+    double threshold() const {
+      return static_cast<std::int64_t>(result.top.size()) < k ? kNone : result.top.back().first;
+    }
+    std::int64_t k;
+  };
+  std::vector<Query> q(static_cast<std::size_t>(B));
+  for (std::int64_t b = 0; b < B; ++b) {
+    Query& x = q[b];
+    x.k = top_k;
+    x.prompt_len = static_cast<std::int64_t>(prompts[b]->size());
+    x.score.assign(nodes, kNone);
+    x.slot.assign(nodes, -1);
+    x.forced.assign(nodes, 0);
+    for (std::int64_t n = trie.nodes[trie.end_node[gold[b]]].parent; n >= 0; n = trie.nodes[n].parent) x.forced[n] = 1;
+  }
+  auto settle = [&](Query& x, std::int64_t node, double score) {
+    x.score[node] = score;
+    const std::int64_t label = trie.label_of[node];
+    if (label >= 0) {
+      auto& top = x.result.top;
+      top.emplace_back(score, label);
+      std::stable_sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      if (static_cast<std::int64_t>(top.size()) > x.k) top.resize(static_cast<std::size_t>(x.k));
+    }
+    if (!trie.children[node].empty()) x.open.push_back(node);
+  };
+  auto log_probs = [&](const at::Tensor& hidden_rows) {
+    return at::log_softmax(model.logits(hidden_rows).to(at::kFloat), -1).cpu();
+  };
+
+  // The prompts (right-padded; each attends causally to its own tokens).
+  {
+    at::Tensor ids = at::zeros({B, P}, at::kLong), pos = at::zeros({B, P}, at::kLong);
+    at::Tensor mask = at::zeros({B, P, P}, at::kBool);
+    auto id_a = ids.accessor<std::int64_t, 2>();
+    auto pos_a = pos.accessor<std::int64_t, 2>();
+    auto m = mask.accessor<bool, 3>();
+    std::vector<std::int64_t> last;
+    for (std::int64_t b = 0; b < B; ++b) {
+      for (std::int64_t i = 0; i < P; ++i) {
+        if (i < q[b].prompt_len) {
+          id_a[b][i] = (*prompts[b])[i];
+          pos_a[b][i] = i;
+          for (std::int64_t j = 0; j <= i; ++j) m[b][i][j] = true;
+        } else {
+          m[b][i][i] = true;
+        }
+      }
+      last.push_back(b * P + q[b].prompt_len - 1);
+    }
+    ForwardInput in;
+    in.input_ids = ids.to(dev);
+    in.position_ids = pos.to(dev);
+    in.attention_mask = mask;
+    in.cache = &cache;
+    const at::Tensor hidden = model.forward_hidden(in);
+    const at::Tensor lp = log_probs(hidden.reshape({B * P, -1}).index_select(0, at::tensor(last, at::kLong).to(dev)));
+    auto lp_a = lp.accessor<float, 2>();
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t r : trie.roots) settle(q[b], r, lp_a[b][trie.nodes[r].token]);
+  }
+
+  // Rounds. `rows[r]` is the query in cache row r; finished queries' rows are dropped when at
+  // most half of the rows are still searching.
+  std::vector<std::int64_t> rows(static_cast<std::size_t>(B));
+  std::iota(rows.begin(), rows.end(), 0);
+  while (true) {
+    std::vector<std::vector<std::int64_t>> sel(rows.size());
+    std::int64_t T = 0, active = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      Query& x = q[rows[r]];
+      if (x.done) continue;
+      const double th = x.threshold();
+      // Drop what can no longer reach the top k (the threshold only rises); forced nodes stay.
+      x.open.erase(std::remove_if(x.open.begin(), x.open.end(),
+                                  [&](std::int64_t n) { return !x.forced[n] && x.score[n] < th; }),
+                   x.open.end());
+      std::stable_sort(x.open.begin(), x.open.end(), [&](std::int64_t a, std::int64_t b) {
+        if (x.forced[a] != x.forced[b]) return x.forced[a] > x.forced[b];
+        return x.score[a] > x.score[b];
+      });
+      const auto n = std::min<std::int64_t>(per_round, static_cast<std::int64_t>(x.open.size()));
+      sel[r].assign(x.open.begin(), x.open.begin() + n);
+      x.open.erase(x.open.begin(), x.open.begin() + n);
+      if (n == 0) x.done = true;
+      else ++active;
+      T = std::max(T, n);
+    }
+    if (active == 0) break;
+    if (rows.size() > 1 && active * 2 <= static_cast<std::int64_t>(rows.size())) {
+      std::vector<std::int64_t> keep, keep_rows;
+      std::vector<std::vector<std::int64_t>> keep_sel;
+      for (std::size_t r = 0; r < rows.size(); ++r)
+        if (!sel[r].empty()) keep.push_back(static_cast<std::int64_t>(r)), keep_rows.push_back(rows[r]),
+                             keep_sel.push_back(std::move(sel[r]));
+      cache.keep_rows(keep);
+      rows = std::move(keep_rows);
+      sel = std::move(keep_sel);
+    }
+    const auto R = static_cast<std::int64_t>(rows.size());
+    const std::int64_t past = cache.length(), S = past + T;
+    if (S > cache.capacity()) cache.grow(std::max(S, 2 * cache.capacity()));
+    at::Tensor ids = at::zeros({R, T}, at::kLong), pos = at::zeros({R, T}, at::kLong);
+    at::Tensor mask = at::zeros({R, T, S}, at::kBool);
+    auto id_a = ids.accessor<std::int64_t, 2>();
+    auto pos_a = pos.accessor<std::int64_t, 2>();
+    auto m = mask.accessor<bool, 3>();
+    std::vector<std::int64_t> flat;  // rows of [R * T] that hold a fed node
+    for (std::int64_t r = 0; r < R; ++r) {
+      Query& x = q[rows[r]];
+      for (std::int64_t t = 0; t < T; ++t) {
+        m[r][t][past + t] = true;
+        if (t >= static_cast<std::int64_t>(sel[r].size())) continue;  // padding attends to itself
+        const std::int64_t node = sel[r][t];
+        id_a[r][t] = trie.nodes[node].token;
+        pos_a[r][t] = x.prompt_len + trie.nodes[node].depth;
+        for (std::int64_t j = 0; j < x.prompt_len; ++j) m[r][t][j] = true;
+        for (std::int64_t a = trie.nodes[node].parent; a >= 0; a = trie.nodes[a].parent) m[r][t][x.slot[a]] = true;
+        x.slot[node] = past + t;
+        flat.push_back(r * T + t);
+        ++x.result.fed;
+      }
+    }
+    ForwardInput in;
+    in.input_ids = ids.to(dev);
+    in.position_ids = pos.to(dev);
+    in.attention_mask = mask;
+    in.cache = &cache;
+    const at::Tensor hidden = model.forward_hidden(in);
+    const at::Tensor lp = log_probs(hidden.reshape({R * T, -1}).index_select(0, at::tensor(flat, at::kLong).to(dev)));
+    auto lp_a = lp.accessor<float, 2>();
+    std::int64_t i = 0;
+    for (std::int64_t r = 0; r < R; ++r)
+      for (std::int64_t node : sel[r]) {
+        Query& x = q[rows[r]];
+        for (std::int64_t c : trie.children[node]) settle(x, c, x.score[node] + lp_a[i][trie.nodes[c].token]);
+        ++i;
+      }
+  }
+  std::vector<SearchResult> out;
+  for (std::int64_t b = 0; b < B; ++b) {
+    q[b].result.gold = q[b].score[trie.end_node[gold[b]]];
+    out.push_back(std::move(q[b].result));
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------- metrics
@@ -421,32 +618,53 @@ ModelReport evaluate_examples(const EvalOptions& o, const Dataset& d, LoadedMode
     spdlog::info("{}: scoring {} labels ({} answer tokens, {} fed per example) on {} examples", lm.name,
                  d.labels.size(), trie.pair_token.size(), trie.internal.size(), N);
     std::vector<std::string> pred(static_cast<std::size_t>(N));
+    const bool exhaustive = o.scoring == "exhaustive";
+    const std::int64_t top_k = std::min<std::int64_t>(3, static_cast<std::int64_t>(d.labels.size()));
+    std::int64_t fed = 0;
     const auto t0 = Clock::now();
     for (std::int64_t s = 0; s < N; s += o.batch_size) {
       const std::int64_t e = std::min(N, s + o.batch_size);
       std::vector<const std::vector<std::int32_t>*> prompts;
-      for (std::int64_t i = s; i < e; ++i) prompts.push_back(&examples[i].prompt);
+      std::vector<std::int64_t> gold_index;
+      for (std::int64_t i = s; i < e; ++i) {
+        prompts.push_back(&examples[i].prompt);
+        gold_index.push_back(label_index.at(gold[i]));
+      }
       const auto tb = Clock::now();
-      const at::Tensor scores = score_labels(model, trie, prompts, static_cast<std::int64_t>(d.labels.size()));
+      std::vector<SearchResult> found;
+      if (exhaustive) {
+        const at::Tensor scores = score_labels(model, trie, prompts, static_cast<std::int64_t>(d.labels.size()));
+        for (std::int64_t i = s; i < e; ++i) {
+          const at::Tensor row = scores[i - s];
+          SearchResult r;
+          const at::Tensor top = std::get<1>(row.topk(top_k));
+          for (std::int64_t k = 0; k < top.size(0); ++k)
+            r.top.emplace_back(row[top[k].item<std::int64_t>()].item<double>(), top[k].item<std::int64_t>());
+          r.gold = row[gold_index[i - s]].item<double>();
+          r.fed = static_cast<std::int64_t>(trie.internal.size());
+          found.push_back(std::move(r));
+        }
+      } else {
+        found = search_labels(model, trie, prompts, gold_index, top_k, o.score_per_round);
+      }
       const double per = seconds_since(tb) * 1000.0 / static_cast<double>(e - s);
       for (std::int64_t i = s; i < e; ++i) {
-        const at::Tensor row_scores = scores[i - s];
-        const at::Tensor top = std::get<1>(row_scores.topk(std::min<std::int64_t>(3, row_scores.size(0))));
+        const SearchResult& r = found[i - s];
         ordered_json tops = ordered_json::array();
-        for (std::int64_t k = 0; k < top.size(0); ++k) {
-          const std::int64_t li = top[k].item<std::int64_t>();
-          tops.push_back({d.labels[li], row_scores[li].item<double>()});
-        }
-        pred[i] = d.labels[top[0].item<std::int64_t>()];
+        for (const auto& [score, label] : r.top) tops.push_back({d.labels[label], score});
+        pred[i] = d.labels[r.top.front().second];
         preds[i]["scored"] = pred[i];
         preds[i]["scored_top"] = tops;
-        preds[i]["gold_logprob"] = row_scores[label_index.at(gold[i])].item<double>();
+        preds[i]["gold_logprob"] = r.gold;
         preds[i]["scored_correct"] = pred[i] == gold[i];
         if (!do_generate) latency_ms.push_back(per);
-        tokens += static_cast<std::int64_t>(examples[i].prompt.size() + trie.internal.size());
+        tokens += static_cast<std::int64_t>(examples[i].prompt.size()) + r.fed;
+        fed += r.fed;
       }
       spdlog::debug("{}: scored {}/{}", lm.name, e, N);
     }
+    spdlog::info("{}: {} scoring fed {:.1f} tree nodes per example (of {})", lm.name, exhaustive ? "exhaustive" : "pruned",
+                 static_cast<double>(fed) / static_cast<double>(std::max<std::int64_t>(1, N)), trie.internal.size());
     seconds += seconds_since(t0);
     scored = classification_metrics(gold, pred);
   }
@@ -473,34 +691,41 @@ ModelReport evaluate_examples(const EvalOptions& o, const Dataset& d, LoadedMode
     const std::set<std::string> label_set(d.labels.begin(), d.labels.end());
     TextGenerationOptions g;
     g.max_new_tokens = max_new;
-    std::vector<std::string> pred(static_cast<std::size_t>(N));
+    // Generation on every example, or on --generate-sample of them (evenly spaced).
+    std::vector<std::int64_t> gen;
+    const std::int64_t G = o.generate_sample > 0 ? std::min(o.generate_sample, N) : N;
+    for (std::int64_t k = 0; k < G; ++k) gen.push_back(k * N / G);
+    std::vector<std::string> pred, gen_gold;
     std::int64_t valid = 0, em = 0, nm = 0;
     const auto t0 = Clock::now();
-    for (std::int64_t i = 0; i < N; ++i) {
+    for (std::int64_t i : gen) {
       const auto tb = Clock::now();
       const TextGenerationResult r = generate_text(lm.lm, examples[i].prompt, g);
       latency_ms.push_back(seconds_since(tb) * 1000.0);
       tokens += r.prompt_tokens + static_cast<std::int64_t>(r.tokens.size());
-      pred[i] = trim(r.text);
+      const std::string out = trim(r.text);
+      pred.push_back(out);
+      gen_gold.push_back(gold[i]);
       bool ok = true;
-      if (classification) ok = label_set.count(pred[i]) != 0;
-      else if (o.format_json) ok = !json::parse(pred[i], nullptr, false).is_discarded();
-      else if (re) ok = std::regex_match(pred[i], *re);
+      if (classification) ok = label_set.count(out) != 0;
+      else if (o.format_json) ok = !json::parse(out, nullptr, false).is_discarded();
+      else if (re) ok = std::regex_match(out, *re);
       valid += ok;
-      em += pred[i] == trim(gold[i]);
-      nm += normalise(pred[i]) == normalise(gold[i]);
+      em += out == trim(gold[i]);
+      nm += normalise(out) == normalise(gold[i]);
       preds[i]["generated"] = r.text;
-      preds[i]["generated_correct"] = pred[i] == trim(gold[i]);
+      preds[i]["generated_correct"] = out == trim(gold[i]);
       if (classification || o.format_json || re) preds[i]["valid"] = ok;
       preds[i]["latency_ms"] = latency_ms.back();
-      if ((i + 1) % 100 == 0) spdlog::debug("{}: generated {}/{}", lm.name, i + 1, N);
+      if (pred.size() % 100 == 0) spdlog::debug("{}: generated {}/{}", lm.name, pred.size(), G);
     }
     seconds += seconds_since(t0);
-    const auto n = static_cast<double>(N);
+    row["generate_examples"] = G;
+    const auto n = static_cast<double>(G);
     exact = static_cast<double>(em) / n;
     normalised = static_cast<double>(nm) / n;
     if (classification || o.format_json || re) validity = static_cast<double>(valid) / n;
-    if (classification) generated = classification_metrics(gold, pred);
+    if (classification) generated = classification_metrics(gen_gold, pred);
   }
 
   const Prf* main = scored ? &*scored : generated ? &*generated : nullptr;
@@ -540,6 +765,7 @@ ModelReport evaluate_store(const EvalOptions& o, const data::TokenStore& store, 
   const data::TokenSplit& split = it->second;
   std::int64_t n = split.sequences();
   if (o.limit > 0) n = std::min(n, o.limit);
+  HONE_CHECK(o.sample == 0, UsageError, "--sample applies to example sets; use --limit with a token store");
   const Decoder& model = *lm.lm.decoder;
   double loss_sum = 0;
   std::int64_t loss_tokens = 0, tokens = 0;
@@ -621,9 +847,16 @@ std::string markdown(const ordered_json& report) {
 
 std::string run_eval(const EvalOptions& o) {
   HONE_CHECK(!o.models.empty(), UsageError, "no --model to evaluate");
+  HONE_CHECK(o.dtype == "f32" || o.dtype == "bf16", UsageError, "--dtype must be f32 or bf16, got '{}'", o.dtype);
+  const c10::ScalarType dtype = o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  HONE_CHECK(o.scoring == "pruned" || o.scoring == "exhaustive", UsageError,
+             "--scoring must be pruned or exhaustive, got '{}'", o.scoring);
+  HONE_CHECK(o.score_per_round > 0, UsageError, "--score-per-round must be positive");
   HONE_CHECK(o.method == "score" || o.method == "generate" || o.method == "both", UsageError,
              "--method is score, generate or both, not '{}'", o.method);
   HONE_CHECK(o.batch_size > 0, UsageError, "--batch-size must be positive");
+  HONE_CHECK(o.sample >= 0 && o.limit >= 0 && (o.sample == 0 || o.limit == 0), UsageError,
+             "give --limit N (the first N examples) or --sample N (N evenly spaced examples), not both");
   if (o.threads > 0) at::set_num_threads(o.threads);
   const c10::Device device = parse_device(o.device, DistEnv::from_environment().local_rank);
   std::error_code ec;
@@ -640,15 +873,18 @@ std::string run_eval(const EvalOptions& o) {
     d = read_records(o);
     report["task"] = d.labels.empty() ? "generation" : "classification";
     report["examples"] = d.records.size();
+    report["subset"] = o.sample > 0 ? fmt::format("{} evenly spaced", o.sample)
+                       : o.limit > 0 ? fmt::format("first {}", o.limit) : "all";
     if (!d.labels.empty()) {
       report["labels"] = d.labels.size();
       report["method"] = o.method;
+      report["scoring"] = o.scoring;
     }
   }
   ordered_json models = ordered_json::array();
   std::vector<ordered_json> predictions;
   for (const EvalModel& m : o.models) {
-    LoadedModel lm = load(m, device);
+    LoadedModel lm = load(m, device, dtype);
     spdlog::info("evaluating {} ({} parameters)", lm.name, lm.params);
     c10::InferenceMode guard;
     ModelReport r = store_mode ? evaluate_store(o, *store, lm) : evaluate_examples(o, d, lm);
@@ -657,6 +893,7 @@ std::string run_eval(const EvalOptions& o) {
     models.push_back(r.row);
     for (auto& p : r.predictions) predictions.push_back(std::move(p));
   }
+  report["dtype"] = o.dtype;
   report["models"] = models;
   if (!o.report.empty()) {
     if (!o.report.parent_path().empty()) fs::create_directories(o.report.parent_path());

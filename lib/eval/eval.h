@@ -30,13 +30,21 @@ struct EvalOptions {
   fs::path data;                  // token store (.h5), ingested directory, or a canonical .jsonl file
   std::string split = "test";     // split of a store or an ingested directory
   std::int64_t limit = 0;         // the first N examples (0: all)
+  std::int64_t sample = 0;        // N evenly spaced examples (every label of a label-sorted split; 0: all)
   std::string method = "both";    // classification: score | generate | both
+  std::int64_t generate_sample = 0;  // generate for N evenly spaced examples of those evaluated (0: all)
   std::int64_t max_new_tokens = 0;  // generation length (0: longest label + 2, or 64 for generation sets)
   bool format_json = false;       // generation sets: valid when the output parses as JSON
   std::string format_regex;       // generation sets: valid when the whole output matches (ECMAScript)
+  // Constrained scoring: "pruned" (exact top-3 labels by best-first search over the labels'
+  // prefix tree, feeding only the nodes that can still reach the top 3) or "exhaustive" (every
+  // label's log-likelihood, the whole tree fed after each prompt).
+  std::string scoring = "pruned";
+  std::int64_t score_per_round = 4;  // pruned: tree nodes fed per example per forward pass
   std::int64_t batch_size = 8;    // examples per scoring pass, sequences per perplexity pass
   int threads = 0;                // CPU threads (0: all cores)
   std::string device = "cpu";     // cpu | cuda | cuda:N
+  std::string dtype = "f32";      // weights and activations: f32, or bf16 (about 2x faster on CPUs with AVX512-BF16 or AMX)
   fs::path report;                // JSON report ("" -> none)
   fs::path predictions;           // per-example predictions (JSON lines; "" -> beside the report)
 };

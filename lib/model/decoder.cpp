@@ -14,6 +14,8 @@
 #include <ATen/ops/silu.h>
 #include <ATen/ops/softmax.h>
 #include <ATen/ops/where.h>
+#include <ATen/ops/index_select.h>
+#include <ATen/ops/tensor.h>
 #include <ATen/ops/dropout.h>
 #include <ATen/core/grad_mode.h>
 
@@ -267,6 +269,26 @@ std::pair<at::Tensor, at::Tensor> KVCache::append(int layer, const at::Tensor& k
 }
 
 void KVCache::commit(std::int64_t steps) { length_ += steps; }
+
+void KVCache::keep_rows(const std::vector<std::int64_t>& rows) {
+  if (k_.empty()) return;
+  const at::Tensor index = at::tensor(rows, at::kLong).to(k_[0].device());
+  for (std::size_t l = 0; l < k_.size(); ++l) {
+    k_[l] = k_[l].index_select(0, index);
+    v_[l] = v_[l].index_select(0, index);
+  }
+}
+
+void KVCache::grow(std::int64_t capacity) {
+  if (capacity <= capacity_) return;
+  for (std::size_t l = 0; l < k_.size(); ++l)
+    for (at::Tensor* t : {&k_[l], &v_[l]}) {
+      at::Tensor bigger = at::empty({t->size(0), t->size(1), capacity, t->size(3)}, t->options());
+      bigger.narrow(2, 0, length_).copy_(t->narrow(2, 0, length_));
+      *t = bigger;
+    }
+  capacity_ = capacity;
+}
 
 Decoder load_decoder(const fs::path& path, const LoadOptions& options) {
   return Decoder(load_model_weights(path, options));

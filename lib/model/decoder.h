@@ -124,6 +124,10 @@ class KVCache {
   // of all of them; `commit(T)` advances the length once every layer has appended.
   std::pair<at::Tensor, at::Tensor> append(int layer, const at::Tensor& k, const at::Tensor& v);
   void commit(std::int64_t steps);
+  // Keeps only these batch rows, in this order (rows whose sequences are finished are dropped).
+  void keep_rows(const std::vector<std::int64_t>& rows);
+  // Enlarges the buffers to hold `capacity` positions (the cached ones are kept).
+  void grow(std::int64_t capacity);
 
  private:
   std::vector<at::Tensor> k_, v_;

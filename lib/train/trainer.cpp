@@ -181,23 +181,10 @@ class Metrics {
   std::FILE* file_ = nullptr;
 };
 
-// loss.svg from metrics.jsonl: the training loss per step and the valid loss per evaluation.
+// loss.svg from metrics.jsonl.
 void write_loss_curve(const fs::path& metrics, const fs::path& svg, const std::string& title,
                       const std::string& y_label) {
-  PlotSeries train{"train loss", {}, "#1f77b4", false}, valid{"valid loss", {}, "#d62728", true};
-  std::ifstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) {
-    json j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("step")) continue;
-    const double step = j["step"].get<double>();
-    if (j.contains("loss") && j["loss"].is_number()) train.points.emplace_back(step, j["loss"].get<double>());
-    if (j.contains("valid_loss") && j["valid_loss"].is_number())
-      valid.points.emplace_back(step, j["valid_loss"].get<double>());
-  }
-  std::vector<PlotSeries> series{train};
-  if (!valid.points.empty()) series.push_back(valid);
-  write_file_atomic(svg, line_chart_svg(title, "optimiser step", y_label, series));
+  write_file_atomic(svg, loss_curve_svg(metrics, title, y_label));
 }
 
 // ---------------------------------------------------------------------------- progress

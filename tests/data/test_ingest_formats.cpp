@@ -164,6 +164,18 @@ TEST(IngestFormats, SplitsByNameByHashAndValidFromTrain) {
   EXPECT_NEAR(named.counts.valid, 501, 70);
   EXPECT_EQ(named.inputs[0].split, "train");
   EXPECT_EQ(named.inputs[1].split, "valid");
+  // --train-fraction keeps a sample of train (the same on every run), leaving valid and the
+  // carve untouched.
+  IngestOptions half = o;
+  half.train_fraction = 0.5;
+  const auto a = data::ingest({t / "train.jsonl", t / "dev.jsonl"}, t / "half", half);
+  EXPECT_EQ(a.counts.valid, named.counts.valid);
+  EXPECT_NEAR(a.counts.train, named.counts.train / 2.0, 70);
+  EXPECT_EQ(a.counts.train + a.sampled_out, named.counts.train);
+  data::ingest({t / "train.jsonl", t / "dev.jsonl"}, t / "half2", half);
+  EXPECT_EQ(read_bytes(t / "half/train.jsonl"), read_bytes(t / "half2/train.jsonl"));
+  half.train_fraction = 0;
+  EXPECT_HONE_ERROR(data::ingest({t / "train.jsonl"}, t / "zero", half), UsageError, "--train-fraction");
 }
 
 TEST(IngestFormats, OutputDirectoryIsReplacedOnlyWithOverwrite) {

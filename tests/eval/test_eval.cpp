@@ -66,6 +66,33 @@ TEST(EvalParity, ConstrainedScoringEqualsTransformersOn100Banking77Queries) {
   for (const char* k : {"name", "accuracy", "macro_f1", "latency_ms_p50", "latency_ms_p95", "params", "bytes", "tokens_per_s"})
     EXPECT_TRUE(m.contains(k)) << k;
   EXPECT_EQ(m["params"], 134515008);
+
+  // The pruned search (the default above) finds exactly what feeding the whole label tree finds:
+  // the same top 3 and gold log-likelihoods, on the first 24 queries (batches of 5 with 2 nodes
+  // per round, so that finished rows are dropped and the cache grows).
+  constexpr int kExhaustive = 24;
+  r = test::run_hone({"eval", "-m", test::model_path(), "--data", (dir / "data").string(), "--limit",
+                      std::to_string(kExhaustive), "--method", "score", "--scoring", "exhaustive", "--report",
+                      (dir / "full" / "report.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::run_hone({"eval", "-m", test::model_path(), "--data", (dir / "data").string(), "--limit",
+                      std::to_string(kExhaustive), "--method", "score", "--batch-size", "5", "--score-per-round", "2",
+                      "--report", (dir / "small" / "report.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto full = read_jsonl(dir / "full" / "predictions.jsonl");
+  const auto small = read_jsonl(dir / "small" / "predictions.jsonl");
+  ASSERT_EQ(full.size(), static_cast<std::size_t>(kExhaustive));
+  ASSERT_EQ(small.size(), full.size());
+  for (int i = 0; i < kExhaustive; ++i) {
+    for (const auto* pruned : {&mine[i], &small[i]}) {
+      ASSERT_EQ((*pruned)["scored_top"].size(), 3u);
+      for (int k = 0; k < 3; ++k) {
+        EXPECT_EQ((*pruned)["scored_top"][k][0], full[i]["scored_top"][k][0]) << "query " << i << " rank " << k;
+        EXPECT_NEAR((*pruned)["scored_top"][k][1].get<double>(), full[i]["scored_top"][k][1].get<double>(), 1e-3);
+      }
+      EXPECT_NEAR((*pruned)["gold_logprob"].get<double>(), full[i]["gold_logprob"].get<double>(), 1e-3);
+    }
+  }
 }
 
 TEST(EvalCli, PerplexityEqualsTheTrainersValidLossAndGenerationSetsAreScored) {

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Distillation on Banking77 (issue #7): a `layers:N` student of a LoRA-tuned SmolLM2 teacher,
+trained by KD online and from the offline teacher cache, against the same student trained with
+cross-entropy alone for the same steps; test accuracy and scoring latency of all three models.
+
+  .venv/bin/python scripts/bench/bench_distill.py [--work DIR] [--train-fraction 0.4]
+      [--layers 10] [--epochs 2] [--test-sample 1000] [--threads 2] [--json FILE]
+
+Every step is a `hone` command, printed before it runs (so each figure comes with the command
+that produced it); outputs are cached in --work, so a rerun redoes only what is missing:
+  1. ingest Banking77 (train.csv sampled with --train-fraction by content hash, 3% of it carved
+     into valid; test.csv whole) and tokenize it packed (--pack --max-len 256);
+  2. the teacher: lora-train on SmolLM2-135M-Instruct (r=16, all linear layers, 1 epoch);
+  3. the teacher cache: distill --cache-teacher (top-k log-probabilities at temperature T);
+  4. three students cut from the teacher (layers:N, the teacher's adapter merged, all weights
+     trained, same seed, steps and learning rate): KD from the cache, KD online, and
+     cross-entropy only (--kd-alpha 0);
+  5. eval of the teacher (base + adapter) and the three students on --test-sample evenly spaced test
+     queries (constrained scoring, pruned search).
+Printed: accuracies, student/teacher accuracy ratio, KD minus CE accuracy, teacher/student
+scoring latency ratio, and online/offline training seconds per epoch: the mean optimiser-step
+time (metrics.jsonl's step_s, the first 2 steps left out) times the steps of an epoch; online KD
+is timed over --online-steps steps (its student is then not evaluated). The cache's one-off
+cost is printed beside it. Targets (issue #7):
+student >= 90% of the teacher's accuracy and above CE-only; >= 2.5x faster evaluation; offline
+>= 2x faster per epoch than online.
+"""
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HONE = os.path.join(ROOT, "build", "hone")
+MODEL = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def run(cmd, log=None):
+    print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
+    t0 = time.time()
+    with open(log, "w") if log else open(os.devnull, "w") as f:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=f, text=True)
+    if r.returncode != 0:
+        sys.exit(f"failed ({r.returncode}): see {log}")
+    return r.stdout, time.time() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default="/tmp/hone-bench-distill")
+    ap.add_argument("--banking77", default=os.path.join(ROOT, "..", "shared", "datasets", "banking77"))
+    ap.add_argument("--train-fraction", type=float, default=0.4)
+    ap.add_argument("--layers", type=int, default=10)
+    ap.add_argument("--epochs", type=float, default=2.0)
+    ap.add_argument("--student-lr", type=float, default=2e-4)
+    ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--kd-alpha", type=float, default=0.5)
+    ap.add_argument("--topk", type=int, default=64)
+    ap.add_argument("--test-sample", type=int, default=1000)
+    ap.add_argument("--online-steps", type=int, default=40,
+                    help="online KD is timed over this many steps (0: the whole run, and its student is evaluated)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default="")
+    a = ap.parse_args()
+    w = a.work
+    os.makedirs(w, exist_ok=True)
+    threads = ["--threads", str(a.threads)]
+
+    data, store = os.path.join(w, "data"), os.path.join(w, "packed.h5")
+    if not os.path.exists(store):
+        run([HONE, "ingest", os.path.join(a.banking77, "train.csv"), os.path.join(a.banking77, "test.csv"), "-o", data,
+             "--label-field", "category", "--valid-from-train", "0.03", "--train-fraction", str(a.train_fraction),
+             "--overwrite"], os.path.join(w, "ingest.log"))
+        run([HONE, "tokenize", data, "-m", MODEL, "-o", store, "--pack", "--max-len", "256"] + threads,
+            os.path.join(w, "tokenize.log"))
+
+    teacher = os.path.join(w, "teacher")
+    if not os.path.exists(os.path.join(teacher, "adapter_model.safetensors")):
+        run([HONE, "lora-train", "-m", MODEL, "--data", store, "-o", teacher, "--epochs", "1", "-b", "4", "--lr", "5e-4",
+             "--warmup-steps", "10", "--lora-dropout", "0", "--progress", "log"] + threads,
+            os.path.join(w, "teacher.log"))
+
+    cache = os.path.join(w, "cache.h5")
+    cache_s = None
+    if not os.path.exists(cache):
+        _, cache_s = run([HONE, "distill", "--cache-teacher", "--teacher", MODEL, "--teacher-adapter", teacher,
+                          "--data", store, "-o", cache, "--topk", str(a.topk), "--temperature", str(a.temperature)]
+                         + threads, os.path.join(w, "cache.log"))
+
+    common = ["--teacher", MODEL, "--teacher-adapter", teacher, "--student", f"layers:{a.layers}", "--data", store,
+              "--epochs", str(a.epochs), "-b", "4", "--lr", str(a.student_lr), "--warmup-steps", "10",
+              "--temperature", str(a.temperature), "--kd-alpha", str(a.kd_alpha), "--progress", "log"] + threads
+    students = {
+        "offline": ["--teacher-cache", cache],
+        "online": ["--topk", str(a.topk)] + (["--max-steps", str(a.online_steps)] if a.online_steps else []),
+        "ce": [],
+    }
+    runs = {}
+    for name, extra in students.items():
+        out = os.path.join(w, f"student-{name}")
+        args = common + extra
+        if name == "ce":
+            args = [x if x != str(a.kd_alpha) or args[i - 1] != "--kd-alpha" else "0" for i, x in enumerate(args)]
+        if not os.path.exists(os.path.join(out, "run.json")):
+            run([HONE, "distill"] + args + ["-o", out], os.path.join(w, f"student-{name}.log"))
+        runs[name] = json.load(open(os.path.join(out, "run.json")))
+
+    report = os.path.join(w, "eval", "report.json")
+    if not os.path.exists(report):
+        cmd = [HONE, "eval", "--data", data, "--sample", str(a.test_sample), "--method", "score", "--report", report,
+               "--model", MODEL, "--adapter", teacher, "--name", "teacher"]
+        for name in students:
+            if name == "online" and a.online_steps:
+                continue
+            cmd += ["--model", os.path.join(w, f"student-{name}", "model"), "--adapter", "-", "--name",
+                    f"student-{name}"]
+        out, _ = run(cmd + threads, os.path.join(w, "eval.log"))
+        print(out)
+    rep = {m["name"]: m for m in json.load(open(report))["models"]}
+    t, off, ce = rep["teacher"], rep["student-offline"], rep["student-ce"]
+    on = rep.get("student-online", {})
+
+    def step_seconds(name):
+        """Mean optimiser-step time after 2 warm-up steps, and the steps of one epoch."""
+        lines = [json.loads(l) for l in open(os.path.join(w, f"student-{name}", "metrics.jsonl"))]
+        steps = [l["step_s"] for l in lines if "step_s" in l][2:]
+        per_epoch = max(l["step"] for l in lines if "epoch" in l) / max(l["epoch"] for l in lines if "epoch" in l)
+        return sum(steps) / len(steps), per_epoch
+    res = {
+        "test_queries": json.load(open(report)).get("examples", a.test_sample),
+        "teacher_accuracy": t["accuracy"],
+        "student_kd_offline_accuracy": off["accuracy"],
+        "student_kd_online_accuracy": on.get("accuracy"),
+        "student_ce_accuracy": ce["accuracy"],
+        "student_over_teacher": off["accuracy"] / t["accuracy"],
+        "kd_minus_ce": off["accuracy"] - ce["accuracy"],
+        "teacher_latency_ms_p50": t["latency_ms_p50"],
+        "student_latency_ms_p50": off["latency_ms_p50"],
+        "eval_speedup": t["latency_ms_p50"] / off["latency_ms_p50"],
+        "offline_step_s": step_seconds("offline")[0],
+        "online_step_s": step_seconds("online")[0],
+        "ce_step_s": step_seconds("ce")[0],
+        "offline_s_per_epoch": step_seconds("offline")[0] * step_seconds("offline")[1],
+        "online_s_per_epoch": step_seconds("online")[0] * step_seconds("online")[1],
+        "online_over_offline": step_seconds("online")[0] / step_seconds("offline")[0],
+        "cache_seconds": cache_s,
+        "params_teacher": t["params"], "params_student": off["params"],
+    }
+    for k, v in res.items():
+        print(f"{k:28s} {v}")
+    goals = [("student >= 0.9 x teacher", res["student_over_teacher"] >= 0.9),
+             ("KD beats CE alone", res["kd_minus_ce"] > 0),
+             ("eval >= 2.5x faster", res["eval_speedup"] >= 2.5),
+             ("offline >= 2x faster per epoch", res["online_over_offline"] >= 2.0)]
+    for g, ok in goals:
+        print(f"{'met   ' if ok else 'MISSED'} {g}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

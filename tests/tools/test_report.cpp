@@ -1,0 +1,92 @@
+// hone report: the three files from eval reports, run directories and exports, and its errors.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "helpers.h"
+
+namespace hone::test {
+namespace {
+
+using nlohmann::json;
+
+json eval_report(const std::string& name, double accuracy, int examples) {
+  return {{"data", "runs/x/data"},
+          {"split", "test"},
+          {"task", "classification"},
+          {"examples", examples},
+          {"subset", std::to_string(examples) + " evenly spaced"},
+          {"labels", 77},
+          {"models",
+           {{{"name", name},
+             {"accuracy", accuracy},
+             {"macro_f1", accuracy - 0.01},
+             {"format_validity", 0.97},
+             {"latency_ms_p50", 120.5},
+             {"latency_ms_p95", 300.0},
+             {"params", 134515008},
+             {"adapter_params", 4884480},
+             {"bytes", 98000000}}}}};
+}
+
+TEST(CliReport, WritesMarkdownJsonAndSelfContainedHtml) {
+  TempDir t;
+  write_bytes(t / "base.json", eval_report("base", 0.27, 200).dump());
+  write_bytes(t / "tuned.json", eval_report("tuned", 0.85, 1000).dump());
+  fs::create_directories(t / "lora");
+  write_bytes(t / "lora/run.json", json{{"command", "lora-train"}, {"steps", 3}, {"train_seconds", 612.4},
+                                        {"tokens_per_s", 250.0}, {"best_valid_loss", 0.3}}.dump());
+  write_bytes(t / "lora/metrics.jsonl",
+              "{\"step\":0,\"valid_loss\":5.4}\n{\"step\":1,\"loss\":3.0}\n{\"step\":2,\"loss\":1.0}\n{\"step\":3,\"loss\":0.5,\"valid_loss\":0.3}\n");
+  write_bytes(t / "tuned.gguf", "GGUF....");
+  const CommandResult r = run_hone({"report", "--eval", (t / "base.json").string(), "--eval", (t / "tuned.json").string(),
+                                    "--run", "tuned=" + (t / "lora").string(), "--export",
+                                    "gguf=" + (t / "tuned.gguf").string(), "--title", "Banking77 <demo>", "-o",
+                                    (t / "report").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| tuned | 1000 (1000 evenly spaced) | 85.00% | 0.8400 | 97.00% | 120.5 |"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("report: " + (t / "report/report.html").string()), std::string::npos) << r.out;
+  const json j = json::parse(read_bytes(t / "report/report.json"));
+  ASSERT_EQ(j["models"].size(), 2u);
+  for (const char* k : {"name", "accuracy", "macro_f1", "format_validity", "latency_ms_p50", "params", "bytes", "examples"})
+    EXPECT_TRUE(j["models"][1].contains(k)) << k;
+  EXPECT_EQ(j["models"][0]["train_seconds"], nullptr);
+  EXPECT_DOUBLE_EQ(j["models"][1]["train_seconds"].get<double>(), 612.4);
+  EXPECT_EQ(j["test_set"]["split"], "test");
+  EXPECT_EQ(j["exports"][0]["bytes"], 8);
+  EXPECT_NE(j["exports"][0]["serve"].get<std::string>().find("llama-cli -m " + (t / "tuned.gguf").string()),
+            std::string::npos);
+  const std::string html = read_bytes(t / "report/report.html");
+  EXPECT_NE(html.find("<title>Banking77 &lt;demo&gt;</title>"), std::string::npos);
+  std::size_t svgs = 0;
+  for (std::size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
+  EXPECT_EQ(svgs, 3u);  // quality bars, latency bars, the tuned run's loss curve
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);  // self-contained
+  EXPECT_TRUE(fs::exists(t / "report/report.md"));
+}
+
+TEST(CliReport, Errors) {
+  TempDir t;
+  CommandResult r = run_hone({"report", "--eval", (t / "missing.json").string(), "-o", (t / "o").string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("missing.json: no such file"), std::string::npos) << r.err;
+  write_bytes(t / "e.json", eval_report("tuned", 0.8, 10).dump());
+  r = run_hone({"report", "--eval", (t / "e.json").string(), "--export", "onnx=" + (t / "e.json").string(), "-o",
+                (t / "o").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("must be peft, hf, gguf or gguf-lora"), std::string::npos) << r.err;
+  r = run_hone({"report", "--eval", (t / "e.json").string(), "--run", "student=" + t.path().string(), "-o",
+                (t / "o").string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("run.json: no such file"), std::string::npos) << r.err;
+  write_bytes(t / "not.json", "[1, 2]");
+  r = run_hone({"report", "--eval", (t / "not.json").string(), "-o", (t / "o").string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("not a JSON object"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(t / "o/report.html"));
+}
+
+}  // namespace
+}  // namespace hone::test
