@@ -37,8 +37,8 @@ int split_from_name(const fs::path& path) {
   return -1;
 }
 
-// A number in [0, 1) from digest bytes 8..15 (bytes 0..7 are the id), uniform for SHA-256.
-// A uniform draw in [0, 1) from 8 bytes of a hash, starting at byte `first`.
+// A number in [0, 1) from 8 digest bytes from `first` (bytes 0..7 are the id; 8..15 draw the
+// split, 16..23 the train sample), uniform for SHA-256.
 double hash_unit(const std::array<std::uint8_t, 32>& d, int first = 8) {
   std::uint64_t x = 0;
   for (int i = first; i < first + 8; ++i) x = (x << 8) | d[i];
