@@ -111,7 +111,7 @@ std::string write_report(const ReportOptions& o) {
       const std::string name = m.value("name", "");
       HONE_CHECK(names.insert(name).second, InputError, "{}: a second model named '{}'", e.string(), name);
       ordered_json row = {{"name", name}};
-      for (const char* k : {"accuracy", "macro_f1", "format_validity", "latency_ms_p50", "latency_ms_p95", "tokens_per_s",
+      for (const char* k : {"accuracy", "macro_f1", "exact_match", "format_validity", "latency_ms_p50", "latency_ms_p95", "tokens_per_s",
                             "params", "adapter_params", "bytes", "model", "adapter"})
         row[k] = m.contains(k) ? m[k] : ordered_json(nullptr);
       row["examples"] = here["examples"];
@@ -166,11 +166,12 @@ std::string write_report(const ReportOptions& o) {
     return fmt::format("{} ({})", m["examples"].dump(), m["subset"].get<std::string>());
   };
   std::string md = fmt::format("# {}\n\n{}\n\n", o.title, set_line);
-  md += "| model | test examples | accuracy | macro-F1 | format validity | latency p50 ms | latency p95 ms | params | size MiB | training |\n";
-  md += "|---|---|---|---|---|---|---|---|---|---|\n";
+  md += "| model | test examples | accuracy | macro-F1 | exact match | format validity | latency p50 ms | latency p95 ms | params | size MiB | training |\n";
+  md += "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& m : models)
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", m["name"].get<std::string>(), examples(m),
-                      pct(num(m, "accuracy")), fixed(num(m, "macro_f1"), 4), pct(num(m, "format_validity")),
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", m["name"].get<std::string>(), examples(m),
+                      pct(num(m, "accuracy")), fixed(num(m, "macro_f1"), 4), pct(num(m, "exact_match")),
+                      pct(num(m, "format_validity")),
                       fixed(num(m, "latency_ms_p50"), 1), fixed(num(m, "latency_ms_p95"), 1), millions(num(m, "params")),
                       mib(num(m, "bytes")), duration(num(m, "train_seconds")));
   if (!exports.empty()) {
@@ -188,12 +189,14 @@ std::string write_report(const ReportOptions& o) {
   // HTML with inline SVG.
   std::vector<std::string> cats;
   BarSeries acc{"accuracy", {}, kColors[0]}, f1{"macro-F1", {}, kColors[1]}, valid{"format validity", {}, kColors[2]};
+  BarSeries em{"exact match", {}, kColors[4]};
   BarSeries lat{"latency p50 (ms)", {}, kColors[3]};
   for (const auto& m : models) {
     cats.push_back(m["name"].get<std::string>());
     acc.values.push_back(100 * num(m, "accuracy"));
     f1.values.push_back(100 * num(m, "macro_f1"));
     valid.values.push_back(100 * num(m, "format_validity"));
+    em.values.push_back(100 * num(m, "exact_match"));
     lat.values.push_back(num(m, "latency_ms_p50"));
   }
   std::string html = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" +
@@ -203,18 +206,19 @@ std::string write_report(const ReportOptions& o) {
                      "td{text-align:right}td:first-child{text-align:left}pre{background:#f4f4f4;padding:6px;"
                      "white-space:pre-wrap}svg{max-width:100%;height:auto}</style></head><body>\n";
   html += "<h1>" + html_escape(o.title) + "</h1>\n<p>" + html_escape(set_line) + "</p>\n<table><tr>";
-  for (const char* h : {"model", "test examples", "accuracy", "macro-F1", "format validity", "latency p50 ms", "latency p95 ms", "params",
+  for (const char* h : {"model", "test examples", "accuracy", "macro-F1", "exact match", "format validity", "latency p50 ms", "latency p95 ms", "params",
                         "size MiB", "training"})
     html += fmt::format("<th>{}</th>", h);
   html += "</tr>\n";
   for (const auto& m : models)
-    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                         html_escape(m["name"].get<std::string>()), examples(m), pct(num(m, "accuracy")), fixed(num(m, "macro_f1"), 4),
+                        pct(num(m, "exact_match")),
                         pct(num(m, "format_validity")), fixed(num(m, "latency_ms_p50"), 1),
                         fixed(num(m, "latency_ms_p95"), 1), millions(num(m, "params")), mib(num(m, "bytes")),
                         duration(num(m, "train_seconds")));
   html += "</table>\n";
-  html += bar_chart_svg("Quality on the test set", "percent", cats, {acc, f1, valid}, "{:.1f}");
+  html += bar_chart_svg("Quality on the test set", "percent", cats, {acc, f1, em, valid}, "{:.1f}");
   html += bar_chart_svg("Latency per example (p50)", "milliseconds", cats, {lat}, "{:.0f}");
   if (!runs.empty()) html += "<h2>Training</h2>\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {

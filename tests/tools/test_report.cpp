@@ -44,7 +44,7 @@ TEST(CliReport, WritesMarkdownJsonAndSelfContainedHtml) {
                                     "gguf=" + (t / "tuned.gguf").string(), "--title", "Banking77 <demo>", "-o",
                                     (t / "report").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("| tuned | 1000 (1000 evenly spaced) | 85.00% | 0.8400 | 97.00% | 120.5 |"), std::string::npos)
+  EXPECT_NE(r.out.find("| tuned | 1000 (1000 evenly spaced) | 85.00% | 0.8400 | - | 97.00% | 120.5 |"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("report: " + (t / "report/report.html").string()), std::string::npos) << r.out;
   const json j = json::parse(read_bytes(t / "report/report.json"));
