@@ -49,7 +49,9 @@ TEST(EvalParity, ConstrainedScoringEqualsTransformersOn100Banking77Queries) {
   for (std::size_t i = 0; i < ref.size(); ++i) {
     ASSERT_EQ(mine[i]["id"], ref[i]["id"]);
     const double margin = ref[i]["best_logprob"].get<double>() - ref[i]["second_logprob"].get<double>();
-    if (margin > 1e-3) EXPECT_EQ(mine[i]["scored"], ref[i]["best"]) << "query " << i;
+    if (margin > 1e-3) {
+      EXPECT_EQ(mine[i]["scored"], ref[i]["best"]) << "query " << i;
+    }
     same += mine[i]["scored"] == ref[i]["best"];
     ref_correct += ref[i]["best"] == mine[i]["gold"];
     worst = std::max(worst, std::abs(mine[i]["gold_logprob"].get<double>() - ref[i]["gold_logprob"].get<double>()));
