@@ -16,12 +16,12 @@
 #include <ATen/ops/zeros_like.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/autograd.h>
-#include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
 #include <limits>
 
 #include "core/error.h"
+#include "train/loss.h"
 
 namespace hone {
 
@@ -50,57 +50,6 @@ at::Tensor row_loss(const at::Tensor& logits, const at::Tensor& targets, const T
   }
   return loss;
 }
-
-class LinearKd : public torch::autograd::Function<LinearKd> {
- public:
-  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& hidden,
-                                                const at::Tensor& weight, const at::Tensor& targets,
-                                                const at::Tensor& t_ids, const at::Tensor& t_logprobs,
-                                                const at::Tensor& t_tail, int64_t divergence, double beta,
-                                                double temperature, double alpha, int64_t chunk) {
-    const bool grad_h = hidden.requires_grad(), grad_w = weight.requires_grad();
-    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 throughout
-    const KdOptions o{static_cast<Divergence>(divergence), beta, temperature, alpha};
-    const TeacherTopK teacher{t_ids, t_logprobs, t_tail};
-    const std::int64_t N = hidden.size(0);
-    const at::Tensor w = weight.detach().to(at::kFloat);
-    at::Tensor loss = at::zeros({}, hidden.options().dtype(at::kFloat));
-    at::Tensor dh = grad_h ? at::zeros_like(hidden, hidden.options().dtype(at::kFloat)) : at::Tensor();
-    at::Tensor dw = grad_w ? at::zeros_like(w) : at::Tensor();
-    for (std::int64_t start = 0; start < N; start += chunk) {
-      const std::int64_t n = std::min(chunk, N - start);
-      const at::Tensor h = hidden.narrow(0, start, n).detach().to(at::kFloat);
-      const at::Tensor t = targets.narrow(0, start, n);
-      const TeacherTopK tc = alpha > 0 ? teacher.narrow(start, n) : TeacherTopK{};
-      at::Tensor logits = at::matmul(h, w.t());  // [n, V]
-      if (!grad_h && !grad_w) {
-        loss += row_loss(logits, t, tc, o).sum();
-        continue;
-      }
-      at::AutoGradMode grad_on(true);
-      logits.requires_grad_(true);
-      const at::Tensor chunk_loss = row_loss(logits, t, tc, o).sum();
-      const at::Tensor dlogits = torch::autograd::grad({chunk_loss}, {logits})[0];
-      loss += chunk_loss.detach();
-      if (grad_h) dh.narrow(0, start, n).copy_(at::matmul(dlogits, w));
-      if (grad_w) dw.add_(at::matmul(dlogits.t(), h));
-    }
-    ctx->save_for_backward({dh, dw});
-    ctx->saved_data["hidden_dtype"] = static_cast<std::int64_t>(hidden.scalar_type());
-    ctx->saved_data["weight_dtype"] = static_cast<std::int64_t>(weight.scalar_type());
-    return {loss};
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const at::Tensor& g = grads[0];
-    auto dtype = [&](const char* key) { return static_cast<at::ScalarType>(ctx->saved_data[key].toInt()); };
-    at::Tensor dh = saved[0].defined() ? (saved[0] * g).to(dtype("hidden_dtype")) : at::Tensor();
-    at::Tensor dw = saved[1].defined() ? (saved[1] * g).to(dtype("weight_dtype")) : at::Tensor();
-    return {dh, dw, {}, {}, {}, {}, {}, {}, {}, {}, {}};
-  }
-};
 
 }  // namespace
 
@@ -176,19 +125,22 @@ at::Tensor kd_divergence(const at::Tensor& student_logits, const TeacherTopK& t,
 at::Tensor linear_kd_loss(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,
                           const TeacherTopK& teacher, const KdOptions& o, std::int64_t chunk_rows) {
   check_kd_options(o);
-  HONE_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1), UsageError,
-             "linear_kd_loss: hidden [{}] and weight [{}] do not fit", fmt::join(hidden.sizes(), ", "),
-             fmt::join(weight.sizes(), ", "));
   HONE_CHECK(targets.dim() == 1 && targets.size(0) == hidden.size(0), UsageError,
              "linear_kd_loss: {} targets for {} rows", targets.numel(), hidden.size(0));
   HONE_CHECK(o.alpha == 0 || teacher.rows() == hidden.size(0), UsageError,
              "linear_kd_loss: {} teacher rows for {} student rows", teacher.rows(), hidden.size(0));
-  HONE_CHECK(chunk_rows > 0, UsageError, "chunk_rows must be positive");
-  const at::Tensor none = at::zeros({0}, hidden.options().dtype(at::kFloat));
-  const bool kd = o.alpha > 0;
-  return LinearKd::apply(hidden, weight, targets.to(at::kLong), kd ? teacher.ids : none.to(at::kLong),
-                         kd ? teacher.logprobs : none, kd ? teacher.tail : none, static_cast<int64_t>(o.divergence),
-                         o.beta, o.temperature, o.alpha, chunk_rows)[0];
+  const at::Tensor all_targets = targets.to(at::kLong);
+  return chunked_linear_loss(hidden, weight, chunk_rows, [&](at::Tensor& logits, std::int64_t start, bool want_grad) {
+    const std::int64_t n = logits.size(0);
+    const at::Tensor t = all_targets.narrow(0, start, n);
+    const TeacherTopK tc = o.alpha > 0 ? teacher.narrow(start, n) : TeacherTopK{};
+    if (!want_grad) return std::make_pair(row_loss(logits, t, tc, o).sum(), at::Tensor());
+    at::AutoGradMode grad_on(true);  // autograd through the loss of this chunk's logits only
+    logits.requires_grad_(true);
+    const at::Tensor sum = row_loss(logits, t, tc, o).sum();
+    const at::Tensor dlogits = torch::autograd::grad({sum}, {logits})[0];
+    return std::make_pair(sum.detach(), dlogits);
+  });
 }
 
 }  // namespace hone

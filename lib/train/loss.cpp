@@ -16,31 +16,26 @@ namespace hone {
 
 namespace {
 
-class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
+class ChunkedLinearLoss : public torch::autograd::Function<ChunkedLinearLoss> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& hidden,
-                                                const at::Tensor& weight, const at::Tensor& targets,
-                                                std::int64_t chunk) {
+                                                const at::Tensor& weight, std::int64_t chunk,
+                                                const ChunkLoss* chunk_loss) {
     const bool grad_h = hidden.requires_grad(), grad_w = weight.requires_grad();
     c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 throughout
     const std::int64_t N = hidden.size(0);
-    at::Tensor w = weight.to(at::kFloat);
+    const at::Tensor w = weight.detach().to(at::kFloat);
     at::Tensor loss = at::zeros({}, hidden.options().dtype(at::kFloat));
     at::Tensor dh = grad_h ? at::zeros_like(hidden, hidden.options().dtype(at::kFloat)) : at::Tensor();
     at::Tensor dw = grad_w ? at::zeros_like(w) : at::Tensor();
     for (std::int64_t start = 0; start < N; start += chunk) {
       const std::int64_t n = std::min(chunk, N - start);
-      at::Tensor h = hidden.narrow(0, start, n).to(at::kFloat);
-      at::Tensor t = targets.narrow(0, start, n).unsqueeze(1);
-      at::Tensor logits = at::matmul(h, w.t());                   // [n, V]
-      at::Tensor lse = at::logsumexp(logits, {1}, /*keepdim=*/true);  // [n, 1]
-      loss += (lse - logits.gather(1, t)).sum();
-      if (grad_h || grad_w) {
-        at::Tensor p = at::exp(logits.sub_(lse));  // softmax, reusing the logits' memory
-        p.scatter_add_(1, t, at::full_like(t, -1.0, p.options()));
-        if (grad_h) dh.narrow(0, start, n).copy_(at::matmul(p, w));
-        if (grad_w) dw.add_(at::matmul(p.t(), h));
-      }
+      const at::Tensor h = hidden.narrow(0, start, n).detach().to(at::kFloat);
+      at::Tensor logits = at::matmul(h, w.t());  // [n, V]
+      auto [chunk_sum, dlogits] = (*chunk_loss)(logits, start, grad_h || grad_w);
+      loss += chunk_sum.detach();
+      if (grad_h) dh.narrow(0, start, n).copy_(at::matmul(dlogits, w));
+      if (grad_w) dw.add_(at::matmul(dlogits.t(), h));
     }
     ctx->save_for_backward({dh, dw});
     ctx->saved_data["hidden_dtype"] = static_cast<std::int64_t>(hidden.scalar_type());
@@ -61,15 +56,29 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
 
 }  // namespace
 
+at::Tensor chunked_linear_loss(const at::Tensor& hidden, const at::Tensor& weight, std::int64_t chunk_rows,
+                               const ChunkLoss& chunk_loss) {
+  HONE_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1), UsageError,
+             "chunked_linear_loss: hidden [{}] and weight [{}] do not fit", fmt::join(hidden.sizes(), ", "),
+             fmt::join(weight.sizes(), ", "));
+  HONE_CHECK(chunk_rows > 0, UsageError, "chunk_rows must be positive");
+  return ChunkedLinearLoss::apply(hidden, weight, chunk_rows, &chunk_loss)[0];
+}
+
 at::Tensor linear_cross_entropy(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,
                                 std::int64_t chunk_rows) {
-  HONE_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1), UsageError,
-             "linear_cross_entropy: hidden [{}] and weight [{}] do not fit", fmt::join(hidden.sizes(), ", "),
-             fmt::join(weight.sizes(), ", "));
   HONE_CHECK(targets.dim() == 1 && targets.size(0) == hidden.size(0), UsageError,
              "linear_cross_entropy: {} targets for {} rows", targets.numel(), hidden.size(0));
-  HONE_CHECK(chunk_rows > 0, UsageError, "chunk_rows must be positive");
-  return LinearCrossEntropy::apply(hidden, weight, targets.to(at::kLong), chunk_rows)[0];
+  const at::Tensor all_targets = targets.to(at::kLong);
+  return chunked_linear_loss(hidden, weight, chunk_rows, [&](at::Tensor& logits, std::int64_t start, bool want_grad) {
+    const at::Tensor t = all_targets.narrow(0, start, logits.size(0)).unsqueeze(1);
+    const at::Tensor lse = at::logsumexp(logits, {1}, /*keepdim=*/true);  // [n, 1]
+    const at::Tensor sum = (lse - logits.gather(1, t)).sum();
+    if (!want_grad) return std::make_pair(sum, at::Tensor());
+    at::Tensor p = at::exp(logits.sub_(lse));  // softmax, reusing the logits' memory
+    p.scatter_add_(1, t, at::full_like(t, -1.0, p.options()));
+    return std::make_pair(sum, p);
+  });
 }
 
 }  // namespace hone

@@ -7,8 +7,25 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
+#include <utility>
 
 namespace hone {
+
+// A loss of the rows of logits = hidden [N, H] x weight [V, H]^T: called per chunk with the
+// chunk's float32 logits [n, V] (in memory it may overwrite), its first row and whether the
+// gradient is wanted; returns the chunk's loss (a float32 scalar) and, when wanted, its gradient
+// with respect to the logits [n, V].
+using ChunkLoss =
+    std::function<std::pair<at::Tensor, at::Tensor>(at::Tensor& logits, std::int64_t start, bool want_grad)>;
+
+// sum over chunks of `chunk_loss`, `chunk_rows` rows at a time, in float32 (autocast off).
+// Differentiable with respect to `hidden` and `weight` (those that require grad): their
+// gradients are accumulated chunk by chunk in the forward pass from the logits' gradients, so
+// the [N, V] logits never exist at once. The one mechanism behind linear_cross_entropy and the
+// distillation losses.
+at::Tensor chunked_linear_loss(const at::Tensor& hidden, const at::Tensor& weight, std::int64_t chunk_rows,
+                               const ChunkLoss& chunk_loss);
 
 // sum_i -log softmax(hidden_i W^T)[target_i], float32, over the rows of hidden [N, H] (W [V, H],
 // targets [N] int64 in [0, V)). Differentiable with respect to `hidden` and `weight` (those that
