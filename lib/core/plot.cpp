@@ -11,20 +11,6 @@ namespace hone {
 
 namespace {
 
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // About `n` round tick values covering [lo, hi].
 std::vector<double> ticks(double lo, double hi, int n) {
   const double span = hi - lo;
@@ -51,6 +37,20 @@ std::string label(double v) {
 
 }  // namespace
 
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 std::string line_chart_svg(const std::string& title, const std::string& x_label, const std::string& y_label,
                            const std::vector<PlotSeries>& series, int width, int height) {
   const double left = 70, right = 20, top = 40, bottom = 50;
@@ -75,7 +75,7 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{2}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">{3}</text>\n",
-      width, height, width / 2, escape(title));
+      width, height, width / 2, xml_escape(title));
   for (double t : ticks(y0, y1, 6)) {
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" x2=\"{1:.1f}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"#e5e5e5\"/>"
@@ -91,9 +91,9 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
   svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n", left, top,
                      pw, ph);
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", left + pw / 2, height - 10,
-                     escape(x_label));
+                     xml_escape(x_label));
   svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-                     top + ph / 2, escape(y_label));
+                     top + ph / 2, xml_escape(y_label));
   if (empty) svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">no data</text>\n", width / 2, height / 2);
   double legend_y = top + 16;
   for (const PlotSeries& s : series) {
@@ -111,7 +111,7 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" x2=\"{1:.1f}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"{3}\" stroke-width=\"3\"/>"
         "<text x=\"{4:.1f}\" y=\"{5:.1f}\">{6}</text>\n",
-        left + pw - 150, left + pw - 128, legend_y, s.color, left + pw - 122, legend_y + 4, escape(s.name));
+        left + pw - 150, left + pw - 128, legend_y, s.color, left + pw - 122, legend_y + 4, xml_escape(s.name));
     legend_y += 18;
   }
   return svg + "</svg>\n";
@@ -149,7 +149,7 @@ std::string bar_chart_svg(const std::string& title, const std::string& y_label, 
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{2}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">{3}</text>\n",
-      width, height, width / 2, escape(title));
+      width, height, width / 2, xml_escape(title));
   for (double t : ticks(0, y1, 5))
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" x2=\"{1:.1f}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"#e5e5e5\"/>"
@@ -158,13 +158,13 @@ std::string bar_chart_svg(const std::string& title, const std::string& y_label, 
   svg += fmt::format("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\"/>\n", left, left + pw,
                      top + ph);
   svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-                     top + ph / 2, escape(y_label));
+                     top + ph / 2, xml_escape(y_label));
   const double group = categories.empty() ? pw : pw / static_cast<double>(categories.size());
   const double bar = series.empty() ? 0 : group * 0.8 / static_cast<double>(series.size());
   for (std::size_t c = 0; c < categories.size(); ++c) {
     const double gx = left + group * static_cast<double>(c);
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", gx + group / 2,
-                       top + ph + 16, escape(categories[c]));
+                       top + ph + 16, xml_escape(categories[c]));
     for (std::size_t s = 0; s < series.size(); ++s) {
       const double v = c < series[s].values.size() ? series[s].values[c] : std::nan("");
       if (!std::isfinite(v)) continue;
@@ -173,7 +173,7 @@ std::string bar_chart_svg(const std::string& title, const std::string& y_label, 
           "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"/>"
           "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"11\">{}</text>\n",
           x, Y(v), bar * 0.92, top + ph - Y(v), series[s].color, x + bar * 0.46, Y(v) - 4,
-          escape(fmt::format(fmt::runtime(value_format), v)));
+          xml_escape(fmt::format(fmt::runtime(value_format), v)));
     }
   }
   double legend_x = left;
@@ -181,7 +181,7 @@ std::string bar_chart_svg(const std::string& title, const std::string& y_label, 
     svg += fmt::format(
         "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"12\" fill=\"{}\"/>"
         "<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n",
-        legend_x, height - 22.0, s.color, legend_x + 16, height - 12.0, escape(s.name));
+        legend_x, height - 22.0, s.color, legend_x + 16, height - 12.0, xml_escape(s.name));
     legend_x += 30 + 7.0 * static_cast<double>(s.name.size());
   }
   return svg + "</svg>\n";

@@ -19,6 +19,9 @@ struct PlotSeries {
 std::string line_chart_svg(const std::string& title, const std::string& x_label, const std::string& y_label,
                            const std::vector<PlotSeries>& series, int width = 760, int height = 420);
 
+// `s` with &, <, > and " escaped, for SVG and HTML text and attributes.
+std::string xml_escape(const std::string& s);
+
 // The loss curve of a training run from its metrics.jsonl: the training loss per step and the
 // valid loss per evaluation (docs/formats.md, "Run directory").
 std::string loss_curve_svg(const std::filesystem::path& metrics_jsonl, const std::string& title,

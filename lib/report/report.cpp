@@ -48,20 +48,6 @@ std::string duration(double s) {
   return t >= 60 ? fmt::format("{}m{:02}s", t / 60, t % 60) : fmt::format("{}s", t);
 }
 
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // How to serve an export, as shell commands (one per line).
 std::string serve_command(const std::string& format, const fs::path& path, const fs::path& base) {
   const std::string p = path.string(), b = base.empty() ? "BASE" : base.string();
@@ -200,19 +186,19 @@ std::string write_report(const ReportOptions& o) {
     lat.values.push_back(num(m, "latency_ms_p50"));
   }
   std::string html = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" +
-                     html_escape(o.title) +
+                     xml_escape(o.title) +
                      "</title>\n<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
                      "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px}"
                      "td{text-align:right}td:first-child{text-align:left}pre{background:#f4f4f4;padding:6px;"
                      "white-space:pre-wrap}svg{max-width:100%;height:auto}</style></head><body>\n";
-  html += "<h1>" + html_escape(o.title) + "</h1>\n<p>" + html_escape(set_line) + "</p>\n<table><tr>";
+  html += "<h1>" + xml_escape(o.title) + "</h1>\n<p>" + xml_escape(set_line) + "</p>\n<table><tr>";
   for (const char* h : {"model", "test examples", "accuracy", "macro-F1", "exact match", "format validity", "latency p50 ms", "latency p95 ms", "params",
                         "size MiB", "training"})
     html += fmt::format("<th>{}</th>", h);
   html += "</tr>\n";
   for (const auto& m : models)
     html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                        html_escape(m["name"].get<std::string>()), examples(m), pct(num(m, "accuracy")), fixed(num(m, "macro_f1"), 4),
+                        xml_escape(m["name"].get<std::string>()), examples(m), pct(num(m, "accuracy")), fixed(num(m, "macro_f1"), 4),
                         pct(num(m, "exact_match")),
                         pct(num(m, "format_validity")), fixed(num(m, "latency_ms_p50"), 1),
                         fixed(num(m, "latency_ms_p95"), 1), millions(num(m, "params")), mib(num(m, "bytes")),
@@ -225,7 +211,7 @@ std::string write_report(const ReportOptions& o) {
     const auto& r = runs[i];
     const fs::path metrics = fs::path(r["dir"].get<std::string>()) / "metrics.jsonl";
     html += fmt::format("<p>{}: <code>hone {}</code>, {} steps, {}, {} tokens/s</p>\n",
-                        html_escape(r["name"].get<std::string>()), r["command"].get<std::string>(), r["steps"].dump(),
+                        xml_escape(r["name"].get<std::string>()), r["command"].get<std::string>(), r["steps"].dump(),
                         duration(num(r, "train_seconds")), fixed(num(r, "tokens_per_s"), 0));
     if (fs::exists(metrics))
       html += loss_curve_svg(metrics, r["name"].get<std::string>(), "loss (nats per loss token)");
@@ -234,8 +220,8 @@ std::string write_report(const ReportOptions& o) {
     html += "<h2>Exported files</h2>\n<table><tr><th>format</th><th>path</th><th>size MiB</th><th>serve it with</th></tr>\n";
     for (const auto& e : exports)
       html += fmt::format("<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td><pre>{}</pre></td></tr>\n",
-                          e["format"].get<std::string>(), html_escape(e["path"].get<std::string>()),
-                          mib(num(e, "bytes")), html_escape(e["serve"].get<std::string>()));
+                          e["format"].get<std::string>(), xml_escape(e["path"].get<std::string>()),
+                          mib(num(e, "bytes")), xml_escape(e["serve"].get<std::string>()));
     html += "</table>\n";
   }
   html += fmt::format("<p>Created {} by hone.</p>\n</body></html>\n", when);
