@@ -377,8 +377,18 @@ std::vector<SearchResult> search_labels(const Decoder& model, const LabelTrie& t
     }
     if (!trie.children[node].empty()) x.open.push_back(node);
   };
-  auto log_probs = [&](const at::Tensor& hidden_rows) {
-    return at::log_softmax(model.logits(hidden_rows).to(at::kFloat), -1).cpu();
+  // One pass through the cache: the log-probabilities [rows, vocab] at the flat positions `rows`
+  // of the [B', T'] inputs.
+  auto step = [&](const at::Tensor& ids, const at::Tensor& pos, const at::Tensor& mask,
+                  const std::vector<std::int64_t>& rows) {
+    ForwardInput in;
+    in.input_ids = ids.to(dev);
+    in.position_ids = pos.to(dev);
+    in.attention_mask = mask;
+    in.cache = &cache;
+    const at::Tensor hidden = model.forward_hidden(in);
+    const at::Tensor picked = hidden.reshape({ids.numel(), -1}).index_select(0, at::tensor(rows, at::kLong).to(dev));
+    return at::log_softmax(model.logits(picked).to(at::kFloat), -1).cpu();
   };
 
   // The prompts (right-padded; each attends causally to its own tokens).
@@ -401,13 +411,7 @@ std::vector<SearchResult> search_labels(const Decoder& model, const LabelTrie& t
       }
       last.push_back(b * P + q[b].prompt_len - 1);
     }
-    ForwardInput in;
-    in.input_ids = ids.to(dev);
-    in.position_ids = pos.to(dev);
-    in.attention_mask = mask;
-    in.cache = &cache;
-    const at::Tensor hidden = model.forward_hidden(in);
-    const at::Tensor lp = log_probs(hidden.reshape({B * P, -1}).index_select(0, at::tensor(last, at::kLong).to(dev)));
+    const at::Tensor lp = step(ids, pos, mask, last);
     auto lp_a = lp.accessor<float, 2>();
     for (std::int64_t b = 0; b < B; ++b)
       for (std::int64_t r : trie.roots) settle(q[b], r, lp_a[b][trie.nodes[r].token]);
@@ -474,13 +478,7 @@ std::vector<SearchResult> search_labels(const Decoder& model, const LabelTrie& t
         ++x.result.fed;
       }
     }
-    ForwardInput in;
-    in.input_ids = ids.to(dev);
-    in.position_ids = pos.to(dev);
-    in.attention_mask = mask;
-    in.cache = &cache;
-    const at::Tensor hidden = model.forward_hidden(in);
-    const at::Tensor lp = log_probs(hidden.reshape({R * T, -1}).index_select(0, at::tensor(flat, at::kLong).to(dev)));
+    const at::Tensor lp = step(ids, pos, mask, flat);
     auto lp_a = lp.accessor<float, 2>();
     std::int64_t i = 0;
     for (std::int64_t r = 0; r < R; ++r)
