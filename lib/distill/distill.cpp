@@ -160,7 +160,8 @@ TrainSummary distill(const DistillOptions& d) {
   o.model = layers_student ? d.teacher : fs::path(d.student);
 
   // Checks that need only the store: the teacher's tokenizer, or the cache against the store.
-  const data::TokenStore store = data::read_token_store(o.data);
+  const auto store_owner = std::make_shared<const data::TokenStore>(data::read_token_store(o.data));
+  const data::TokenStore& store = *store_owner;
   HONE_CHECK(store.splits.count("train"), InputError, "{}: no 'train' split", o.data.string());
   const data::TokenSplit& train_split = store.splits.at("train");
   std::shared_ptr<TeacherCacheReader> cache;
@@ -183,6 +184,7 @@ TrainSummary distill(const DistillOptions& d) {
   auto teacher_weights = std::make_shared<std::optional<ModelWeights>>();
   TrainJob job;
   job.command = "distill";
+  job.store = store_owner;  // read once, for the checks above and for training
   job.loss_label = kd_on ? fmt::format("{} x {} + {} x cross-entropy (nats per loss token)", d.kd.alpha,
                                        divergence_name(d.kd.divergence), 1.0 - d.kd.alpha)
                          : "cross-entropy (nats per loss token)";

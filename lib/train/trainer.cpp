@@ -333,7 +333,9 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   const bool bf16 = o.precision == "bf16" || (o.precision == "auto" && device.is_cuda());
 
   // Data, and the tokenizer it was made with.
-  data::TokenStore store = data::read_token_store(o.data);
+  const std::shared_ptr<const data::TokenStore> store_owner =
+      job.store ? job.store : std::make_shared<const data::TokenStore>(data::read_token_store(o.data));
+  const data::TokenStore& store = *store_owner;
   HONE_CHECK(store.splits.count("train") && store.splits.at("train").sequences() > 0, InputError,
              "{}: no 'train' split (or it is empty)", o.data.string());
   {

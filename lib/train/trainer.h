@@ -105,6 +105,8 @@ struct TrainJob {
   std::function<Decoder(c10::Device device, bool main)> load_model;
   // What the loop minimises for the trained model. Default: cross_entropy_sum.
   std::function<std::unique_ptr<Objective>(const Decoder& model, c10::Device device)> make_objective;
+  // The token store at options.data when the command has read it already (default: read here).
+  std::shared_ptr<const data::TokenStore> store;
   std::string identity_json;  // a JSON object of more settings that must not change on --resume
   std::string base_model;     // the adapter's base_model_name_or_path (default: options.model)
   std::string loss_label = "cross-entropy (nats per loss token)";  // y axis of loss.svg
