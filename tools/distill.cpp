@@ -51,6 +51,7 @@ Run register_distill(CLI::App& root) {
       c.topk = o->d.topk;
       c.temperature = o->d.kd.temperature;
       c.batch_size = o->d.train.eval_batch_size;
+      c.precision = o->d.train.precision;
       c.device = o->d.train.device;
       c.threads = o->d.train.threads;
       c.overwrite = o->overwrite;

@@ -53,6 +53,9 @@ Run register_ingest(CLI::App& root) {
   cmd->add_option("--messages-field", g.messages_field, "Field holding the turns (chat; default messages or conversations)");
   cmd->add_option("--prompt-template", g.prompt_template, "Classification prompt; {text} is replaced by the text")
       ->capture_default_str();
+  cmd->add_option("--system", g.system,
+                  "System message for every example (prompt-completion and classification records, and chat "
+                  "records without one); \"\" gives an empty system turn instead of the chat template's default");
   cmd->add_flag("--text-blocks", g.text_blocks, "TXT: one document per blank-line-separated block (not per file)");
   cmd->add_option("--max-record-bytes", g.max_record_bytes, "Reject records longer than this")->capture_default_str();
   cmd->add_flag("--overwrite", g.overwrite, "Replace an existing output directory (after the new one is complete)");

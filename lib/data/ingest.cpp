@@ -145,6 +145,7 @@ nlohmann::ordered_json options_json(const IngestOptions& o) {
   j["completion_field"] = o.completion_field;
   j["messages_field"] = o.messages_field;
   j["prompt_template"] = o.prompt_template;
+  j["system"] = o.system ? nlohmann::ordered_json(*o.system) : nlohmann::ordered_json(nullptr);
   j["text_blocks"] = o.text_blocks;
   j["max_record_bytes"] = o.max_record_bytes;
   return j;
@@ -239,7 +240,9 @@ IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir
         bad(record.line, e.problem, record.raw);
         continue;
       }
-      const std::string content = canonical_json(ex);
+      // The id, and with it the split and the sample, is taken before the system message is
+      // added, so that a system message changes no example's split.
+      std::string content = canonical_json(ex);
       Sha256 sha;
       sha.update(content);
       const auto d = sha.digest();
@@ -256,6 +259,10 @@ IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir
       if (split == 0 && o.train_fraction < 1 && hash_unit(d, 16) >= o.train_fraction) {
         ++report.sampled_out;
         continue;
+      }
+      if (o.system) {
+        add_system(ex, *o.system);
+        content = canonical_json(ex);
       }
       line = fmt::format("{{\"id\":\"{:016x}\",", id);
       line.append(content, 1, std::string::npos).push_back('\n');

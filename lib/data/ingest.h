@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct IngestOptions {
   std::string completion_field = "completion";  // prompt-completion
   std::string messages_field;                   // chat; empty: "messages", else "conversations"
   std::string prompt_template = "{text}";       // classification prompt; "{text}" is replaced by the text
+  // A system message for every example: a "system" field on prompt-completion records, a leading
+  // system turn on chat records that have none. Unset: none (the chat template's default applies).
+  std::optional<std::string> system;
   bool text_blocks = false;  // .txt: one document per blank-line-separated block, not per file
   // A record (a line, a CSV record, a JSON array element, a text document) longer than this is
   // rejected rather than held in memory.

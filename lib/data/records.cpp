@@ -151,6 +151,14 @@ Example normalise(const nlohmann::json& f, RecordFormat format, const IngestOpti
   return ex;
 }
 
+void add_system(Example& ex, const std::string& system) {
+  if (ex.kind == "completion") {
+    ex.system = system;
+    ex.has_system = true;
+  } else if (ex.kind == "chat" && ex.messages.front().role != "system") {
+    ex.messages.insert(ex.messages.begin(), Message{"system", system});
+  }
+}
 
 std::string canonical_json(const Example& ex) {
   std::string out = "{\"format\":";
@@ -159,6 +167,10 @@ std::string canonical_json(const Example& ex) {
     out += ",\"text\":";
     append_json_string(out, ex.text);
   } else if (ex.kind == "completion") {
+    if (ex.has_system) {
+      out += ",\"system\":";
+      append_json_string(out, ex.system);
+    }
     out += ",\"prompt\":";
     append_json_string(out, ex.prompt);
     out += ",\"completion\":";

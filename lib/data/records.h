@@ -45,8 +45,9 @@ struct Message {
 // for classification); "chat" uses messages.
 struct Example {
   std::string kind;
-  std::string text, prompt, completion, label;
+  std::string text, prompt, completion, label, system;
   bool has_label = false;
+  bool has_system = false;  // completion: a system message precedes the prompt
   std::vector<Message> messages;
 };
 
@@ -56,6 +57,10 @@ RecordFormat detect_format(const nlohmann::json& fields, const IngestOptions& op
 
 // Validates `fields` as `format` (not kAuto) and builds the example; throws RecordError.
 Example normalise(const nlohmann::json& fields, RecordFormat format, const IngestOptions& options);
+
+// Gives the example the system message (ingest --system): a completion's "system" field, or a
+// leading system turn for a chat without one (a chat's own system turn is kept).
+void add_system(Example& example, const std::string& system);
 
 // The example as a compact JSON object without its id: {"format":...,...}. The id is the first 8
 // bytes of the SHA-256 of exactly these bytes.

@@ -47,7 +47,11 @@ std::vector<ChatMessage> messages_of(const json& j, const std::string& where) {
     return m;
   }
   HONE_CHECK(format == "completion", InputError, "{}: format '{}' has no turns", where, format);
-  return {{"user", j.at("prompt").get<std::string>()}, {"assistant", j.at("completion").get<std::string>()}};
+  std::vector<ChatMessage> m;
+  if (j.contains("system")) m.push_back({"system", j.at("system").get<std::string>()});
+  m.push_back({"user", j.at("prompt").get<std::string>()});
+  m.push_back({"assistant", j.at("completion").get<std::string>()});
+  return m;
 }
 
 }  // namespace
@@ -74,9 +78,12 @@ TokenizedExample tokenize_example(const ExampleFormat& f, const std::string& lin
       // No template (a base model): prompt text, then the completion and eos.
       HONE_CHECK(format == "completion", InputError, "{}: chat records need a chat template (--template chat)", where);
       HONE_CHECK(tok.eos_id().has_value(), InputError, "{}: the tokenizer has no eos token", where);
-      ex.ids = tok.encode(messages[0].content, /*add_special=*/true, /*parse_special=*/false);
+      // A system message (ingest --system) leads the prompt, a blank line before the prompt.
+      const bool sys = messages.size() == 3;
+      const std::string prompt = sys ? messages[0].content + "\n\n" + messages[1].content : messages[0].content;
+      ex.ids = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/false);
       ex.loss.assign(ex.ids.size(), train_on_prompt ? 1 : 0);
-      const auto c = tok.encode(messages[1].content, /*add_special=*/false, /*parse_special=*/false);
+      const auto c = tok.encode(messages.back().content, /*add_special=*/false, /*parse_special=*/false);
       ex.ids.insert(ex.ids.end(), c.begin(), c.end());
       ex.ids.push_back(*tok.eos_id());
       ex.loss.resize(ex.ids.size(), 1);

@@ -27,8 +27,10 @@ using nlohmann::json;
 
 namespace {
 
-// The teacher's weights (float32 on `device`) with its adapter, if any, checked and merged.
-ModelWeights load_teacher(const fs::path& teacher, const fs::path& adapter, c10::Device device) {
+// The teacher's weights on `device` with its adapter, if any, checked and merged (in float32),
+// then in `dtype`.
+ModelWeights load_teacher(const fs::path& teacher, const fs::path& adapter, c10::Device device,
+                          c10::ScalarType dtype = at::kFloat) {
   LoadOptions load;
   load.device = device;
   load.dtype = at::kFloat;
@@ -38,6 +40,9 @@ ModelWeights load_teacher(const fs::path& teacher, const fs::path& adapter, c10:
     check_adapter_tokenizer(a, *Tokenizer::load(teacher));
     merge_lora_adapter(w.tensors, a);
   }
+  if (dtype != at::kFloat)
+    for (auto& [name, t] : w.tensors)
+      if (t.is_floating_point()) t = t.to(dtype);
   return w;
 }
 
@@ -251,8 +256,11 @@ void cache_teacher(const CacheTeacherOptions& c) {
   const data::TokenSplit& train = store.splits.at("train");
   data::check_tokenizer(store, c.data, *Tokenizer::load(c.teacher), c.teacher.string());
   const c10::Device device = parse_device(c.device, DistEnv::from_environment().local_rank);
+  HONE_CHECK(c.precision == "auto" || c.precision == "fp32" || c.precision == "bf16", UsageError,
+             "--precision must be auto, fp32 or bf16, got '{}'", c.precision);
+  const bool bf16 = c.precision == "bf16" || (c.precision == "auto" && device.is_cuda());
 
-  ModelWeights w = load_teacher(c.teacher, c.teacher_adapter, device);
+  ModelWeights w = load_teacher(c.teacher, c.teacher_adapter, device, bf16 ? at::kBFloat16 : at::kFloat);
   const std::string config_json = w.config.to_hf_json();
   Decoder teacher(std::move(w));
   const std::int64_t V = teacher.config().vocab_size;
@@ -267,9 +275,10 @@ void cache_teacher(const CacheTeacherOptions& c) {
   meta.topk = c.topk <= 0 || c.topk >= V ? V : c.topk;
   meta.temperature = c.temperature;
   meta.vocab_size = V;
+  meta.teacher_dtype = bf16 ? "bf16" : "f32";
   meta.rows = offsets.back();
-  spdlog::info("caching the teacher's top {} of {} tokens at {} targets of {} sequences (temperature {})", meta.topk, V,
-               meta.rows, train.sequences(), c.temperature);
+  spdlog::info("caching the teacher's top {} of {} tokens at {} targets of {} sequences (temperature {}, {} weights)",
+               meta.topk, V, meta.rows, train.sequences(), c.temperature, meta.teacher_dtype);
 
   TeacherCacheWriter writer(c.out, meta, offsets);
   const auto t0 = std::chrono::steady_clock::now();

@@ -103,6 +103,7 @@ TeacherCacheWriter::TeacherCacheWriter(const fs::path& path, const TeacherCacheM
   write_attr(m.file, "topk", meta.topk);
   write_attr(m.file, "temperature", meta.temperature);
   write_attr(m.file, "vocab_size", meta.vocab_size);
+  write_attr(m.file, "teacher_dtype", meta.teacher_dtype);
   m.group = H5Gcreate2(m.file, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   HONE_CHECK(m.group >= 0, RuntimeError, "{}: cannot create group 'train'", tmp);
   write_dataset(m.group, kOffsets, row_offsets, tmp);
@@ -181,6 +182,8 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
   meta.topk = read_int_attr(m.file, "topk").value_or(0);
   meta.temperature = read_double_attr(m.file, "temperature").value_or(0.0);
   meta.vocab_size = read_int_attr(m.file, "vocab_size").value_or(0);
+  meta.teacher_dtype = read_str_attr(m.file, "teacher_dtype");
+  if (meta.teacher_dtype.empty()) meta.teacher_dtype = "f32";  // caches written before the attribute
   m.group = H5Gopen2(m.file, "train", H5P_DEFAULT);
   HONE_CHECK(m.group >= 0, InputError, "{}: no 'train' group", file);
   m.offsets = read_dataset<std::int64_t>(m.group, kOffsets, file);

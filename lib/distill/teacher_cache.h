@@ -34,6 +34,7 @@ struct TeacherCacheMeta {
   std::int64_t topk = 0;
   double temperature = 1.0;
   std::int64_t vocab_size = 0;        // the teacher's output width
+  std::string teacher_dtype = "f32";  // the teacher's weights and compute when cached: f32 or bf16
   std::int64_t rows = 0;              // targets in the split
 };
 

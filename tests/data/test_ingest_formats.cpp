@@ -101,6 +101,45 @@ TEST(IngestFormats, ClassificationTemplateAndFieldNames) {
   EXPECT_EQ(rows[0]["label"], "card_arrival");
 }
 
+// --system: a "system" field on completion records, a leading system turn on chats without one
+// (a chat's own system turn is kept), and the same ids and splits as without it.
+TEST(IngestFormats, SystemMessageKeepsIdsAndSplits) {
+  TempDir t;
+  write_bytes(t / "a.jsonl",
+              "{\"prompt\": \"2+2=\", \"completion\": \"4\"}\n"
+              "{\"prompt\": \"3+3=\", \"completion\": \"6\"}\n"
+              "{\"prompt\": \"4+4=\", \"completion\": \"8\"}\n");
+  write_bytes(t / "b.jsonl",
+              "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello\"}]}\n"
+              "{\"messages\": [{\"role\": \"system\", \"content\": \"Own.\"}, {\"role\": \"user\", \"content\": \"Yo\"}, "
+              "{\"role\": \"assistant\", \"content\": \"Hey\"}]}\n");
+  IngestOptions o;
+  o.split = {0.5, 0.25, 0.25};
+  data::ingest({t / "a.jsonl", t / "b.jsonl"}, t / "plain", o);
+  o.system = "Answer in digits.";
+  data::ingest({t / "a.jsonl", t / "b.jsonl"}, t / "sys", o);
+  o.system = "";
+  data::ingest({t / "a.jsonl", t / "b.jsonl"}, t / "empty", o);
+  for (const char* split : {"train", "valid", "test"}) {
+    std::vector<std::string> a, b;
+    for (const auto& r : read_jsonl(t / "plain" / (std::string(split) + ".jsonl"))) a.push_back(r["id"]);
+    for (const auto& r : read_jsonl(t / "sys" / (std::string(split) + ".jsonl"))) b.push_back(r["id"]);
+    EXPECT_EQ(a, b) << split << ": the system message moved an example";
+  }
+  std::map<std::string, nlohmann::json> by_first;  // first user text -> record
+  for (const auto& r : read_all(t / "sys"))
+    by_first[r.contains("prompt") ? r["prompt"].get<std::string>() : r["messages"].back()["content"].get<std::string>()] = r;
+  ASSERT_EQ(by_first.size(), 5u);
+  EXPECT_EQ(by_first["2+2="]["system"], "Answer in digits.");
+  EXPECT_EQ(by_first["Hello"]["messages"].size(), 3u);
+  EXPECT_EQ(by_first["Hello"]["messages"][0]["content"], "Answer in digits.");
+  EXPECT_EQ(by_first["Hey"]["messages"][0]["content"], "Own.") << "a chat's own system turn is kept";
+  EXPECT_EQ(by_first["Hey"]["messages"].size(), 3u);
+  for (const auto& r : read_all(t / "empty"))
+    if (r.contains("prompt")) EXPECT_EQ(r["system"], "");
+  for (const auto& r : read_all(t / "plain")) EXPECT_FALSE(r.contains("system"));
+}
+
 TEST(IngestFormats, JsonArrayTextFilesAndGzipGiveTheSameExamples) {
   const std::string jsonl = "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"c [x]\", \"completion\": \"d,}\"}\n";
   const std::string json = "[\n  {\"prompt\": \"a\",\n   \"completion\": \"b\"},\n  {\"prompt\": \"c [x]\", \"completion\": \"d,}\"}\n]\n";

@@ -8,6 +8,7 @@
 #include "data/token_store.h"
 #include "helpers.h"
 #include "ingest_fixtures.h"
+#include "text/chat_template.h"
 #include "text/tokenizer.h"
 
 namespace hone::data {
@@ -94,6 +95,34 @@ TEST(Tokenize, TextRecordsWithoutTemplateEndWithEos) {
     loss.insert(slice_text(*tok, s, s.example_offsets[i], s.example_offsets[i + 1], true));
   EXPECT_EQ(loss, (std::set<std::string>{"plain words<|im_end|>", "4<|im_end|>"}));
   EXPECT_EQ(st.meta.template_name, "none");
+}
+
+// A completion's system message (ingest --system) replaces the template's default system turn
+// ("" gives an empty one); without a template it leads the prompt, a blank line before it.
+TEST(Tokenize, SystemMessageOfCompletionRecords) {
+  if (!test::have_model()) GTEST_SKIP() << "no model";
+  const auto tok = Tokenizer::load(test::model_path());
+  const ChatTemplateInfo chat = ChatTemplateInfo::from_tokenizer(*tok);
+  const ExampleFormat with_chat{tok.get(), &chat, tok->stop_ids(), false};
+  const ExampleFormat no_template{tok.get(), nullptr, tok->stop_ids(), false};
+  auto render = [&](const ExampleFormat& f, const std::string& line, bool loss_only) {
+    const TokenizedExample ex = tokenize_example(f, line, "t:1");
+    std::vector<std::int32_t> ids;
+    for (std::size_t i = 0; i < ex.ids.size(); ++i)
+      if (!loss_only || ex.loss[i]) ids.push_back(ex.ids[i]);
+    return tok->decode(ids);
+  };
+  const std::string empty = R"({"format":"completion","system":"","prompt":"Where is my card?","completion":"card_arrival"})";
+  const std::string task = R"({"format":"completion","system":"Classify.","prompt":"Where is my card?","completion":"card_arrival"})";
+  EXPECT_EQ(render(with_chat, empty, false),
+            "<|im_start|>system\n<|im_end|>\n<|im_start|>user\nWhere is my card?<|im_end|>\n"
+            "<|im_start|>assistant\ncard_arrival<|im_end|>\n");
+  EXPECT_EQ(render(with_chat, task, false),
+            "<|im_start|>system\nClassify.<|im_end|>\n<|im_start|>user\nWhere is my card?<|im_end|>\n"
+            "<|im_start|>assistant\ncard_arrival<|im_end|>\n");
+  EXPECT_EQ(render(with_chat, task, true), "card_arrival<|im_end|>");
+  EXPECT_EQ(render(no_template, task, false), "Classify.\n\nWhere is my card?card_arrival<|im_end|>");
+  EXPECT_EQ(render(no_template, task, true), "card_arrival<|im_end|>");
 }
 
 TEST(Tokenize, PackingKeepsWholeExamplesWithinMaxLen) {

@@ -2,10 +2,13 @@
 // the outputs load, and the errors name what is wrong.
 #include <gtest/gtest.h>
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "distill/distill.h"
+#include "distill/teacher_cache.h"
 #include "helpers.h"
 #include "train/train_fixtures.h"
 
@@ -76,6 +79,29 @@ TEST_F(DistillCli, OfflineEqualsOnlineWithTheWholeVocabularyAndWithTopK) {
   const auto run = nlohmann::json::parse(read_bytes(tmp_ / "on0/run.json"));
   EXPECT_EQ(run["command"], "distill");
   EXPECT_EQ(run["identity"]["distill"]["student"], "layers:1");
+}
+
+// --precision bf16 caches from bf16 teacher weights: recorded in the cache, and the same
+// distribution as float32's within bf16 tolerance.
+TEST_F(DistillCli, Bf16TeacherCacheIsRecordedAndCloseToFloat32) {
+  CommandResult r = cache(tmp_ / "f32.h5", "8");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cache(tmp_ / "bf16.h5", "8", {"--precision", "bf16"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const TeacherCacheReader f32(tmp_ / "f32.h5"), bf16(tmp_ / "bf16.h5");
+  EXPECT_EQ(f32.meta().teacher_dtype, "f32");
+  EXPECT_EQ(bf16.meta().teacher_dtype, "bf16");
+  std::vector<std::int64_t> all;
+  for (std::int64_t i = 0; i < 64; ++i) all.push_back(i);
+  const TeacherTopK a = f32.rows(all, at::kCPU), b = bf16.rows(all, at::kCPU);
+  ASSERT_EQ(a.ids.sizes(), b.ids.sizes());
+  // Top-1 agrees almost everywhere (near ties may swap); the top-1 log-probability within bf16's
+  // relative precision of the logits.
+  const double top1 = a.ids.select(1, 0).eq(b.ids.select(1, 0)).to(at::kDouble).mean().item<double>();
+  EXPECT_GE(top1, 0.95);
+  EXPECT_LE((a.logprobs.select(1, 0) - b.logprobs.select(1, 0)).abs().max().item<double>(), 0.1);
+  EXPECT_GT((a.logprobs - b.logprobs).abs().max().item<double>(), 0.0) << "bf16 was not used";
+  EXPECT_EQ(cache(tmp_ / "bad.h5", "8", {"--precision", "fp16"}).exit_code, 2);
 }
 
 TEST_F(DistillCli, LoraStudentWritesItsBaseAndAnAdapter) {
