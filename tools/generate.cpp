@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <optional>
 
 #include "command.h"
 #include "generate/text_generation.h"
@@ -14,6 +15,7 @@ Run register_generate(CLI::App& root) {
   struct Options {
     std::string model;                 // .gguf or HF directory
     std::string adapter;               // LoRA adapter directory
+    std::optional<std::string> system;  // system message (the one the model was tuned with)
     std::string prompt;
     bool chat = false;                 // apply the chat template as one user turn
     TextGenerationOptions generation;  // length, sampling, stop strings
@@ -25,6 +27,9 @@ Run register_generate(CLI::App& root) {
   add_config_options(*cmd);
   cmd->add_option("-m,--model", o->model, "Model (.gguf or HF directory)")->required();
   cmd->add_option("--adapter", o->adapter, "PEFT LoRA adapter directory, merged into the model");
+  cmd->add_option("--system", o->system,
+                  "System message (the one the data were ingested with, ingest --system); with --chat it replaces "
+                  "the template's default system turn, without it it leads the prompt");
   cmd->add_option("-p,--prompt", o->prompt, "Prompt text")->required();
   cmd->add_flag("--chat", o->chat, "Apply the chat template as one user turn")->capture_default_str();
   cmd->add_option("-n,--max-new-tokens", o->generation.max_new_tokens, "Tokens to generate at most")->capture_default_str();
@@ -44,8 +49,12 @@ Run register_generate(CLI::App& root) {
   return [o] {
     if (o->threads > 0) at::set_num_threads(o->threads);
     const LanguageModel model = load_language_model(o->model);
-    if (!o->adapter.empty()) merge_lora_adapter(*model.decoder, o->adapter);
-    const auto prompt = prompt_tokens(*model.tokenizer, o->prompt, o->chat);
+    if (!o->adapter.empty()) {
+      const LoraAdapter a = read_lora_adapter(o->adapter, model.decoder->config(), o->model);
+      check_adapter_tokenizer(a, *model.tokenizer);
+      merge_lora_adapter(*model.decoder, a);
+    }
+    const auto prompt = prompt_tokens(*model.tokenizer, o->prompt, o->chat, o->system);
     if (o->warmup) {
       TextGenerationOptions once = o->generation;
       once.max_new_tokens = 2;

@@ -17,10 +17,14 @@ LanguageModel load_language_model(const fs::path& path, const LoadOptions& optio
   return m;
 }
 
-std::vector<std::int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& text, bool chat) {
-  if (!chat) return tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/false);
+std::vector<std::int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& text, bool chat,
+                                        const std::optional<std::string>& system) {
+  if (!chat) return tokenizer.encode(system ? *system + "\n\n" + text : text, /*add_special=*/true, /*parse_special=*/false);
   const ChatTemplateInfo info = ChatTemplateInfo::from_tokenizer(tokenizer);
-  const std::string rendered = render_chat(info, {{"user", text}}, /*add_generation_prompt=*/true);
+  std::vector<ChatMessage> messages;
+  if (system) messages.push_back({"system", *system});
+  messages.push_back({"user", text});
+  const std::string rendered = render_chat(info, messages, /*add_generation_prompt=*/true);
   // The rendered template carries its own bos text where the family has one (Llama 3, Llama 2),
   // as transformers' apply_chat_template(tokenize=True) does.
   return tokenizer.encode(rendered, /*add_special=*/false, /*parse_special=*/true);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,8 @@ LanguageModel load_language_model(const fs::path& path, const LoadOptions& optio
 // the generation prompt (the template's special tokens are parsed as such); otherwise the text is
 // encoded with the model's special tokens (bos where the model adds one) and no special-token
 // parsing, so user text can never inject control tokens.
-std::vector<std::int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& text, bool chat);
+std::vector<std::int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& text, bool chat,
+                                        const std::optional<std::string>& system = std::nullopt);
 
 struct TextGenerationOptions {
   std::int64_t max_new_tokens = 128;

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <fmt/format.h>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -48,21 +49,70 @@ std::string duration(double s) {
   return t >= 60 ? fmt::format("{}m{:02}s", t / 60, t % 60) : fmt::format("{}s", t);
 }
 
-// How to serve an export, as shell commands (one per line).
-std::string serve_command(const std::string& format, const fs::path& path, const fs::path& base) {
+// `s` as one shell word in single quotes.
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// `s` as a Python string literal in single quotes, to be placed inside a double-quoted shell word.
+std::string py_in_dquotes(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\\' || c == '\'') q += '\\';
+    if (c == '\n') {
+      q += "\\n";
+      continue;
+    }
+    q += c;
+  }
+  q += "'";
+  std::string out;  // then escaped for the shell's double quotes
+  for (char c : q) {
+    if (c == '"' || c == '$' || c == '`' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// How to serve an export, as shell commands (one per line). `system`: the system message the
+// data were ingested with (ingest --system), which the served model must be given too.
+std::string serve_command(const std::string& format, const fs::path& path, const fs::path& base,
+                          const std::optional<std::string>& system) {
   const std::string p = path.string(), b = base.empty() ? "BASE" : base.string();
+  const std::string sys_flag = system ? " -sys " + shell_quote(*system) : "";
+  const std::string sys_note =
+      system ? "  # send the system message " + shell_quote(*system) + " with every request" : "";
   if (format == "gguf")
-    return fmt::format("llama-cli -m {0} -cnv\nprintf 'FROM {0}\\n' > Modelfile && ollama create tuned -f Modelfile && ollama run tuned", p);
-  if (format == "gguf-lora") return fmt::format("llama-cli -m {} --lora {} -cnv", b, p);
+    return fmt::format("llama-cli -m {0} -cnv{1}\nprintf 'FROM {0}\\n{2}' > Modelfile && ollama create tuned -f Modelfile "
+                       "&& ollama run tuned",
+                       p, sys_flag, system ? "SYSTEM \"\"\"" + *system + "\"\"\"\\n" : "");
+  if (format == "gguf-lora") return fmt::format("llama-cli -m {} --lora {} -cnv{}", b, p, sys_flag);
+  const std::string messages =
+      system ? "[{'role': 'system', 'content': " + py_in_dquotes(*system) + "}, {'role': 'user', 'content': 'Hello'}]"
+             : "'Hello'";
   if (format == "hf")
-    return fmt::format("vllm serve {0}\npython -c \"from transformers import pipeline; "
-                       "print(pipeline('text-generation', model='{0}')('Hello')[0]['generated_text'])\"", p);
+    return fmt::format("vllm serve {0}{2}\npython -c \"from transformers import pipeline; "
+                       "print(pipeline('text-generation', model='{0}')({1})[0]['generated_text'])\"", p, messages,
+                       sys_note);
   if (format == "peft")
-    return fmt::format("vllm serve HF_BASE --enable-lora --lora-modules tuned={0}\npython -c \"from transformers import "
+    return fmt::format("vllm serve HF_BASE --enable-lora --lora-modules tuned={0}{2}\npython -c \"from transformers import "
                        "AutoModelForCausalLM; from peft import PeftModel; "
                        "m = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained('HF_BASE'), '{0}')\"  "
-                       "# HF_BASE: the base as an HF directory (hone export -m {1} --format hf -o HF_BASE)", p, b);
+                       "# HF_BASE: the base as an HF directory (hone export -m {1} --format hf -o HF_BASE)", p, b, sys_note);
   return "";
+}
+
+// The system message of an ingested data directory (its manifest's options.system), if any.
+std::optional<std::string> data_system(const std::string& data) {
+  std::error_code ec;
+  const fs::path manifest = fs::path(data) / "manifest.json";
+  if (data.empty() || !fs::is_regular_file(manifest, ec)) return std::nullopt;
+  const ordered_json m = read_json_file(manifest, "an ingest manifest");
+  if (!m.contains("options") || !m["options"].contains("system") || !m["options"]["system"].is_string())
+    return std::nullopt;
+  return m["options"]["system"].get<std::string>();
 }
 
 const char* const kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"};
@@ -128,13 +178,15 @@ std::string write_report(const ReportOptions& o) {
                     {"trainable_parameters", run.value("trainable_parameters", ordered_json(nullptr))}});
   }
 
+  const std::optional<std::string> system = data_system(test_set["data"].get<std::string>());
+  test_set["system"] = system ? ordered_json(*system) : ordered_json(nullptr);
   ordered_json exports = ordered_json::array();
   for (const auto& [format, path] : o.exports) {
     HONE_CHECK(fs::exists(path), InputError, "--export {}={}: no such file or directory", format, path.string());
     exports.push_back({{"format", format},
                        {"path", path.string()},
                        {"bytes", path_bytes(path)},
-                       {"serve", serve_command(format, path, o.base_model)}});
+                       {"serve", serve_command(format, path, o.base_model, system)}});
   }
 
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -147,7 +199,11 @@ std::string write_report(const ReportOptions& o) {
   const std::string set_line =
       fmt::format("Test set: the '{}' split of {}{}; each model's examples are listed in the table.",
                   test_set["split"].get<std::string>(), test_set["data"].get<std::string>(),
-                  test_set["labels"].is_number() ? fmt::format(" ({} labels)", test_set["labels"].dump()) : "");
+                  test_set["labels"].is_number() ? fmt::format(" ({} labels)", test_set["labels"].dump()) : "") +
+      (system ? fmt::format(" Every prompt carries the system message \"{}\" (hone ingest --system): serve the tuned "
+                            "models with it, as the commands below do.",
+                            *system)
+              : "");
   auto examples = [](const ordered_json& m) {
     return fmt::format("{} ({})", m["examples"].dump(), m["subset"].get<std::string>());
   };

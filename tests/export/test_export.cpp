@@ -276,6 +276,11 @@ TEST(ExportErrors, MismatchesAndUnsupportedAdaptersFailBeforeWriting) {
                      {q + ".lora_B.weight", DType::kF32, {576, 2}, b2.data(), b2.size() * 4}},
                     {{"format", "pt"}, {kAdapterTokenizerKey, std::string(64, 'a')}});
   fails({"--adapter", (dir / "tok").string(), "--format", "gguf", "-o", out}, 3, "the adapter was trained with tokenizer aaaaaaaaaaaaaaaa");
+  {  // hone generate checks it too
+    const auto g = test::run_hone({"generate", "-m", m, "--adapter", (dir / "tok").string(), "-p", "hi", "-n", "1"});
+    EXPECT_EQ(g.exit_code, 3) << g.err;
+    EXPECT_NE(g.err.find("the adapter was trained with tokenizer aaaaaaaaaaaaaaaa"), std::string::npos) << g.err;
+  }
   // A factor for a module that target_modules does not list.
   test::write_bytes(dir / "tok" / "adapter_config.json", R"({"peft_type":"LORA","r":2,"lora_alpha":4,"target_modules":["v_proj"]})");
   write_safetensors(dir / "tok" / "adapter_model.safetensors",

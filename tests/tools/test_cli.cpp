@@ -218,6 +218,23 @@ TEST(CliGenerate, GreedyCompletionsEqualTransformers) {
   }
 }
 
+// --system: the chat template's system turn (as ingest --system gives the training data) in place
+// of the default one; SmolLM2's default system turn is 21 tokens, an empty one 5.
+TEST(CliGenerate, SystemMessageReplacesTheDefaultSystemTurn) {
+  if (!test::have_model()) GTEST_SKIP() << "no model";
+  auto prompt_len = [](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"generate", "-m", test::model_path(), "-p", "Where is my card?", "--chat", "-n", "1", "-v"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = run_hone(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const auto at = r.err.find("prompt ");
+    return at == std::string::npos ? -1 : std::stoi(r.err.substr(at + 7));
+  };
+  const int def = prompt_len({}), empty = prompt_len({"--system", ""}), task = prompt_len({"--system", "Classify the banking query."});
+  EXPECT_EQ(def - empty, 16);
+  EXPECT_EQ(task - empty, 6);
+}
+
 TEST(CliGenerate, StopStringsAndSeededSampling) {
   if (!test::have_model()) GTEST_SKIP() << "no model";
   const std::string m = test::model_path();

@@ -67,6 +67,29 @@ TEST(CliReport, WritesMarkdownJsonAndSelfContainedHtml) {
   EXPECT_TRUE(fs::exists(t / "report/report.md"));
 }
 
+// Data ingested with --system: the report says so, and every serve command passes the message.
+TEST(CliReport, ServeCommandsCarryTheSystemMessage) {
+  TempDir t;
+  fs::create_directories(t / "data");
+  write_bytes(t / "data/manifest.json", json{{"options", {{"system", "Classify the banking query."}}}}.dump());
+  json e = eval_report("tuned", 0.8, 100);
+  e["data"] = (t / "data").string();
+  write_bytes(t / "tuned.json", e.dump());
+  write_bytes(t / "tuned.gguf", "GGUF....");
+  fs::create_directories(t / "hf");
+  const CommandResult r = run_hone({"report", "--eval", (t / "tuned.json").string(), "--export",
+                                    "gguf=" + (t / "tuned.gguf").string(), "--export", "hf=" + (t / "hf").string(), "-o",
+                                    (t / "report").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(read_bytes(t / "report/report.json"));
+  EXPECT_EQ(j["test_set"]["system"], "Classify the banking query.");
+  const std::string gguf = j["exports"][0]["serve"], hf = j["exports"][1]["serve"];
+  EXPECT_NE(gguf.find("-cnv -sys 'Classify the banking query.'"), std::string::npos) << gguf;
+  EXPECT_NE(gguf.find("SYSTEM \"\"\"Classify the banking query.\"\"\""), std::string::npos) << gguf;
+  EXPECT_NE(hf.find("{'role': 'system', 'content': 'Classify the banking query.'}"), std::string::npos) << hf;
+  EXPECT_NE(read_bytes(t / "report/report.md").find("system message \"Classify the banking query.\""), std::string::npos);
+}
+
 TEST(CliReport, Errors) {
   TempDir t;
   CommandResult r = run_hone({"report", "--eval", (t / "missing.json").string(), "-o", (t / "o").string()});
