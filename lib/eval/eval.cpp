@@ -144,6 +144,16 @@ std::uint64_t disk_bytes(const fs::path& p) {
   return n;
 }
 
+// An adapter's size on disk: its weights and config only (a lora-train run directory also holds
+// best/, checkpoints/ and metrics, which serving does not need).
+std::uint64_t adapter_bytes(const fs::path& dir) {
+  std::uint64_t n = 0;
+  std::error_code ec;
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"})
+    if (fs::is_regular_file(dir / f, ec)) n += fs::file_size(dir / f, ec);
+  return n;
+}
+
 std::string default_name(const EvalModel& m) {
   if (!m.name.empty()) return m.name;
   std::string s = m.model.filename().string();
@@ -164,7 +174,7 @@ LoadedModel load(const EvalModel& m, c10::Device device, c10::ScalarType dtype) 
     const LoraAdapter a = read_lora_adapter(m.adapter, out.lm.decoder->config(), m.model.string());
     check_adapter_tokenizer(a, *out.lm.tokenizer);
     out.adapter_params = a.parameter_count();
-    out.bytes += disk_bytes(m.adapter);
+    out.bytes += adapter_bytes(m.adapter);
     merge_lora_adapter(*out.lm.decoder, a);
   }
   return out;

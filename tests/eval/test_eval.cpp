@@ -131,6 +131,11 @@ TEST(EvalCli, PerplexityEqualsTheTrainersValidLossAndGenerationSetsAreScored) {
   ASSERT_EQ(g["models"].size(), 2u);
   EXPECT_EQ(g["models"][1]["name"], "tuned");
   EXPECT_GT(g["models"][1]["adapter_params"].get<std::int64_t>(), 0);
+  // Size on disk: the model file plus the adapter's weights and config, not its checkpoints.
+  EXPECT_EQ(g["models"][0]["bytes"].get<std::uint64_t>(), fs::file_size(tiny));
+  EXPECT_EQ(g["models"][1]["bytes"].get<std::uint64_t>(),
+            fs::file_size(tiny) + fs::file_size(dir / "run" / "adapter_model.safetensors") +
+                fs::file_size(dir / "run" / "adapter_config.json"));
   for (const json& m : g["models"]) {
     for (const char* k : {"exact_match", "normalized_match", "format_validity"}) {
       ASSERT_TRUE(m[k].is_number()) << k;
