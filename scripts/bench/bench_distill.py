@@ -5,12 +5,14 @@ cross-entropy alone for the same steps; test accuracy and scoring latency of all
 
   .venv/bin/python scripts/bench/bench_distill.py [--work DIR] [--train-fraction 0.4]
       [--layers 10] [--epochs 2] [--test-sample 1000] [--threads 2] [--json FILE]
+      [--system TEXT] [--precision bf16|fp32] [--eval-dtype bf16|f32]
 
 Every step is a `hone` command, printed before it runs (so each figure comes with the command
 that produced it); outputs are cached in --work, so a rerun redoes only what is missing:
   1. ingest Banking77 (train.csv sampled with --train-fraction by content hash, 3% of it carved
      into valid; test.csv whole) and tokenize it packed (--pack --max-len 256);
-  2. the teacher: lora-train on SmolLM2-135M-Instruct (r=16, all linear layers, 1 epoch);
+  2. the teacher: lora-train on SmolLM2-135M-Instruct (r=16, all linear layers, 1 epoch, the demo
+     recipe's settings: 2 rows per step, lr 2e-3);
   3. the teacher cache: distill --cache-teacher (top-k log-probabilities at temperature T);
   4. three students cut from the teacher (layers:N, the teacher's adapter merged, all weights
      trained, same seed, steps and learning rate): KD from the cache, KD online, and
@@ -55,7 +57,11 @@ def main():
     ap.add_argument("--train-fraction", type=float, default=0.4)
     ap.add_argument("--layers", type=int, default=10)
     ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--student-lr", type=float, default=2e-4)
+    ap.add_argument("--student-lr", type=float, default=5e-4)
+    ap.add_argument("--system", default="Classify the banking query.",
+                    help="ingest --system (as the demo recipe); 'default' keeps the chat template's own")
+    ap.add_argument("--precision", default="bf16", help="training and teacher-cache precision (bf16 or fp32)")
+    ap.add_argument("--eval-dtype", default="bf16", help="eval --dtype (bf16 or f32)")
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--kd-alpha", type=float, default=0.5)
     ap.add_argument("--topk", type=int, default=64)
@@ -73,26 +79,28 @@ def main():
     if not os.path.exists(store):
         run([HONE, "ingest", os.path.join(a.banking77, "train.csv"), os.path.join(a.banking77, "test.csv"), "-o", data,
              "--label-field", "category", "--valid-from-train", "0.03", "--train-fraction", str(a.train_fraction),
-             "--overwrite"], os.path.join(w, "ingest.log"))
+             "--overwrite"] + ([] if a.system == "default" else ["--system", a.system]), os.path.join(w, "ingest.log"))
         run([HONE, "tokenize", data, "-m", MODEL, "-o", store, "--pack", "--max-len", "256"] + threads,
             os.path.join(w, "tokenize.log"))
 
     teacher = os.path.join(w, "teacher")
     if not os.path.exists(os.path.join(teacher, "adapter_model.safetensors")):
-        run([HONE, "lora-train", "-m", MODEL, "--data", store, "-o", teacher, "--epochs", "1", "-b", "4", "--lr", "5e-4",
-             "--warmup-steps", "10", "--lora-dropout", "0", "--progress", "log"] + threads,
+        run([HONE, "lora-train", "-m", MODEL, "--data", store, "-o", teacher, "--epochs", "1", "-b", "2", "--lr", "2e-3",
+             "--warmup-steps", "10", "--lora-dropout", "0", "--eval-every", "0", "--precision", a.precision,
+             "--progress", "log"] + threads,
             os.path.join(w, "teacher.log"))
 
     cache = os.path.join(w, "cache.h5")
     cache_s = None
     if not os.path.exists(cache):
         _, cache_s = run([HONE, "distill", "--cache-teacher", "--teacher", MODEL, "--teacher-adapter", teacher,
-                          "--data", store, "-o", cache, "--topk", str(a.topk), "--temperature", str(a.temperature)]
-                         + threads, os.path.join(w, "cache.log"))
+                          "--data", store, "-o", cache, "--topk", str(a.topk), "--temperature", str(a.temperature),
+                          "--precision", a.precision] + threads, os.path.join(w, "cache.log"))
 
     common = ["--teacher", MODEL, "--teacher-adapter", teacher, "--student", f"layers:{a.layers}", "--data", store,
               "--epochs", str(a.epochs), "-b", "4", "--lr", str(a.student_lr), "--warmup-steps", "10",
-              "--temperature", str(a.temperature), "--kd-alpha", str(a.kd_alpha), "--progress", "log"] + threads
+              "--temperature", str(a.temperature), "--kd-alpha", str(a.kd_alpha), "--precision", a.precision,
+              "--eval-every", "0", "--progress", "log"] + threads
     students = {
         "offline": ["--teacher-cache", cache],
         "online": ["--topk", str(a.topk)] + (["--max-steps", str(a.online_steps)] if a.online_steps else []),
@@ -111,6 +119,7 @@ def main():
     report = os.path.join(w, "eval", "report.json")
     if not os.path.exists(report):
         cmd = [HONE, "eval", "--data", data, "--sample", str(a.test_sample), "--method", "score", "--report", report,
+               "--dtype", a.eval_dtype, "--batch-size", "16",
                "--model", MODEL, "--adapter", teacher, "--name", "teacher"]
         for name in students:
             if name == "online" and a.online_steps:
