@@ -78,9 +78,9 @@ TokenizedExample tokenize_example(const ExampleFormat& f, const std::string& lin
       // No template (a base model): prompt text, then the completion and eos.
       HONE_CHECK(format == "completion", InputError, "{}: chat records need a chat template (--template chat)", where);
       HONE_CHECK(tok.eos_id().has_value(), InputError, "{}: the tokenizer has no eos token", where);
-      // A system message (ingest --system) leads the prompt, a blank line before the prompt.
-      const bool sys = messages.size() == 3;
-      const std::string prompt = sys ? messages[0].content + "\n\n" + messages[1].content : messages[0].content;
+      const bool sys = messages.front().role == "system";  // [system,] user, assistant
+      const std::string prompt =
+          plain_prompt(sys ? std::optional<std::string>(messages.front().content) : std::nullopt, messages[sys ? 1 : 0].content);
       ex.ids = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/false);
       ex.loss.assign(ex.ids.size(), train_on_prompt ? 1 : 0);
       const auto c = tok.encode(messages.back().content, /*add_special=*/false, /*parse_special=*/false);

@@ -256,9 +256,7 @@ void cache_teacher(const CacheTeacherOptions& c) {
   const data::TokenSplit& train = store.splits.at("train");
   data::check_tokenizer(store, c.data, *Tokenizer::load(c.teacher), c.teacher.string());
   const c10::Device device = parse_device(c.device, DistEnv::from_environment().local_rank);
-  HONE_CHECK(c.precision == "auto" || c.precision == "fp32" || c.precision == "bf16", UsageError,
-             "--precision must be auto, fp32 or bf16, got '{}'", c.precision);
-  const bool bf16 = c.precision == "bf16" || (c.precision == "auto" && device.is_cuda());
+  const bool bf16 = bf16_precision(c.precision, device);
 
   ModelWeights w = load_teacher(c.teacher, c.teacher_adapter, device, bf16 ? at::kBFloat16 : at::kFloat);
   const std::string config_json = w.config.to_hf_json();

@@ -149,7 +149,7 @@ std::uint64_t disk_bytes(const fs::path& p) {
 std::uint64_t adapter_bytes(const fs::path& dir) {
   std::uint64_t n = 0;
   std::error_code ec;
-  for (const char* f : {"adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"})
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors"})  // what read_lora_adapter reads
     if (fs::is_regular_file(dir / f, ec)) n += fs::file_size(dir / f, ec);
   return n;
 }

@@ -19,7 +19,7 @@ LanguageModel load_language_model(const fs::path& path, const LoadOptions& optio
 
 std::vector<std::int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& text, bool chat,
                                         const std::optional<std::string>& system) {
-  if (!chat) return tokenizer.encode(system ? *system + "\n\n" + text : text, /*add_special=*/true, /*parse_special=*/false);
+  if (!chat) return tokenizer.encode(plain_prompt(system, text), /*add_special=*/true, /*parse_special=*/false);
   const ChatTemplateInfo info = ChatTemplateInfo::from_tokenizer(tokenizer);
   std::vector<ChatMessage> messages;
   if (system) messages.push_back({"system", *system});

@@ -85,9 +85,10 @@ std::string serve_command(const std::string& format, const fs::path& path, const
   const std::string sys_note =
       system ? "  # send the system message " + shell_quote(*system) + " with every request" : "";
   if (format == "gguf")
-    return fmt::format("llama-cli -m {0} -cnv{1}\nprintf 'FROM {0}\\n{2}' > Modelfile && ollama create tuned -f Modelfile "
+    return fmt::format("llama-cli -m {}{}\nprintf '%s\\n' {}{} > Modelfile && ollama create tuned -f Modelfile "
                        "&& ollama run tuned",
-                       p, sys_flag, system ? "SYSTEM \"\"\"" + *system + "\"\"\"\\n" : "");
+                       p + " -cnv", sys_flag, shell_quote("FROM " + p),
+                       system ? " " + shell_quote("SYSTEM \"\"\"" + *system + "\"\"\"") : "");
   if (format == "gguf-lora") return fmt::format("llama-cli -m {} --lora {} -cnv{}", b, p, sys_flag);
   const std::string messages =
       system ? "[{'role': 'system', 'content': " + py_in_dquotes(*system) + "}, {'role': 'user', 'content': 'Hello'}]"

@@ -188,4 +188,8 @@ std::string render_chat(const ChatTemplateInfo& info, const std::vector<ChatMess
   return out;
 }
 
+std::string plain_prompt(const std::optional<std::string>& system, const std::string& prompt) {
+  return system ? *system + "\n\n" + prompt : prompt;
+}
+
 }  // namespace hone

@@ -11,6 +11,7 @@
 //   Llama 2:  {bos}[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user|strip} [/INST] {assistant|strip} {eos}...
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,5 +48,9 @@ ChatFormat detect_chat_format(const std::string& jinja);
 // optional system message (the template raises otherwise): InputError naming the message.
 std::string render_chat(const ChatTemplateInfo& info, const std::vector<ChatMessage>& messages,
                         bool add_generation_prompt);
+
+// The prompt text without a chat template: a system message (ingest --system), if any, leads the
+// prompt, followed by a blank line. tokenize, eval and generate all render plain prompts so.
+std::string plain_prompt(const std::optional<std::string>& system, const std::string& prompt);
 
 }  // namespace hone

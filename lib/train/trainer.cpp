@@ -286,6 +286,16 @@ json run_identity(const TrainOptions& o, const TrainJob& job, const data::TokenS
 
 }  // namespace
 
+void check_precision(const std::string& precision) {
+  HONE_CHECK(precision == "auto" || precision == "fp32" || precision == "bf16", UsageError,
+             "--precision must be auto, fp32 or bf16, got '{}'", precision);
+}
+
+bool bf16_precision(const std::string& precision, c10::Device device) {
+  check_precision(precision);
+  return precision == "bf16" || (precision == "auto" && device.is_cuda());
+}
+
 c10::Device parse_device(const std::string& spec, int local_rank) {
   if (spec == "cpu") return c10::Device(c10::kCPU);
   if (spec == "cuda") return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
@@ -319,8 +329,7 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   HONE_CHECK(o.max_steps >= 0 && (o.max_steps > 0 || o.epochs > 0), UsageError,
              "give --max-steps N > 0 or --epochs E > 0");
   HONE_CHECK(o.lr > 0 && std::isfinite(o.lr), UsageError, "--lr must be positive, got {}", o.lr);
-  HONE_CHECK(o.precision == "auto" || o.precision == "fp32" || o.precision == "bf16", UsageError,
-             "--precision must be auto, fp32 or bf16, got '{}'", o.precision);
+  check_precision(o.precision);
   HONE_CHECK(o.progress == "auto" || o.progress == "bar" || o.progress == "log" || o.progress == "none", UsageError,
              "--progress must be auto, bar, log or none, got '{}'", o.progress);
   const Schedule schedule = parse_schedule(o.schedule);
@@ -330,7 +339,7 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   Communicator comm(env);
   const bool main = comm.is_main();
   const c10::Device device = parse_device(o.device, env.local_rank);
-  const bool bf16 = o.precision == "bf16" || (o.precision == "auto" && device.is_cuda());
+  const bool bf16 = bf16_precision(o.precision, device);
 
   // Data, and the tokenizer it was made with.
   const std::shared_ptr<const data::TokenStore> store_owner =

@@ -115,6 +115,11 @@ struct TrainJob {
 // "cpu", "cuda" (the GPU of `local_rank`) or "cuda:N"; UsageError otherwise.
 c10::Device parse_device(const std::string& spec, int local_rank);
 
+// --precision: "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16"; UsageError otherwise.
+void check_precision(const std::string& precision);
+// Whether `precision` on `device` computes in bf16 (checks it first).
+bool bf16_precision(const std::string& precision, c10::Device device);
+
 // The loop: trains what `job` describes and writes the run directory (docs/formats.md, "Run
 // directory"): a PEFT adapter (LoRA) or a full HF model directory with tokenizer files (--full).
 TrainSummary train(const TrainOptions& options, const TrainJob& job);
