@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libcli11-dev libsentencepiece-dev libhdf5-dev libspdlog-dev libgtest-dev nlohmann-json3-dev
   libpcre2-dev  # Unicode-aware pre-tokenizer regexes (issue 3)
   zlib1g-dev    # gzip inputs for ingest (issue 4)
+  libgoogle-perftools-dev  # tcmalloc for the hone binary: ~1/3 lower peak memory in training (CMakeLists.txt)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
