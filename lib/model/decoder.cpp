@@ -11,7 +11,6 @@
 #include <ATen/ops/pow.h>
 #include <ATen/ops/rsqrt.h>
 #include <ATen/ops/scaled_dot_product_attention.h>
-#include <ATen/ops/silu.h>
 #include <ATen/ops/softmax.h>
 #include <ATen/ops/where.h>
 #include <ATen/ops/index_select.h>
@@ -23,6 +22,7 @@
 
 #include "core/error.h"
 #include "model/checkpoint.h"
+#include "model/fused.h"
 
 namespace hone {
 
@@ -48,13 +48,6 @@ std::vector<std::pair<std::string, const Linear*>> DecoderLayer::linears() const
 }
 
 namespace {
-
-// RMSNorm as transformers' LlamaRMSNorm: normalise in float32, scale in the input dtype.
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  at::Tensor h = x.to(at::kFloat);
-  h = h * at::rsqrt(h.pow(2).mean({-1}, /*keepdim=*/true) + eps);
-  return weight * h.to(x.scalar_type());
-}
 
 // rotate_half(x) = cat(-x2, x1) over the last dimension's halves.
 at::Tensor rotate_half(const at::Tensor& x) {
@@ -177,8 +170,7 @@ at::Tensor Decoder::layer_forward(const DecoderLayer& L, const at::Tensor& x_in,
   at::Tensor x = x_in + attention(L, rms_norm(x_in, L.input_norm, config_.rms_norm_eps), cos, sin, mask, causal, cache,
                                   layer_index);
   at::Tensor h = rms_norm(x, L.post_attn_norm, config_.rms_norm_eps);
-  return x + L.down_proj.forward(at::silu(L.gate_proj.forward(h, training_)) * L.up_proj.forward(h, training_),
-                                 training_);
+  return x + L.down_proj.forward(swiglu(L.gate_proj.forward(h, training_), L.up_proj.forward(h, training_)), training_);
 }
 
 at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {

@@ -1,0 +1,183 @@
+// GPU tests (ctest label "gpu"): each skips where no GPU is visible or the build has no CUDA.
+// They hold the CUDA path to the CPU path, which the rest of the suite holds to the peers:
+//  - the CUDA kernels (RMSNorm and SwiGLU forward and backward, GGUF dequantisation) against the
+//    CPU composite / reference in float32, bfloat16 and float16;
+//  - a LoRA training step on a tiny random Llama (packed rows with per-document attention, and
+//    causal rows): loss, every LoRA gradient and the parameters after one AdamW step, CUDA float32
+//    against CPU float32, and CUDA bf16 autocast against CPU float32 within bf16 tolerances.
+// scripts/gpu/run.sh builds hone on a GPU machine and runs `ctest -L gpu`.
+#include <ATen/TensorOperators.h>
+#include <ATen/autocast_mode.h>
+#include <ATen/ops/index_select.h>
+#include <ATen/ops/randn.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "core/gguf.h"
+#include "core/tensor_io.h"
+#include "model/decoder.h"
+#include "model/fused.h"
+#include "model/model_fixtures.h"
+#include "train/batches.h"
+#include "train/lora.h"
+#include "train/loss.h"
+#include "train/optim.h"
+
+namespace hone {
+namespace {
+
+#define REQUIRE_GPU() \
+  if (!cuda_available()) GTEST_SKIP() << "no GPU visible (or a build without CUDA)"
+
+const c10::Device kGpu(c10::kCUDA, 0);
+
+double rel(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor af = a.to(at::kCPU, at::kDouble), bf = b.to(at::kCPU, at::kDouble);
+  return (af - bf).norm().item<double>() / std::max(1e-30, bf.norm().item<double>());
+}
+
+double tolerance(c10::ScalarType t) { return t == at::kFloat ? 1e-5 : t == at::kHalf ? 2e-3 : 1.6e-2; }
+
+TEST(CudaKernels, RmsNormMatchesTheCpuComposite) {
+  REQUIRE_GPU();
+  at::manual_seed(11);
+  for (c10::ScalarType t : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    for (std::int64_t cols : {64, 576, 2048, 333}) {
+      SCOPED_TRACE(::testing::Message() << c10::toString(t) << " cols " << cols);
+      ASSERT_TRUE(fused_cuda_kernels(at::randn({1}).to(kGpu, t), at::randn({1}).to(kGpu, t)));
+      const at::Tensor x = (at::randn({3, 17, cols}) * 2).to(t), w = (1 + 0.1 * at::randn({cols})).to(t);
+      const at::Tensor gy = at::randn({3, 17, cols}).to(t);
+      at::Tensor xc = x.to(at::kFloat).requires_grad_(true), wc = w.to(at::kFloat).requires_grad_(true);
+      at::Tensor yc = rms_norm_reference(xc, wc, 1e-5);
+      yc.backward(gy.to(at::kFloat));
+      at::Tensor xg = x.to(kGpu).requires_grad_(true), wg = w.to(kGpu).requires_grad_(true);
+      at::Tensor yg = rms_norm(xg, wg, 1e-5);
+      EXPECT_EQ(yg.scalar_type(), t);
+      yg.backward(gy.to(kGpu));
+      EXPECT_LT(rel(yg, yc), tolerance(t));
+      EXPECT_LT(rel(xg.grad(), xc.grad()), 2 * tolerance(t));
+      EXPECT_LT(rel(wg.grad(), wc.grad()), 2 * tolerance(t));
+      // In float32 the kernel and the same composite on the GPU agree to rounding.
+      if (t == at::kFloat) EXPECT_LT(rel(yg, rms_norm_reference(x.to(kGpu), w.to(kGpu), 1e-5)), 1e-6);
+    }
+  }
+}
+
+TEST(CudaKernels, SwigluMatchesTheCpuComposite) {
+  REQUIRE_GPU();
+  at::manual_seed(12);
+  for (c10::ScalarType t : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    SCOPED_TRACE(c10::toString(t));
+    const at::Tensor g = (at::randn({5, 31, 1536}) * 4).to(t), u = at::randn({5, 31, 1536}).to(t);
+    const at::Tensor gy = at::randn({5, 31, 1536}).to(t);
+    at::Tensor gc = g.to(at::kFloat).requires_grad_(true), uc = u.to(at::kFloat).requires_grad_(true);
+    at::Tensor yc = swiglu_reference(gc, uc);
+    yc.backward(gy.to(at::kFloat));
+    at::Tensor gg = g.to(kGpu).requires_grad_(true), ug = u.to(kGpu).requires_grad_(true);
+    at::Tensor yg = swiglu(gg, ug);
+    yg.backward(gy.to(kGpu));
+    EXPECT_LT(rel(yg, yc), tolerance(t));
+    EXPECT_LT(rel(gg.grad(), gc.grad()), 2 * tolerance(t));
+    EXPECT_LT(rel(ug.grad(), uc.grad()), 2 * tolerance(t));
+  }
+}
+
+TEST(CudaKernels, DequantizationMatchesTheCpu) {
+  REQUIRE_GPU();
+  if (!fs::exists(HONE_MODEL_GGUF)) GTEST_SKIP() << "no " << HONE_MODEL_GGUF;
+  const GGUFFile f = GGUFFile::open(HONE_MODEL_GGUF);
+  std::set<int> seen;
+  for (const GGUFTensorInfo& info : f.tensors()) {
+    if (!seen.insert(static_cast<int>(info.type)).second) continue;
+    SCOPED_TRACE(info.name);
+    const at::Tensor cpu = to_tensor_f32(f, info, c10::kCPU), gpu = to_tensor_f32(f, info, kGpu);
+    ASSERT_EQ(gpu.sizes(), cpu.sizes());
+    EXPECT_TRUE(gpu.cpu().equal(cpu)) << "max diff " << (gpu.cpu() - cpu).abs().max().item<double>();
+  }
+  EXPECT_GE(seen.size(), 2u);
+}
+
+// One LoRA training step of a tiny random Llama on `device`, optionally in bf16 autocast: the
+// loss, the LoRA gradients and the LoRA parameters after one AdamW update.
+struct StepResult {
+  double loss = 0;
+  std::vector<at::Tensor> grads, after;
+};
+
+StepResult lora_step(c10::Device device, bool bf16, bool packed) {
+  ModelWeights w = test::random_weights(test::tiny_config("llama"), 21);
+  for (auto& [name, t] : w.tensors) t = t.to(device);
+  Decoder model(std::move(w));
+  model.set_training(true);
+  LoraOptions o;
+  o.r = 4;
+  o.dropout = 0;
+  const auto params = attach_lora(model, o, 3);
+  {
+    at::NoGradGuard g;
+    at::manual_seed(5);  // the same values on both devices: drawn on the CPU, then copied
+    for (const auto& p : params) p.tensor.copy_(at::randn(p.tensor.sizes()) * 0.05);
+  }
+  data::TokenSplit s;
+  s.input_ids = {5, 9, 13, 2, 7, 11, 3, 8, 1, 4, 6, 10, 12, 14, 15, 16};
+  s.loss_mask = {0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1};
+  s.example_offsets = {0, 4, 9, 16};
+  s.sequence_offsets = packed ? std::vector<std::int64_t>{0, 2, 3} : std::vector<std::int64_t>{0, 1, 2, 3};
+  const std::vector<std::int64_t> seqs = packed ? std::vector<std::int64_t>{0, 1} : std::vector<std::int64_t>{0, 1, 2};
+  const Batch b = make_batch(s, seqs, device);
+  at::Tensor loss;
+  {
+    if (bf16) {
+      at::autocast::set_autocast_dtype(device.type(), at::kBFloat16);
+      at::autocast::set_autocast_enabled(device.type(), true);
+    }
+    ForwardInput in;
+    in.input_ids = b.input_ids;
+    in.position_ids = b.position_ids;
+    in.document_ids = b.document_ids;
+    at::Tensor hidden = model.forward_hidden(in);
+    at::Tensor rows = at::index_select(hidden.reshape({-1, hidden.size(-1)}), 0, b.target_index);
+    loss = linear_cross_entropy(rows, model.lm_head(), b.targets, 3) / static_cast<double>(b.loss_tokens);
+    if (bf16) {
+      at::autocast::set_autocast_enabled(device.type(), false);
+      at::autocast::clear_cache();
+    }
+  }
+  loss.backward();
+  StepResult r;
+  r.loss = loss.item<double>();
+  for (const auto& p : params) r.grads.push_back(p.tensor.grad().cpu().clone());
+  AdamW opt(params, AdamWOptions{});
+  opt.step(1e-3);
+  for (const auto& p : params) r.after.push_back(p.tensor.detach().cpu().clone());
+  return r;
+}
+
+TEST(CudaParity, LoraStepFloat32MatchesTheCpu) {
+  REQUIRE_GPU();
+  for (bool packed : {true, false}) {
+    SCOPED_TRACE(packed ? "packed rows" : "causal rows");
+    const StepResult cpu = lora_step(c10::kCPU, false, packed), gpu = lora_step(kGpu, false, packed);
+    EXPECT_NEAR(gpu.loss, cpu.loss, 1e-5 * std::fabs(cpu.loss));
+    ASSERT_EQ(gpu.grads.size(), cpu.grads.size());
+    for (std::size_t i = 0; i < cpu.grads.size(); ++i) {
+      EXPECT_LT(rel(gpu.grads[i], cpu.grads[i]), 1e-4) << "gradient " << i;
+      EXPECT_LT(rel(gpu.after[i], cpu.after[i]), 1e-4) << "parameter " << i;
+    }
+  }
+}
+
+TEST(CudaParity, LoraStepBf16AutocastIsWithinBf16ToleranceOfTheCpu) {
+  REQUIRE_GPU();
+  const StepResult cpu = lora_step(c10::kCPU, false, true), gpu = lora_step(kGpu, true, true);
+  EXPECT_NEAR(gpu.loss, cpu.loss, 2e-2 * std::fabs(cpu.loss));
+  for (std::size_t i = 0; i < cpu.grads.size(); ++i) {
+    EXPECT_LT(rel(gpu.grads[i], cpu.grads[i]), 5e-2) << "gradient " << i;
+    EXPECT_LT(rel(gpu.after[i], cpu.after[i]), 3e-2) << "parameter " << i;
+  }
+}
+
+}  // namespace
+}  // namespace hone
