@@ -8,7 +8,6 @@
 // scripts/gpu/run.sh builds hone on a GPU machine and runs `ctest -L gpu`.
 #include <ATen/TensorOperators.h>
 #include <ATen/autocast_mode.h>
-#include <ATen/ops/index_select.h>
 #include <ATen/ops/randn.h>
 #include <gtest/gtest.h>
 
@@ -24,6 +23,7 @@
 #include "train/lora.h"
 #include "train/loss.h"
 #include "train/optim.h"
+#include "train/trainer.h"
 
 namespace hone {
 namespace {
@@ -133,13 +133,7 @@ StepResult lora_step(c10::Device device, bool bf16, bool packed) {
       at::autocast::set_autocast_dtype(device.type(), at::kBFloat16);
       at::autocast::set_autocast_enabled(device.type(), true);
     }
-    ForwardInput in;
-    in.input_ids = b.input_ids;
-    in.position_ids = b.position_ids;
-    in.document_ids = b.document_ids;
-    at::Tensor hidden = model.forward_hidden(in);
-    at::Tensor rows = at::index_select(hidden.reshape({-1, hidden.size(-1)}), 0, b.target_index);
-    loss = linear_cross_entropy(rows, model.lm_head(), b.targets, 3) / static_cast<double>(b.loss_tokens);
+    loss = cross_entropy_sum(model, b, /*checkpoint_layers=*/false, 3) / static_cast<double>(b.loss_tokens);
     if (bf16) {
       at::autocast::set_autocast_enabled(device.type(), false);
       at::autocast::clear_cache();

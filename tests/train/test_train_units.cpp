@@ -21,6 +21,7 @@
 #include "train/lora.h"
 #include "train/loss.h"
 #include "train/optim.h"
+#include "train/trainer.h"
 
 namespace hone {
 namespace {
@@ -195,14 +196,7 @@ TEST(TrainLora, PackedRowEqualsSeparateExamples) {
   u.sequence_offsets = {0, 1, 2};  // the same examples, one per row
   auto run = [&](const data::TokenSplit& split, std::vector<std::int64_t> seqs) {
     for (const auto& p : params) p.tensor.mutable_grad() = at::Tensor();
-    const Batch b = make_batch(split, seqs, c10::kCPU);
-    ForwardInput in;
-    in.input_ids = b.input_ids;
-    in.position_ids = b.position_ids;
-    in.document_ids = b.document_ids;
-    at::Tensor hidden = model.forward_hidden(in);
-    at::Tensor rows = at::index_select(hidden.reshape({-1, hidden.size(-1)}), 0, b.target_index);
-    at::Tensor loss = linear_cross_entropy(rows, model.lm_head(), b.targets, 3);
+    at::Tensor loss = cross_entropy_sum(model, make_batch(split, seqs, c10::kCPU), /*checkpoint_layers=*/false, 3);
     loss.backward();
     std::vector<at::Tensor> grads;
     for (const auto& p : params) grads.push_back(p.tensor.grad().clone());
@@ -215,15 +209,7 @@ TEST(TrainLora, PackedRowEqualsSeparateExamples) {
 
   // Activation checkpointing changes nothing either.
   for (const auto& p : params) p.tensor.mutable_grad() = at::Tensor();
-  const Batch b = make_batch(s, {0}, c10::kCPU);
-  ForwardInput in;
-  in.input_ids = b.input_ids;
-  in.position_ids = b.position_ids;
-  in.document_ids = b.document_ids;
-  in.checkpoint_layers = true;
-  at::Tensor hidden = model.forward_hidden(in);
-  at::Tensor rows = at::index_select(hidden.reshape({-1, hidden.size(-1)}), 0, b.target_index);
-  at::Tensor loss = linear_cross_entropy(rows, model.lm_head(), b.targets, 3);
+  at::Tensor loss = cross_entropy_sum(model, make_batch(s, {0}, c10::kCPU), /*checkpoint_layers=*/true, 3);
   loss.backward();
   EXPECT_NEAR(loss.item<double>(), loss_packed, 1e-6 * std::fabs(loss_packed));
   for (std::size_t i = 0; i < params.size(); ++i)
