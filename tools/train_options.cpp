@@ -4,6 +4,7 @@ namespace hone::tools {
 
 void TrainCliValues::apply(TrainOptions& t) const {
   t.lora.targets = parse_lora_targets(targets);
+  t.lora.layers = parse_lora_layers(layers);
   t.dump_grads = dump_grads;
   t.shuffle = !no_shuffle;
 }
@@ -16,6 +17,12 @@ void add_lora_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {
   cmd->add_option("--alpha", t.lora.alpha, "LoRA alpha (scale alpha / rank)")->capture_default_str()->group("LoRA");
   cmd->add_option("--lora-dropout", t.lora.dropout, "Dropout on the LoRA input")->capture_default_str()->group("LoRA");
   cmd->add_flag("--rslora", t.lora.rslora, "Rank-stabilised scale alpha / sqrt(rank)")->capture_default_str()->group("LoRA");
+  cmd->add_option("--lora-layers", v.layers,
+                  "Decoder layers to adapt, e.g. 20-29 or 0,2,4-6 (PEFT's layers_to_transform); the backward pass "
+                  "stops at the lowest")
+      ->capture_default_str()->group("LoRA");
+  cmd->add_option("--loraplus-lr-ratio", t.loraplus_lr_ratio, "LoRA+: lora_B learns at this multiple of --lr (1: off)")
+      ->capture_default_str()->group("LoRA");
 }
 
 void add_loop_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {

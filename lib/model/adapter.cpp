@@ -56,6 +56,18 @@ LoraAdapterConfig load_lora_config(const fs::path& dir) {
   c.use_rslora = j.value("use_rslora", false);
   if (j.contains("target_modules") && j["target_modules"].is_array())
     for (const auto& m : j["target_modules"]) c.target_modules.push_back(m.get<std::string>());
+  if (j.contains("layers_to_transform") && !j["layers_to_transform"].is_null()) {
+    const json& l = j["layers_to_transform"];
+    HONE_CHECK(l.is_number_unsigned() || (l.is_array() && std::all_of(l.begin(), l.end(), [](const json& x) {
+                                            return x.is_number_unsigned();
+                                          })),
+               InputError, "{}: 'layers_to_transform' must be a layer index or a list of them, got {}", src, l.dump());
+    if (l.is_array())
+      for (const auto& x : l) c.layers_to_transform.push_back(x.get<std::int64_t>());
+    else
+      c.layers_to_transform.push_back(l.get<std::int64_t>());
+    std::sort(c.layers_to_transform.begin(), c.layers_to_transform.end());
+  }
   if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
     c.base_model = j["base_model_name_or_path"].get<std::string>();
   return c;
@@ -105,6 +117,13 @@ LoraAdapter read_lora_adapter(const fs::path& dir, const ModelConfig& base, cons
                    std::find(cfg.target_modules.begin(), cfg.target_modules.end(), leaf) != cfg.target_modules.end(),
                InputError, "{}: tensor '{}' adapts '{}', which adapter_config.json's target_modules [{}] does not list",
                src, name, leaf, fmt::join(cfg.target_modules, ", "));
+    if (!cfg.layers_to_transform.empty()) {
+      const std::string after = lin->second.first.substr(std::string("model.layers.").size());
+      const std::int64_t layer = std::stoll(after.substr(0, after.find('.')));
+      HONE_CHECK(std::binary_search(cfg.layers_to_transform.begin(), cfg.layers_to_transform.end(), layer), InputError,
+                 "{}: tensor '{}' adapts layer {}, which adapter_config.json's layers_to_transform [{}] does not list",
+                 src, name, layer, fmt::join(cfg.layers_to_transform, ", "));
+    }
     HONE_CHECK(v.dtype == DType::kF32 || v.dtype == DType::kF16 || v.dtype == DType::kBF16, InputError,
                "{}: tensor '{}' is {}, expected F32, F16 or BF16", src, name, dtype_name(v.dtype));
     const std::int64_t out = lin->second.second[0], in = lin->second.second[1];
@@ -164,7 +183,7 @@ std::string peft_adapter_config_json(const LoraAdapterConfig& c) {
             {"init_lora_weights", true},
             {"layer_replication", nullptr},
             {"layers_pattern", nullptr},
-            {"layers_to_transform", nullptr},
+            {"layers_to_transform", c.layers_to_transform.empty() ? json(nullptr) : json(c.layers_to_transform)},
             {"lora_alpha", c.alpha},
             {"lora_bias", false},
             {"lora_dropout", c.dropout},

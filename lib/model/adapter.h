@@ -23,6 +23,7 @@ struct LoraAdapterConfig {
   double dropout = 0;
   bool use_rslora = false;
   std::vector<std::string> target_modules;  // "q_proj", ... as listed in adapter_config.json
+  std::vector<std::int64_t> layers_to_transform;  // the adapted decoder layers; empty: all
   std::string base_model;                   // base_model_name_or_path (informational)
   double scale() const;
 };

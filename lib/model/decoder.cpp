@@ -219,11 +219,25 @@ at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
 
   at::Tensor x = at::embedding(embed_, in.input_ids.to(dev));  // [B, T, hidden]
   const bool checkpoint = in.checkpoint_layers && at::GradMode::is_enabled() && in.cache == nullptr;
-  // The checkpointed segments must be reached by the backward pass even when the embedding is
-  // frozen: their input then becomes a (detached) leaf that asks for its gradient.
-  if (checkpoint && !x.requires_grad()) x = x.detach().requires_grad_(true);
+  // With a frozen embedding, the layers below the lowest one holding a trainable tensor (LoRA on
+  // the top layers only) run without autograd: nothing of theirs is kept for, or reached by, the
+  // backward pass.
+  std::size_t first_trainable = 0;
+  if (at::GradMode::is_enabled() && !x.requires_grad()) {
+    first_trainable = layers_.size();
+    for (std::size_t l = 0; l < layers_.size() && first_trainable == layers_.size(); ++l)
+      if (layer_requires_grad(layers_[l])) first_trainable = l;
+  }
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayer* L = &layers_[l];
+    if (l < first_trainable) {
+      at::NoGradGuard frozen;
+      x = layer_forward(*L, x, cos, sin, mask, causal, in.cache, static_cast<int>(l));
+      continue;
+    }
+    // The checkpointed segments must be reached by the backward pass even when the embedding is
+    // frozen: their input then becomes a (detached) leaf that asks for its gradient.
+    if (checkpoint && !x.requires_grad()) x = x.detach().requires_grad_(true);
     if (checkpoint) {
       const int li = static_cast<int>(l);
       x = checkpoint_segment(
@@ -237,6 +251,14 @@ at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
   }
   if (in.cache) in.cache->commit(T);
   return rms_norm(x, final_norm_, config_.rms_norm_eps);
+}
+
+bool layer_requires_grad(const DecoderLayer& L) {
+  if (L.input_norm.requires_grad() || L.post_attn_norm.requires_grad()) return true;
+  for (const auto& [path, lin] : L.linears())
+    for (const at::Tensor* t : {&lin->weight, &lin->bias, &lin->lora_a, &lin->lora_b})
+      if (t->defined() && t->requires_grad()) return true;
+  return false;
 }
 
 at::Tensor Decoder::logits(const at::Tensor& hidden) const { return at::linear(hidden, lm_head_); }

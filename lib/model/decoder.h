@@ -51,6 +51,9 @@ struct DecoderLayer {
   std::vector<std::pair<std::string, const Linear*>> linears() const;
 };
 
+// Whether any of the layer's tensors (norms, weights, biases, LoRA factors) requires grad.
+bool layer_requires_grad(const DecoderLayer& L);
+
 // Inputs of one forward pass. Only input_ids is required.
 struct ForwardInput {
   at::Tensor input_ids;     // [B, T] int64

@@ -62,14 +62,54 @@ std::vector<std::string> parse_lora_targets(const std::string& spec) {
   return out;
 }
 
+std::vector<std::int64_t> parse_lora_layers(const std::string& spec) {
+  if (spec.empty() || spec == "all") return {};
+  auto number = [&](const std::string& text) {
+    std::size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    HONE_CHECK(used == text.size() && !text.empty() && v >= 0, UsageError,
+               Hint{"give layer indices and ranges, e.g. 20-29 or 0,2,4-6, or all"},
+               "--lora-layers '{}': '{}' is not a layer index", spec, text);
+    return static_cast<std::int64_t>(v);
+  };
+  std::set<std::int64_t> chosen;
+  std::size_t start = 0;
+  while (start <= spec.size()) {
+    std::size_t comma = spec.find(',', start);
+    if (comma == std::string::npos) comma = spec.size();
+    const std::string item = spec.substr(start, comma - start);
+    start = comma + 1;
+    const std::size_t dash = item.find('-');
+    if (dash == std::string::npos) {
+      chosen.insert(number(item));
+      continue;
+    }
+    const std::int64_t lo = number(item.substr(0, dash)), hi = number(item.substr(dash + 1));
+    HONE_CHECK(lo <= hi, UsageError, "--lora-layers '{}': the range {} runs backwards", spec, item);
+    for (std::int64_t l = lo; l <= hi; ++l) chosen.insert(l);
+  }
+  return {chosen.begin(), chosen.end()};
+}
+
 std::vector<TrainableParam> attach_lora(Decoder& model, const LoraOptions& o, std::uint64_t seed) {
   HONE_CHECK(o.r > 0, UsageError, "--rank must be positive, got {}", o.r);
+  const auto n_layers = static_cast<std::int64_t>(model.layers().size());
+  for (const std::int64_t l : o.layers)
+    HONE_CHECK(l >= 0 && l < n_layers, UsageError, "--lora-layers names layer {}, but the model has layers 0 to {}", l,
+               n_layers - 1);
+  const std::set<std::int64_t> layers(o.layers.begin(), o.layers.end());
   HONE_CHECK(o.dropout >= 0 && o.dropout < 1, UsageError, "--lora-dropout must be in [0, 1), got {}", o.dropout);
   const std::set<std::string> targets(o.targets.begin(), o.targets.end());
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto cpu = at::TensorOptions().dtype(at::kFloat);
   std::vector<TrainableParam> params;
   for (std::size_t l = 0; l < model.layers().size(); ++l) {
+    if (!layers.empty() && !layers.count(static_cast<std::int64_t>(l))) continue;
     for (auto& [path, lin] : model.layers()[l].linears()) {
       if (!targets.count(module_name(path))) continue;
       const std::int64_t out = lin->weight.size(0), in = lin->weight.size(1);
@@ -172,6 +212,7 @@ void write_peft_adapter(const fs::path& dir, const LoraOptions& o, const std::ve
   c.dropout = o.dropout;
   c.use_rslora = o.rslora;
   c.target_modules = o.targets;
+  c.layers_to_transform = o.layers;
   c.base_model = base_model;
   write_file_atomic(dir / "adapter_config.json", peft_adapter_config_json(c));
 }

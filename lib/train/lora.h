@@ -22,6 +22,9 @@ struct LoraOptions {
   // Module names as PEFT's target_modules lists them ("q_proj", ..., "down_proj").
   std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
   bool rslora = false;  // scale alpha / sqrt(r) instead of alpha / r
+  // Decoder layers that get factors (PEFT's layers_to_transform), ascending; empty: every layer.
+  // Layers below the lowest one listed run without autograd: no activations kept, no backward.
+  std::vector<std::int64_t> layers;
   double scale() const;
 };
 
@@ -29,10 +32,15 @@ struct LoraOptions {
 // UsageError for an unknown name.
 std::vector<std::string> parse_lora_targets(const std::string& spec);
 
+// "20-29", "0,2,4-6" or "all" -> ascending, distinct layer indices (empty for "all"). UsageError
+// for anything else; attach_lora checks the indices against the model.
+std::vector<std::int64_t> parse_lora_layers(const std::string& spec);
+
 struct TrainableParam {
   std::string name;  // PEFT tensor name (LoRA) or HF tensor name (--full)
   at::Tensor tensor; // the decoder's own tensor (updated in place)
   bool decay = true; // weight decay applies (not to norms and biases)
+  double lr_scale = 1.0;  // multiplies the scheduled learning rate (LoRA+: lora_B gets the ratio)
 };
 
 // Attaches freshly initialised factors to every targeted linear layer: A [r, in] Kaiming-uniform

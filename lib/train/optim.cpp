@@ -10,7 +10,9 @@
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -57,11 +59,16 @@ double AdamW::clip_grad_norm(double max_norm) {
 
 void AdamW::step(double lr) {
   at::NoGradGuard no_grad;
-  // Parameters with and without weight decay go through the fused kernel separately.
-  for (const bool decay : {true, false}) {
+  // Each group of parameters with the same weight decay and learning-rate scale goes through the
+  // fused kernel once.
+  std::vector<std::pair<bool, double>> groups;
+  for (const TrainableParam& p : params_)
+    if (std::find(groups.begin(), groups.end(), std::make_pair(p.decay, p.lr_scale)) == groups.end())
+      groups.emplace_back(p.decay, p.lr_scale);
+  for (const auto& [decay, scale] : groups) {
     std::vector<at::Tensor> ps, gs, m, v, s;
     for (std::size_t i = 0; i < params_.size(); ++i) {
-      if (params_[i].decay != decay) continue;
+      if (params_[i].decay != decay || params_[i].lr_scale != scale) continue;
       at::Tensor g = params_[i].tensor.grad();
       if (!g.defined()) g = at::zeros_like(params_[i].tensor, params_[i].tensor.options().requires_grad(false));
       ps.push_back(params_[i].tensor);
@@ -70,9 +77,8 @@ void AdamW::step(double lr) {
       v.push_back(exp_avg_sq_[i]);
       s.push_back(state_steps_[i]);
     }
-    if (ps.empty()) continue;
     at::_foreach_add_(s, 1.0);  // the kernel reads the incremented count (as torch.optim.AdamW does)
-    at::_fused_adamw_(ps, gs, m, v, /*max_exp_avg_sqs=*/{}, s, lr, options_.beta1, options_.beta2,
+    at::_fused_adamw_(ps, gs, m, v, /*max_exp_avg_sqs=*/{}, s, lr * scale, options_.beta1, options_.beta2,
                       decay ? options_.weight_decay : 0.0, options_.eps, /*amsgrad=*/false, /*maximize=*/false);
   }
   ++steps_;

@@ -276,7 +276,9 @@ json run_identity(const TrainOptions& o, const TrainJob& job, const data::TokenS
             {"grad_accum", o.grad_accum},
             {"world_size", world_size}};
   if (!o.full)
-    j["lora"] = {{"r", o.lora.r}, {"alpha", o.lora.alpha}, {"targets", o.lora.targets}, {"rslora", o.lora.rslora}};
+    j["lora"] = {{"r", o.lora.r},           {"alpha", o.lora.alpha},
+                 {"targets", o.lora.targets}, {"rslora", o.lora.rslora},
+                 {"layers", o.lora.layers},   {"loraplus_lr_ratio", o.loraplus_lr_ratio}};
   if (!job.identity_json.empty()) {
     const json extra = json::parse(job.identity_json);
     for (const auto& [key, value] : extra.items()) j[key] = value;
@@ -369,6 +371,10 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
     HONE_CHECK(!o.full, UsageError, "--init-adapter applies to LoRA training, not --full");
     load_parameters(o.init_adapter / "adapter_model.safetensors", params);
   }
+  HONE_CHECK(o.loraplus_lr_ratio > 0, UsageError, "--loraplus-lr-ratio must be positive, got {}", o.loraplus_lr_ratio);
+  HONE_CHECK(!o.full || o.loraplus_lr_ratio == 1.0, UsageError, "--loraplus-lr-ratio applies to LoRA training, not --full");
+  for (TrainableParam& p : params)
+    if (p.name.size() > 14 && p.name.compare(p.name.size() - 14, 14, ".lora_B.weight") == 0) p.lr_scale = o.loraplus_lr_ratio;
   std::int64_t trainable = 0;
   for (const TrainableParam& p : params) trainable += p.tensor.numel();
   AdamWOptions adam;

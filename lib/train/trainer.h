@@ -41,6 +41,9 @@ struct TrainOptions {
   std::int64_t warmup_steps = -1;  // -1: warmup_ratio * total steps
   double warmup_ratio = 0.03;
   double weight_decay = 0.0;
+  // LoRA+ (Hayou et al., 2024; PEFT's loraplus_lr_ratio): lora_B factors learn at this multiple of
+  // the learning rate. 1: plain LoRA.
+  double loraplus_lr_ratio = 1.0;
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
   double max_grad_norm = 1.0;  // 0: no clipping
   std::int64_t batch_size = 8;  // sequences per micro-batch, per rank

@@ -310,6 +310,18 @@ TEST(AdapterErrors, WrongBaseMissingFactorAndUnsupportedKinds) {
   write_safetensors(dir / "a" / "adapter_model.safetensors",
                     {{"base_model.model.model.layers.7.self_attn.q_proj.lora_A.weight", DType::kF32, {2, 32}, a.data(), a.size() * 4}});
   EXPECT_HONE_ERROR(merge_lora_adapter(model, dir / "a"), InputError, "names no linear layer of this 2-layer model");
+  // layers_to_transform: a factor outside the listed layers, and a malformed list.
+  write_safetensors(dir / "a" / "adapter_model.safetensors",
+                    {{q + ".lora_A.weight", DType::kF32, {2, 32}, a.data(), a.size() * 4},
+                     {q + ".lora_B.weight", DType::kF32, {32, 2}, b.data(), b.size() * 4}});
+  write_config(R"(,"layers_to_transform":[0])");
+  EXPECT_EQ(read_lora_adapter(dir / "a", model.config(), "base").factors.size(), 1u);
+  write_config(R"(,"layers_to_transform":1)");
+  EXPECT_HONE_ERROR(merge_lora_adapter(model, dir / "a"), InputError,
+                    "adapts layer 0, which adapter_config.json's layers_to_transform [1] does not list");
+  write_config(R"(,"layers_to_transform":["0"])");
+  EXPECT_HONE_ERROR(merge_lora_adapter(model, dir / "a"), InputError,
+                    "'layers_to_transform' must be a layer index or a list of them, got [\"0\"]");
   write_config(R"(,"use_dora":true)");
   EXPECT_HONE_ERROR(merge_lora_adapter(model, dir / "a"), InputError, "DoRA adapters (use_dora) are not supported yet");
   write_config(R"(,"modules_to_save":["lm_head"])");

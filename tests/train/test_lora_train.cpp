@@ -60,15 +60,13 @@ json read_json(const fs::path& p) { return json::parse(read_bytes(p)); }
 
 // ---------------------------------------------------------------------------- parity with PEFT
 
-TEST(LoraTrainParity, LossAndGradientsEqualPeftOnSmolLM2) {
-  if (!have_model() || !have_python()) GTEST_SKIP() << "needs the model and the virtualenv";
+// One forward/backward pass of hone with LoRA options `o` against PEFT loading the adapter hone
+// wrote: the loss, the set of trainable tensors PEFT builds from adapter_config.json, and every
+// gradient.
+void expect_peft_gradients(const LoraOptions& o) {
   TempDir tmp;
   LoadOptions load;
   Decoder model = load_decoder(model_path(), load);
-  LoraOptions o;
-  o.r = 8;
-  o.alpha = 16;
-  o.dropout = 0;
   const auto params = attach_lora(model, o, 11);
   {  // B random too, so that A receives gradients (seeded: the test must be reproducible)
     at::NoGradGuard g;
@@ -145,6 +143,29 @@ TEST(LoraTrainParity, LossAndGradientsEqualPeftOnSmolLM2) {
   }
   std::cout << "loss hone " << loss.item<double>() << " peft " << peft["loss"].get<double>()
             << "; worst relative gradient error " << worst << " over " << mine.size() << " tensors\n";
+}
+
+TEST(LoraTrainParity, LossAndGradientsEqualPeftOnSmolLM2) {
+  if (!have_model() || !have_python()) GTEST_SKIP() << "needs the model and the virtualenv";
+  LoraOptions o;
+  o.r = 8;
+  o.alpha = 16;
+  o.dropout = 0;
+  expect_peft_gradients(o);
+}
+
+// --lora-layers and --targets: PEFT builds the same factors from layers_to_transform and
+// target_modules (a null layers_to_transform would give it 30 layers' worth), and hone's layers
+// below the lowest adapted one, run without autograd, give the same gradients.
+TEST(LoraTrainParity, LayersToTransformEqualsPeftOnSmolLM2) {
+  if (!have_model() || !have_python()) GTEST_SKIP() << "needs the model and the virtualenv";
+  LoraOptions o;
+  o.r = 4;
+  o.alpha = 8;
+  o.dropout = 0;
+  o.targets = parse_lora_targets("q,k,gate,down");
+  o.layers = parse_lora_layers("14-15,29,3");
+  expect_peft_gradients(o);
 }
 
 // ---------------------------------------------------------------------------- the CLI on a tiny model

@@ -8,13 +8,18 @@
 #include <ATen/ops/randint.h>
 #include <ATen/ops/randn.h>
 #include <ATen/ops/tensor.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "helpers.h"
+#include "model/adapter.h"
+#include "model/config.h"
 #include "model/decoder.h"
 #include "model/model_fixtures.h"
 #include "train/batches.h"
@@ -25,6 +30,9 @@
 
 namespace hone {
 namespace {
+
+using nlohmann::json;
+using test::TempDir;
 
 double rel(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).norm().item<double>() / std::max(1e-30, b.norm().item<double>());
@@ -173,6 +181,83 @@ TEST(TrainLora, PeftInitialisationAndNames) {
   EXPECT_TRUE(attach_lora(again, o, 5)[0].tensor.equal(params[0].tensor));
   EXPECT_EQ(parse_lora_targets("all-linear").size(), 7u);
   EXPECT_HONE_ERROR(parse_lora_targets("q,attn"), UsageError, "unknown module 'attn_proj'");
+}
+
+// --lora-layers: factors on the listed layers only (PEFT's layers_to_transform in the adapter
+// config); the layers below the lowest run without autograd, which changes no gradient.
+TEST(TrainLora, LayersToTransform) {
+  EXPECT_EQ(parse_lora_layers("3-4,0,2,3"), (std::vector<std::int64_t>{0, 2, 3, 4}));
+  EXPECT_TRUE(parse_lora_layers("all").empty());
+  EXPECT_HONE_ERROR(parse_lora_layers("1,x"), UsageError, "'x' is not a layer index");
+  EXPECT_HONE_ERROR(parse_lora_layers("4-2"), UsageError, "the range 4-2 runs backwards");
+  EXPECT_HONE_ERROR(parse_lora_layers("-1"), UsageError, "is not a layer index");
+
+  ModelConfig cfg = test::tiny_config("llama");
+  cfg.num_hidden_layers = 3;
+  LoraOptions o;
+  o.r = 4;
+  o.dropout = 0;
+  o.layers = {5};
+  Decoder bad(test::random_weights(cfg, 4));
+  EXPECT_HONE_ERROR(attach_lora(bad, o, 1), UsageError, "--lora-layers names layer 5, but the model has layers 0 to 2");
+
+  // Reference: factors on every layer, B of layer 0 zero (so layer 0's factors change nothing
+  // in the forward pass); then the same model with factors on layers 1 and 2 only.
+  Decoder all(test::random_weights(cfg, 4)), top(test::random_weights(cfg, 4));
+  o.layers = {};
+  const auto p_all = attach_lora(all, o, 2);
+  o.layers = {1, 2};
+  const auto p_top = attach_lora(top, o, 2);
+  ASSERT_EQ(p_top.size(), 2u * 2u * 7u);
+  EXPECT_EQ(p_top[0].name, "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight");
+  EXPECT_FALSE(top.layers()[0].q_proj.lora_a.defined());
+  EXPECT_FALSE(layer_requires_grad(top.layers()[0]));
+  EXPECT_TRUE(layer_requires_grad(top.layers()[1]));
+  {
+    at::NoGradGuard g;
+    at::manual_seed(7);
+    for (std::size_t i = 0; i < p_top.size(); ++i) {
+      p_top[i].tensor.normal_(0, 0.05);
+      p_all[i + 14].tensor.copy_(p_top[i].tensor);  // layer 0 holds the first 14 of p_all
+    }
+  }
+  data::TokenSplit s;
+  s.input_ids = {5, 9, 13, 2, 7, 11, 3, 8, 1};
+  s.loss_mask = {0, 1, 1, 1, 0, 0, 1, 1, 1};
+  s.example_offsets = {0, 4, 9};
+  s.sequence_offsets = {0, 2};
+  for (const bool checkpoint : {false, true}) {
+    for (const auto* ps : {&p_all, &p_top})
+      for (const auto& p : *ps) p.tensor.mutable_grad() = at::Tensor();
+    at::Tensor l_all = cross_entropy_sum(all, make_batch(s, {0}, c10::kCPU), checkpoint, 3);
+    at::Tensor l_top = cross_entropy_sum(top, make_batch(s, {0}, c10::kCPU), checkpoint, 3);
+    l_all.backward();
+    l_top.backward();
+    EXPECT_NEAR(l_top.item<double>(), l_all.item<double>(), 1e-6 * std::fabs(l_all.item<double>()));
+    for (std::size_t i = 0; i < p_top.size(); ++i)
+      EXPECT_LT(rel(p_top[i].tensor.grad(), p_all[i + 14].tensor.grad()), 1e-6) << p_top[i].name << " " << checkpoint;
+  }
+
+  // The adapter records the layers as PEFT does.
+  TempDir dir;
+  write_peft_adapter(dir / "a", o, p_top, "base");
+  const json j = json::parse(test::read_bytes(dir / "a" / "adapter_config.json"));
+  EXPECT_EQ(j["layers_to_transform"], json::array({1, 2}));
+  const LoraAdapter back = read_lora_adapter(dir / "a", cfg, "base");
+  EXPECT_EQ(back.config.layers_to_transform, (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(back.factors.size(), 14u);
+}
+
+// LoRA+: lora_B factors move at ratio times the learning rate of lora_A (AdamW's first step moves
+// every entry by about lr, whatever its gradient's size).
+TEST(TrainLora, LoraPlusScalesTheLearningRateOfB) {
+  at::Tensor a = at::zeros({2, 3}).requires_grad_(true), b = at::zeros({3, 2}).requires_grad_(true);
+  a.mutable_grad() = at::full({2, 3}, 0.5);
+  b.mutable_grad() = at::full({3, 2}, 2.0);
+  AdamW opt({{"m.lora_A.weight", a, true, 1.0}, {"m.lora_B.weight", b, true, 16.0}}, AdamWOptions{});
+  opt.step(1e-3);
+  EXPECT_NEAR(a.detach().abs().max().item<double>(), 1e-3, 1e-9);
+  EXPECT_NEAR(b.detach().abs().max().item<double>(), 16e-3, 1e-8);
 }
 
 // A packed row (two examples, per-document attention, positions restarting) gives the same loss
