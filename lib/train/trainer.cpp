@@ -322,6 +322,20 @@ at::Tensor cross_entropy_sum(const Decoder& model, const Batch& b, bool checkpoi
   return linear_cross_entropy(target_hidden(model, b, checkpoint_layers), model.lm_head(), b.targets, chunk);
 }
 
+AutocastScope::AutocastScope(c10::DeviceType type, bool enable) : type_(type), on_(enable) {
+  if (on_) {
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, true);
+  }
+}
+
+AutocastScope::~AutocastScope() {
+  if (on_) {
+    at::autocast::set_autocast_enabled(type_, false);
+    at::autocast::clear_cache();
+  }
+}
+
 // ---------------------------------------------------------------------------- the loop
 
 TrainSummary lora_train(const TrainOptions& o) { return train(o, TrainJob{}); }
@@ -437,23 +451,6 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
       job.make_objective ? job.make_objective(model, device)
                          : std::make_unique<CrossEntropyObjective>(model, o.checkpoint_activations, o.ce_chunk);
   Objective& objective = *objective_owner;
-  struct AutocastScope {
-    c10::DeviceType type;
-    bool on;
-    AutocastScope(c10::DeviceType t, bool enable) : type(t), on(enable) {
-      if (on) {
-        at::autocast::set_autocast_dtype(type, at::kBFloat16);
-        at::autocast::set_autocast_enabled(type, true);
-      }
-    }
-    ~AutocastScope() {
-      if (on) {
-        at::autocast::set_autocast_enabled(type, false);
-        at::autocast::clear_cache();
-      }
-    }
-  };
-
   // Mean loss over the valid split (all ranks take every world-th batch).
   auto evaluate = [&]() -> double {
     const std::int64_t n = o.eval_max_sequences > 0 ? std::min(o.eval_max_sequences, valid->sequences())

@@ -115,6 +115,20 @@ struct TrainJob {
   std::string loss_label = "cross-entropy (nats per loss token)";  // y axis of loss.svg
 };
 
+// bf16 autocast on `type` for the scope's lifetime when `enable` (the training step's and the
+// valid evaluation's precision); nothing otherwise. Clears the autocast cast cache on exit.
+class AutocastScope {
+ public:
+  AutocastScope(c10::DeviceType type, bool enable);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  c10::DeviceType type_;
+  bool on_;
+};
+
 // "cpu", "cuda" (the GPU of `local_rank`) or "cuda:N"; UsageError otherwise.
 c10::Device parse_device(const std::string& spec, int local_rank);
 

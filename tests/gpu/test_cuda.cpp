@@ -7,7 +7,7 @@
 //    against CPU float32, and CUDA bf16 autocast against CPU float32 within bf16 tolerances.
 // scripts/gpu/run.sh builds hone on a GPU machine and runs `ctest -L gpu`.
 #include <ATen/TensorOperators.h>
-#include <ATen/autocast_mode.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/ops/randn.h>
 #include <gtest/gtest.h>
 
@@ -129,15 +129,8 @@ StepResult lora_step(c10::Device device, bool bf16, bool packed) {
   const Batch b = make_batch(s, seqs, device);
   at::Tensor loss;
   {
-    if (bf16) {
-      at::autocast::set_autocast_dtype(device.type(), at::kBFloat16);
-      at::autocast::set_autocast_enabled(device.type(), true);
-    }
+    AutocastScope autocast(device.type(), bf16);
     loss = cross_entropy_sum(model, b, /*checkpoint_layers=*/false, 3) / static_cast<double>(b.loss_tokens);
-    if (bf16) {
-      at::autocast::set_autocast_enabled(device.type(), false);
-      at::autocast::clear_cache();
-    }
   }
   loss.backward();
   StepResult r;
