@@ -375,6 +375,15 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   LoadOptions load;
   load.device = device;
   load.dtype = at::kFloat;
+  HONE_CHECK(o.base_dtype == "f32" || o.base_dtype == "bf16", UsageError, "--base-dtype must be f32 or bf16, got '{}'",
+             o.base_dtype);
+  if (o.base_dtype == "bf16") {
+    HONE_CHECK(!o.full && !job.load_model, UsageError, "--base-dtype bf16 applies to LoRA training of a base model");
+    HONE_CHECK(bf16, UsageError, Hint{"add --precision bf16 (bf16 autocast)"},
+               "--base-dtype bf16 needs bf16 compute; --precision {} on {} computes in float32", o.precision,
+               device.str());
+    load.dtype = at::kBFloat16;
+  }
   Decoder model = job.load_model ? job.load_model(device, main) : load_decoder(o.model, load);
   HONE_CHECK(store.meta.vocab_size <= model.config().vocab_size, InputError,
              "{}: the store's vocabulary ({}) is larger than the model's ({})", o.data.string(), store.meta.vocab_size,

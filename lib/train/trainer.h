@@ -54,6 +54,10 @@ struct TrainOptions {
   // Compute.
   std::string device = "cpu";      // cpu, cuda, cuda:N (cuda: cuda:LOCAL_RANK)
   std::string precision = "auto";  // auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
+  // The frozen base's weights when training LoRA: f32, or bf16 (half the memory and no per-step
+  // casts under bf16 autocast; the residual stream is then bf16 too, as in a model loaded in
+  // bf16 for PEFT). Needs bf16 precision; the factors and optimiser state stay float32.
+  std::string base_dtype = "f32";
   bool checkpoint_activations = false;
   std::int64_t ce_chunk = 1024;  // rows of the output head per cross-entropy chunk
   int threads = 0;               // CPU threads (0: LibTorch's default)

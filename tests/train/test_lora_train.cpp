@@ -343,6 +343,14 @@ TEST_F(LoraTrainCli, Errors) {
   EXPECT_NE(r.err.find("fewer than one step needs"), std::string::npos) << r.err;
   r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--targets", "q,attn"});
   EXPECT_EQ(r.exit_code, 2);
+  // A bf16 base with float32 compute, and LoRA layers the model does not have.
+  r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--base-dtype", "bf16", "--precision", "fp32"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--base-dtype bf16 needs bf16 compute; --precision fp32 on cpu computes in float32"),
+            std::string::npos) << r.err;
+  r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--lora-layers", "0,99"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--lora-layers names layer 99"), std::string::npos) << r.err;
   write_bytes(tmp_ / "bad.h5", "not hdf5");
   r = run_hone(base_args(model_, tmp_ / "bad.h5", tmp_ / "x"));
   EXPECT_EQ(r.exit_code, 3) << r.err;

@@ -21,6 +21,7 @@
 #include "model/adapter.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "model/loader.h"
 #include "model/model_fixtures.h"
 #include "train/batches.h"
 #include "train/lora.h"
@@ -246,6 +247,68 @@ TEST(TrainLora, LayersToTransform) {
   const LoraAdapter back = read_lora_adapter(dir / "a", cfg, "base");
   EXPECT_EQ(back.config.layers_to_transform, (std::vector<std::int64_t>{1, 2}));
   EXPECT_EQ(back.factors.size(), 14u);
+}
+
+// --base-dtype bf16: the same LoRA step on a bf16 copy of the base, under bf16 autocast, is within
+// bf16 tolerance of float32 (the factors are float32 in both), and its gradients are on average no
+// more than twice as far from float32's as those of the float32 base under the same autocast.
+TEST(TrainLora, Bf16BaseIsWithinBf16ToleranceOfFloat32) {
+  const ModelWeights w = test::random_weights(test::tiny_config("llama"), 6);
+  ModelWeights wb = w;
+  for (auto& [name, t] : wb.tensors) t = t.to(at::kBFloat16);
+  Decoder f32(w), b16(wb);
+  LoraOptions o;
+  o.r = 4;
+  o.dropout = 0;
+  const auto p32 = attach_lora(f32, o, 8), p16 = attach_lora(b16, o, 8);
+  {
+    at::NoGradGuard g;
+    at::manual_seed(1);
+    for (std::size_t i = 0; i < p32.size(); ++i) {
+      p32[i].tensor.normal_(0, 0.05);
+      p16[i].tensor.copy_(p32[i].tensor);
+    }
+  }
+  EXPECT_EQ(b16.layers()[0].q_proj.weight.scalar_type(), at::kBFloat16);
+  EXPECT_EQ(p16[0].tensor.scalar_type(), at::kFloat);
+  data::TokenSplit s;
+  s.input_ids = {5, 9, 13, 2, 7, 11, 3, 8, 1};
+  s.loss_mask = {0, 1, 1, 1, 0, 0, 1, 1, 1};
+  s.example_offsets = {0, 4, 9};
+  s.sequence_offsets = {0, 2};
+  double loss32 = 0, loss16 = 0;
+  {
+    AutocastScope autocast(c10::kCPU, true);
+    at::Tensor l32 = cross_entropy_sum(f32, make_batch(s, {0}, c10::kCPU), false, 3);
+    at::Tensor l16 = cross_entropy_sum(b16, make_batch(s, {0}, c10::kCPU), false, 3);
+    l32.backward();
+    l16.backward();
+    loss32 = l32.item<double>();
+    loss16 = l16.item<double>();
+  }
+  // The float32 reference without autocast: the bf16 base must be about as close to it as the
+  // float32 base under bf16 autocast is.
+  std::vector<at::Tensor> g_autocast;
+  for (const auto& p : p32) g_autocast.push_back(p.tensor.grad().clone());
+  for (const auto& p : p32) p.tensor.mutable_grad() = at::Tensor();
+  at::Tensor l_ref = cross_entropy_sum(f32, make_batch(s, {0}, c10::kCPU), false, 3);
+  l_ref.backward();
+  EXPECT_NEAR(loss16, l_ref.item<double>(), 2e-2 * std::fabs(l_ref.item<double>()));
+  EXPECT_NEAR(loss32, l_ref.item<double>(), 2e-2 * std::fabs(l_ref.item<double>()));
+  double worst16 = 0, worst_autocast = 0, total16 = 0, total_autocast = 0;
+  for (std::size_t i = 0; i < p32.size(); ++i) {
+    ASSERT_TRUE(p16[i].tensor.grad().defined()) << p16[i].name;
+    EXPECT_EQ(p16[i].tensor.grad().scalar_type(), at::kFloat);
+    const double e16 = rel(p16[i].tensor.grad(), p32[i].tensor.grad()), ea = rel(g_autocast[i], p32[i].tensor.grad());
+    worst16 = std::max(worst16, e16);
+    worst_autocast = std::max(worst_autocast, ea);
+    total16 += e16;
+    total_autocast += ea;
+  }
+  std::printf("gradient error against float32: bf16 base worst %.4f mean %.4f; float32 base in autocast worst %.4f mean %.4f\n",
+              worst16, total16 / p32.size(), worst_autocast, total_autocast / p32.size());
+  EXPECT_LT(worst16, 8e-2);
+  EXPECT_LT(total16 / p32.size(), 2.0 * total_autocast / p32.size());
 }
 
 // LoRA+: lora_B factors move at ratio times the learning rate of lora_A (AdamW's first step moves
