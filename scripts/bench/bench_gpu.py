@@ -193,6 +193,8 @@ def main():
     p.add_argument("--hone", default=os.path.join(ROOT, "build", "hone"))
     p.add_argument("--json", default="")
     p.add_argument("--peak-tflops", type=float, default=0.0)
+    p.add_argument("--base-dtype", default="bf16", choices=["bf16", "f32"],
+                   help="hone's frozen base (PEFT's is bf16 in this benchmark)")
     # child modes
     p.add_argument("--make-model", default="")
     p.add_argument("--shape", default="")
@@ -245,7 +247,8 @@ def main():
         cmd = [args.hone, "lora-train", "-m", mdir, "--data", store, "-o", out, "--max-steps", str(args.steps),
                "-b", str(args.batch), "--rank", str(RANK), "--alpha", str(ALPHA), "--lora-dropout", "0",
                "--targets", "all-linear", "--lr", str(LR), "--warmup-steps", "0", "--device", args.device,
-               "--precision", "bf16", "--progress", "none", "--seed", "0", "--no-shuffle"]
+               "--precision", "bf16", "--base-dtype", args.base_dtype, "--progress", "none", "--seed", "0",
+               "--no-shuffle"]
         print(f"  {shlex.join(cmd)}", flush=True)
         rss = run(cmd, out + ".log")
         with open(os.path.join(out, "metrics.jsonl")) as f:
