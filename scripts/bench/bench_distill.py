@@ -5,14 +5,15 @@ cross-entropy alone for the same steps; test accuracy and scoring latency of all
 
   .venv/bin/python scripts/bench/bench_distill.py [--work DIR] [--train-fraction 0.4]
       [--layers 10] [--epochs 2] [--test-sample 1000] [--threads 2] [--json FILE]
-      [--system TEXT] [--precision bf16|fp32] [--eval-dtype bf16|f32]
+      [--system TEXT] [--precision bf16|fp32] [--eval-dtype bf16|f32] [--temperature 1]
+      [--teacher-layers 15-29] [--teacher-loraplus 4]
 
 Every step is a `hone` command, printed before it runs (so each figure comes with the command
 that produced it); outputs are cached in --work, so a rerun redoes only what is missing:
   1. ingest Banking77 (train.csv sampled with --train-fraction by content hash, 3% of it carved
      into valid; test.csv whole) and tokenize it packed (--pack --max-len 256);
   2. the teacher: lora-train on SmolLM2-135M-Instruct (r=16, all linear layers, 1 epoch, the demo
-     recipe's settings: 2 rows per step, lr 2e-3);
+     recipe's settings: 2 rows per step, lr 2e-3, LoRA on layers 15-29 with LoRA+ ratio 4);
   3. the teacher cache: distill --cache-teacher (top-k log-probabilities at temperature T);
   4. three students cut from the teacher (layers:N, the teacher's adapter merged, all weights
      trained, same seed, steps and learning rate): KD from the cache, KD online, and
@@ -58,11 +59,13 @@ def main():
     ap.add_argument("--layers", type=int, default=10)
     ap.add_argument("--epochs", type=float, default=2.0)
     ap.add_argument("--student-lr", type=float, default=5e-4)
+    ap.add_argument("--teacher-layers", default="15-29", help="the teacher's lora-train --lora-layers (all: every layer)")
+    ap.add_argument("--teacher-loraplus", type=float, default=4.0, help="the teacher's --loraplus-lr-ratio")
     ap.add_argument("--system", default="Classify the banking query.",
                     help="ingest --system (as the demo recipe); 'default' keeps the chat template's own")
     ap.add_argument("--precision", default="bf16", help="training and teacher-cache precision (bf16 or fp32)")
     ap.add_argument("--eval-dtype", default="bf16", help="eval --dtype (bf16 or f32)")
-    ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--kd-alpha", type=float, default=0.5)
     ap.add_argument("--topk", type=int, default=64)
     ap.add_argument("--test-sample", type=int, default=1000)
@@ -87,6 +90,7 @@ def main():
     if not os.path.exists(os.path.join(teacher, "adapter_model.safetensors")):
         run([HONE, "lora-train", "-m", MODEL, "--data", store, "-o", teacher, "--epochs", "1", "-b", "2", "--lr", "2e-3",
              "--warmup-steps", "10", "--lora-dropout", "0", "--eval-every", "0", "--precision", a.precision,
+             "--lora-layers", a.teacher_layers, "--loraplus-lr-ratio", str(a.teacher_loraplus),
              "--progress", "log"] + threads,
             os.path.join(w, "teacher.log"))
 
