@@ -348,6 +348,16 @@ TEST_F(LoraTrainCli, Errors) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--base-dtype bf16 needs bf16 compute; --precision fp32 on cpu computes in float32"),
             std::string::npos) << r.err;
+  r = run_hone(base_args(model_, store_, tmp_ / "x") +
+               std::vector<std::string>{"--base-dtype", "bf16", "--precision", "bf16", "--full"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--base-dtype bf16 applies to LoRA training of a base model"), std::string::npos) << r.err;
+  r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--loraplus-lr-ratio", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--loraplus-lr-ratio must be positive, got 0"), std::string::npos) << r.err;
+  r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--loraplus-lr-ratio", "4", "--full"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--loraplus-lr-ratio applies to LoRA training, not --full"), std::string::npos) << r.err;
   r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--lora-layers", "0,99"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--lora-layers names layer 99"), std::string::npos) << r.err;
