@@ -6,8 +6,9 @@ position of a fixed English text with each; prints their top-1 agreement.
   .venv/bin/python scripts/bench/q8_top1.py [--model models/SmolLM2-135M-Instruct.Q4_1.gguf]
       [--adapter DIR] [--hone build/hone] [--work DIR]
 
-The text is the 184-token story of ExportParity.Q8_0MatchesLlamaCppQuantiserAndAgreesWithF32
-(tests/export/test_export.cpp), tokenized by llama.cpp from the f32 file.
+The text is data/texts/lighthouse.txt, the 184-token story that
+ExportParity.Q8_0MatchesLlamaCppQuantiserAndAgreesWithF32 (tests/export/test_export.cpp) also
+reads, tokenized by llama.cpp from the f32 file.
 """
 import argparse
 import json
@@ -18,15 +19,6 @@ import tempfile
 
 import numpy as np
 
-TEXT = ("The old lighthouse keeper had lived on the island for almost forty years. Every evening he climbed the "
-        "narrow stairs, cleaned the great lens, and lit the lamp that guided fishing boats safely past the rocks. In "
-        "the winter the storms were so strong that the windows shook, and waves crashed over the stone wall around "
-        "the tower. His daughter, who lived in the city, often asked him to move closer to her family, but he always "
-        "answered that the sea needed him more than the city did. One spring morning a letter arrived from the "
-        "harbour authority. The lighthouse would be automated at the end of the summer, and a small electric light "
-        "would replace the keeper and his lamp. He read the letter twice, folded it carefully, and put it in the "
-        "drawer of his desk. That night he climbed the stairs more slowly than usual, and for a long time he watched "
-        "the lights of the boats moving across the dark water.")
 
 
 def main():
@@ -48,11 +40,13 @@ def main():
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     from llama_cpp import Llama
+    with open(os.path.join(root, "data", "texts", "lighthouse.txt"), encoding="utf-8") as f:
+        text = f.read().rstrip("\n")
     tops, ids = [], None
     for dtype in ("f32", "q8_0"):
         m = Llama(model_path=files[dtype], n_ctx=512, n_threads=2, logits_all=True, verbose=False)
         if ids is None:
-            ids = m.tokenize(TEXT.encode(), add_bos=False)
+            ids = m.tokenize(text.encode(), add_bos=False)
         m.reset()
         m.eval(ids)
         tops.append([int(np.argmax(m.scores[i])) for i in range(len(ids))])

@@ -195,16 +195,9 @@ TEST(ExportParity, Q8_0MatchesLlamaCppQuantiserAndAgreesWithF32) {
   EXPECT_LT(fs::file_size(dir / "q8_0.gguf") * 3, fs::file_size(dir / "f32.gguf"));
 
   const auto tok = Tokenizer::load(m);
-  const std::string text =
-      "The old lighthouse keeper had lived on the island for almost forty years. Every evening he climbed the "
-      "narrow stairs, cleaned the great lens, and lit the lamp that guided fishing boats safely past the rocks. In "
-      "the winter the storms were so strong that the windows shook, and waves crashed over the stone wall around "
-      "the tower. His daughter, who lived in the city, often asked him to move closer to her family, but he always "
-      "answered that the sea needed him more than the city did. One spring morning a letter arrived from the "
-      "harbour authority. The lighthouse would be automated at the end of the summer, and a small electric light "
-      "would replace the keeper and his lamp. He read the letter twice, folded it carefully, and put it in the "
-      "drawer of his desk. That night he climbed the stairs more slowly than usual, and for a long time he watched "
-      "the lights of the boats moving across the dark water.";
+  // The 184-token English story of data/texts/lighthouse.txt (also read by scripts/bench/q8_top1.py).
+  std::string text = test::read_bytes(fs::path(HONE_DATA_DIR) / "texts" / "lighthouse.txt");
+  while (!text.empty() && text.back() == '\n') text.pop_back();
   const auto ids = tok->encode(text, true, false);
   test::write_bytes(dir / "ids.json", json(ids).dump());
   c10::InferenceMode guard;
