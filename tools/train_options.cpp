@@ -45,6 +45,10 @@ void add_loop_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {
   cmd->add_option("--max-grad-norm", t.max_grad_norm, "Clip the global gradient norm (0: off)")->capture_default_str()->group(opt);
   cmd->add_option("-b,--batch-size", t.batch_size, "Sequences per micro-batch (per rank)")->capture_default_str()->group(opt);
   cmd->add_option("--grad-accum", t.grad_accum, "Micro-batches per optimiser step")->capture_default_str()->group(opt);
+  cmd->add_flag("--freeze-embeddings", t.freeze_embeddings,
+                "Training every weight: keep the token embedding and the output head as loaded (fewer trainable "
+                "weights, a lighter step)")
+      ->capture_default_str()->group(opt);
   cmd->add_option("--seed", t.seed, "Seed of the LoRA init, the data order and dropout")->capture_default_str()->group(opt);
   cmd->add_flag("--no-shuffle", v.no_shuffle, "Keep the store's sequence order")->group(opt);
 

@@ -130,7 +130,7 @@ std::vector<TrainableParam> attach_lora(Decoder& model, const LoraOptions& o, st
   return params;
 }
 
-std::vector<TrainableParam> full_parameters(Decoder& model) {
+std::vector<TrainableParam> full_parameters(Decoder& model, bool freeze_embeddings) {
   // Own, contiguous float32 copies (weights may be views of a mapped file or of a GGUF buffer).
   auto own = [](at::Tensor& t) {
     t = t.to(at::kFloat).clone().contiguous().requires_grad_(true);
@@ -138,11 +138,13 @@ std::vector<TrainableParam> full_parameters(Decoder& model) {
   };
   std::vector<TrainableParam> params;
   const bool tied = model.config().tie_word_embeddings;
-  params.push_back({"model.embed_tokens.weight", own(model.mutable_embed_tokens()), true});
-  if (tied)
-    model.mutable_lm_head() = model.mutable_embed_tokens();
-  else
-    params.push_back({"lm_head.weight", own(model.mutable_lm_head()), true});
+  if (!freeze_embeddings) {
+    params.push_back({"model.embed_tokens.weight", own(model.mutable_embed_tokens()), true});
+    if (tied)
+      model.mutable_lm_head() = model.mutable_embed_tokens();
+    else
+      params.push_back({"lm_head.weight", own(model.mutable_lm_head()), true});
+  }
   params.push_back({"model.norm.weight", own(model.mutable_final_norm()), false});
   for (std::size_t l = 0; l < model.layers().size(); ++l) {
     DecoderLayer& L = model.layers()[l];

@@ -48,8 +48,9 @@ struct TrainableParam {
 // zero. The draws come from a generator seeded with `seed`, in a fixed order (layer, module).
 std::vector<TrainableParam> attach_lora(Decoder& model, const LoraOptions& options, std::uint64_t seed);
 
-// Makes every weight of `model` a trainable float32 parameter (tied embedding/head shared).
-std::vector<TrainableParam> full_parameters(Decoder& model);
+// Makes every weight of `model` a trainable float32 parameter (tied embedding/head shared); with
+// `freeze_embeddings`, all but the token embedding and the output head.
+std::vector<TrainableParam> full_parameters(Decoder& model, bool freeze_embeddings = false);
 
 // Copies tensors saved by write_parameters / write_peft_adapter into `params` (names and shapes
 // must match exactly: InputError naming the tensor and the file otherwise).

@@ -275,6 +275,7 @@ json run_identity(const TrainOptions& o, const TrainJob& job, const data::TokenS
             {"batch_size", o.batch_size},
             {"grad_accum", o.grad_accum},
             {"world_size", world_size}};
+  if (o.full && o.freeze_embeddings) j["freeze_embeddings"] = true;
   if (!o.full)
     j["lora"] = {{"r", o.lora.r},           {"alpha", o.lora.alpha},
                  {"targets", o.lora.targets}, {"rslora", o.lora.rslora},
@@ -389,7 +390,10 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
              "{}: the store's vocabulary ({}) is larger than the model's ({})", o.data.string(), store.meta.vocab_size,
              model.config().vocab_size);
   if (comm.is_main()) spdlog::debug("model loaded: peak RSS {:.0f} MiB", peak_rss_mib());
-  std::vector<TrainableParam> params = o.full ? full_parameters(model) : attach_lora(model, o.lora, o.seed);
+  HONE_CHECK(o.full || !o.freeze_embeddings, UsageError,
+             "--freeze-embeddings applies to training every weight (--full, or a distill student without --student-lora)");
+  std::vector<TrainableParam> params =
+      o.full ? full_parameters(model, o.freeze_embeddings) : attach_lora(model, o.lora, o.seed);
   if (!o.init_adapter.empty()) {
     HONE_CHECK(!o.full, UsageError, "--init-adapter applies to LoRA training, not --full");
     load_parameters(o.init_adapter / "adapter_model.safetensors", params);
@@ -436,6 +440,10 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
                  Hint{"resume with the options of the original run (its config.toml), or start a new --out"},
                  "cannot resume {}: '{}' was {} and is now {}", o.out.string(), key,
                  state["identity"].value(key, json()).dump(), value.dump());
+    for (const auto& [key, value] : state["identity"].items())
+      HONE_CHECK(identity.contains(key), UsageError,
+                 Hint{"resume with the options of the original run (its config.toml), or start a new --out"},
+                 "cannot resume {}: '{}' was {} and is now unset", o.out.string(), key, value.dump());
     load_parameters(dir / "params.safetensors", params);
     optimizer.load(dir / "optimizer.safetensors");
     step = state["step"].get<std::int64_t>();

@@ -31,6 +31,7 @@ struct TrainOptions {
 
   // What is trained.
   bool full = false;  // every weight instead of LoRA factors
+  bool freeze_embeddings = false;  // with full: the token embedding and output head stay as loaded
   LoraOptions lora;
   fs::path init_adapter;  // start from this PEFT adapter's factors instead of a fresh init
 

@@ -5,10 +5,12 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "distill/distill.h"
 #include "distill/teacher_cache.h"
+#include "model/loader.h"
 #include "helpers.h"
 #include "train/train_fixtures.h"
 
@@ -83,6 +85,57 @@ TEST_F(DistillCli, OfflineEqualsOnlineWithTheWholeVocabularyAndWithTopK) {
 
 // --precision bf16 caches from bf16 teacher weights: recorded in the cache, and the same
 // distribution as float32's within bf16 tolerance.
+// --freeze-embeddings: the student's embedding (its tied output head) stays the teacher's to the
+// bit, every other weight trains, offline still equals online, and the setting is part of what a
+// resume must match.
+TEST_F(DistillCli, FrozenEmbeddingsStayTheTeachersAndTheRestTrains) {
+  const fs::path c = tmp_ / "c.h5";
+  ASSERT_EQ(cache(c, "0").exit_code, 0);
+  CommandResult r = run_hone(run_args(tmp_ / "off", {"--teacher-cache", c.string(), "--freeze-embeddings"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_hone(run_args(tmp_ / "on", {"--topk", "0", "--freeze-embeddings"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_hone(run_args(tmp_ / "all", {"--topk", "0"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LE(max_abs_diff(tmp_ / "off/model/model.safetensors", tmp_ / "on/model/model.safetensors"), 1e-5);
+
+  const ModelWeights teacher = load_model_weights(teacher_);
+  auto tensors = [](const fs::path& file) {
+    std::map<std::string, at::Tensor> m;
+    for (auto& [name, values] : read_f32_tensors(file))
+      m[name] = at::tensor(at::ArrayRef<float>(values)).clone();
+    return m;
+  };
+  const auto frozen = tensors(tmp_ / "on/model/model.safetensors");
+  const auto trained = tensors(tmp_ / "all/model/model.safetensors");
+  const at::Tensor embed = teacher.tensors.at("model.embed_tokens.weight").to(at::kFloat).flatten();
+  ASSERT_TRUE(frozen.count("model.embed_tokens.weight"));
+  EXPECT_TRUE(at::equal(frozen.at("model.embed_tokens.weight"), embed));
+  EXPECT_FALSE(at::equal(trained.at("model.embed_tokens.weight"), embed));
+  // Layer 0 of the student is layer 0 of the teacher, trained.
+  const std::string q = "model.layers.0.self_attn.q_proj.weight";
+  const at::Tensor q0 = teacher.tensors.at(q).to(at::kFloat).flatten();
+  EXPECT_GT((frozen.at(q) - q0).abs().max().item<double>(), 1e-4);
+
+  const auto run_on = nlohmann::json::parse(read_bytes(tmp_ / "on/run.json"));
+  const auto run_all = nlohmann::json::parse(read_bytes(tmp_ / "all/run.json"));
+  EXPECT_EQ(run_all["trainable_parameters"].get<std::int64_t>() - run_on["trainable_parameters"].get<std::int64_t>(),
+            embed.numel());
+  EXPECT_EQ(run_on["identity"]["freeze_embeddings"], true);
+  EXPECT_FALSE(run_all["identity"].contains("freeze_embeddings"));
+
+  // Resuming a run with the other setting is refused; LoRA students have nothing to freeze.
+  r = run_hone(run_args(tmp_ / "all", {"--topk", "0", "--freeze-embeddings", "--resume"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'freeze_embeddings' was null and is now true"), std::string::npos) << r.err;
+  r = run_hone(run_args(tmp_ / "on", {"--topk", "0", "--resume"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'freeze_embeddings' was true and is now unset"), std::string::npos) << r.err;
+  r = run_hone(run_args(tmp_ / "x", {"--student-lora", "--freeze-embeddings"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--freeze-embeddings applies to training every weight"), std::string::npos) << r.err;
+}
+
 TEST_F(DistillCli, Bf16TeacherCacheIsRecordedAndCloseToFloat32) {
   CommandResult r = cache(tmp_ / "f32.h5", "8");
   ASSERT_EQ(r.exit_code, 0) << r.err;
