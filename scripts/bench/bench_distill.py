@@ -4,22 +4,28 @@ trained by KD online and from the offline teacher cache, against the same studen
 cross-entropy alone for the same steps; test accuracy and scoring latency of all three models.
 
   .venv/bin/python scripts/bench/bench_distill.py [--work DIR] [--train-fraction 0.4]
-      [--layers 10] [--epochs 2] [--test-sample 1000] [--threads 2] [--json FILE]
+      [--layers 10] [--epochs 3] [--test-sample 1000] [--threads 2] [--json FILE]
       [--system TEXT] [--precision bf16|fp32] [--eval-dtype bf16|f32] [--temperature 1]
-      [--teacher-layers 15-29] [--teacher-loraplus 4]
+      [--teacher-layers 15-29] [--teacher-loraplus 4] [--teacher-epochs 1] [--freeze-embeddings]
+      [--teacher-run runs/banking77-demo]
 
 Every step is a `hone` command, printed before it runs (so each figure comes with the command
 that produced it); outputs are cached in --work, so a rerun redoes only what is missing:
   1. ingest Banking77 (train.csv sampled with --train-fraction by content hash, 3% of it carved
      into valid; test.csv whole) and tokenize it packed (--pack --max-len 256);
   2. the teacher: lora-train on SmolLM2-135M-Instruct (r=16, all linear layers, 1 epoch, the demo
-     recipe's settings: 2 rows per step, lr 2e-3, LoRA on layers 15-29 with LoRA+ ratio 4);
+     recipe's settings: 2 rows per step, lr 2e-3, LoRA on layers 15-29 with LoRA+ ratio 4;
+     --teacher-epochs);
   3. the teacher cache: distill --cache-teacher (top-k log-probabilities at temperature T);
   4. three students cut from the teacher (layers:N, the teacher's adapter merged, all weights
-     trained, same seed, steps and learning rate): KD from the cache, KD online, and
-     cross-entropy only (--kd-alpha 0);
+     trained (but the embedding with --freeze-embeddings), same seed, --epochs and learning rate):
+     KD from the cache, KD online, and cross-entropy only (--kd-alpha 0);
   5. eval of the teacher (base + adapter) and the three students on --test-sample evenly spaced test
      queries (constrained scoring, pruned search).
+With --teacher-run RUN (a finished `make demo` run directory), steps 1 to 3 are the recipe's:
+the students train on RUN/tokens-student.h5 from the teacher RUN/lora and its cache
+RUN/teacher-cache.h5 (so --temperature and --topk must be the recipe's), and all are scored on
+RUN/data's test split.
 Printed: accuracies, student/teacher accuracy ratio, KD minus CE accuracy, teacher/student
 scoring latency ratio, and online/offline training seconds per epoch: the mean optimiser-step
 time (metrics.jsonl's step_s, the first 2 steps left out) times the steps of an epoch; online KD
@@ -57,7 +63,9 @@ def main():
     ap.add_argument("--banking77", default=os.path.join(ROOT, "..", "shared", "datasets", "banking77"))
     ap.add_argument("--train-fraction", type=float, default=0.4)
     ap.add_argument("--layers", type=int, default=10)
-    ap.add_argument("--epochs", type=float, default=2.0)
+    ap.add_argument("--epochs", type=float, default=3.0, help="the students' epochs")
+    ap.add_argument("--teacher-epochs", type=float, default=1.0)
+    ap.add_argument("--freeze-embeddings", action="store_true", help="the students keep the teacher's embedding")
     ap.add_argument("--student-lr", type=float, default=5e-4)
     ap.add_argument("--teacher-layers", default="15-29", help="the teacher's lora-train --lora-layers (all: every layer)")
     ap.add_argument("--teacher-loraplus", type=float, default=4.0, help="the teacher's --loraplus-lr-ratio")
@@ -72,6 +80,7 @@ def main():
     ap.add_argument("--online-steps", type=int, default=40,
                     help="online KD is timed over this many steps (0: the whole run, and its student is evaluated)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--teacher-run", default="", help="take data, student store, teacher and cache from this make demo run")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     w = a.work
@@ -79,6 +88,14 @@ def main():
     threads = ["--threads", str(a.threads)]
 
     data, store = os.path.join(w, "data"), os.path.join(w, "packed.h5")
+    teacher, cache = os.path.join(w, "teacher"), os.path.join(w, "cache.h5")
+    if a.teacher_run:
+        r = a.teacher_run
+        data, store = os.path.join(r, "data"), os.path.join(r, "tokens-student.h5")
+        teacher, cache = os.path.join(r, "lora"), os.path.join(r, "teacher-cache.h5")
+        for f in (os.path.join(data, "manifest.json"), store, os.path.join(teacher, "adapter_model.safetensors"), cache):
+            if not os.path.exists(f):
+                sys.exit(f"--teacher-run {r}: {f} is missing (run make demo first)")
     if not os.path.exists(store):
         run([HONE, "ingest", os.path.join(a.banking77, "train.csv"), os.path.join(a.banking77, "test.csv"), "-o", data,
              "--label-field", "category", "--valid-from-train", "0.03", "--train-fraction", str(a.train_fraction),
@@ -86,15 +103,14 @@ def main():
         run([HONE, "tokenize", data, "-m", MODEL, "-o", store, "--pack", "--max-len", "256"] + threads,
             os.path.join(w, "tokenize.log"))
 
-    teacher = os.path.join(w, "teacher")
     if not os.path.exists(os.path.join(teacher, "adapter_model.safetensors")):
-        run([HONE, "lora-train", "-m", MODEL, "--data", store, "-o", teacher, "--epochs", "1", "-b", "2", "--lr", "2e-3",
+        run([HONE, "lora-train", "-m", MODEL, "--data", store, "-o", teacher, "--epochs", str(a.teacher_epochs),
+             "-b", "2", "--lr", "2e-3",
              "--warmup-steps", "10", "--lora-dropout", "0", "--eval-every", "0", "--precision", a.precision,
              "--lora-layers", a.teacher_layers, "--loraplus-lr-ratio", str(a.teacher_loraplus),
              "--progress", "log"] + threads,
             os.path.join(w, "teacher.log"))
 
-    cache = os.path.join(w, "cache.h5")
     cache_s = None
     if not os.path.exists(cache):
         _, cache_s = run([HONE, "distill", "--cache-teacher", "--teacher", MODEL, "--teacher-adapter", teacher,
@@ -104,7 +120,8 @@ def main():
     common = ["--teacher", MODEL, "--teacher-adapter", teacher, "--student", f"layers:{a.layers}", "--data", store,
               "--epochs", str(a.epochs), "-b", "4", "--lr", str(a.student_lr), "--warmup-steps", "10",
               "--temperature", str(a.temperature), "--kd-alpha", str(a.kd_alpha), "--precision", a.precision,
-              "--eval-every", "0", "--progress", "log"] + threads
+              "--eval-every", "0", "--progress", "log"] + threads + (
+                  ["--freeze-embeddings"] if a.freeze_embeddings else [])
     students = {
         "offline": ["--teacher-cache", cache],
         "online": ["--topk", str(a.topk)] + (["--max-steps", str(a.online_steps)] if a.online_steps else []),
