@@ -1,6 +1,7 @@
 #include "train/loss.h"
 
 #include <ATen/TensorOperators.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/ops/exp.h>
 #include <ATen/ops/full_like.h>
 #include <ATen/ops/logsumexp.h>
@@ -22,20 +23,29 @@ class ChunkedLinearLoss : public torch::autograd::Function<ChunkedLinearLoss> {
                                                 const at::Tensor& weight, std::int64_t chunk,
                                                 const ChunkLoss* chunk_loss) {
     const bool grad_h = hidden.requires_grad(), grad_w = weight.requires_grad();
-    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 throughout
+    // The three products run in the autocast dtype when autocast is on for this device (as
+    // autocast runs a linear layer: bf16 operands, float32 accumulation); the logits, softmax,
+    // loss and gradient accumulators are float32 either way.
+    const c10::DeviceType type = hidden.device().type();
+    const bool low = at::autocast::is_autocast_enabled(type);
+    const at::ScalarType mm = low ? at::autocast::get_autocast_dtype(type) : at::kFloat;
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
     const std::int64_t N = hidden.size(0);
-    const at::Tensor w = weight.detach().to(at::kFloat);
+    const at::Tensor w = weight.detach().to(mm);
     at::Tensor loss = at::zeros({}, hidden.options().dtype(at::kFloat));
     at::Tensor dh = grad_h ? at::zeros_like(hidden, hidden.options().dtype(at::kFloat)) : at::Tensor();
-    at::Tensor dw = grad_w ? at::zeros_like(w) : at::Tensor();
+    at::Tensor dw = grad_w ? at::zeros_like(w, w.options().dtype(at::kFloat)) : at::Tensor();
     for (std::int64_t start = 0; start < N; start += chunk) {
       const std::int64_t n = std::min(chunk, N - start);
-      const at::Tensor h = hidden.narrow(0, start, n).detach().to(at::kFloat);
-      at::Tensor logits = at::matmul(h, w.t());  // [n, V]
+      const at::Tensor h = hidden.narrow(0, start, n).detach().to(mm);
+      at::Tensor logits = at::matmul(h, w.t()).to(at::kFloat);  // [n, V]
       auto [chunk_sum, dlogits] = (*chunk_loss)(logits, start, grad_h || grad_w);
       loss += chunk_sum.detach();
-      if (grad_h) dh.narrow(0, start, n).copy_(at::matmul(dlogits, w));
-      if (grad_w) dw.add_(at::matmul(dlogits.t(), h));
+      if (grad_h || grad_w) {
+        const at::Tensor d = dlogits.to(mm);
+        if (grad_h) dh.narrow(0, start, n).copy_(at::matmul(d, w));
+        if (grad_w) dw.add_(at::matmul(d.t(), h));
+      }
     }
     ctx->save_for_backward({dh, dw});
     ctx->saved_data["hidden_dtype"] = static_cast<std::int64_t>(hidden.scalar_type());

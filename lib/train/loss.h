@@ -19,7 +19,9 @@ namespace hone {
 using ChunkLoss =
     std::function<std::pair<at::Tensor, at::Tensor>(at::Tensor& logits, std::int64_t start, bool want_grad)>;
 
-// sum over chunks of `chunk_loss`, `chunk_rows` rows at a time, in float32 (autocast off).
+// sum over chunks of `chunk_loss`, `chunk_rows` rows at a time. The products with `weight` run
+// in the autocast dtype when autocast is on for hidden's device (bf16 operands, as autocast runs
+// a linear layer), in float32 otherwise; logits, loss and gradients are float32.
 // Differentiable with respect to `hidden` and `weight` (those that require grad): their
 // gradients are accumulated chunk by chunk in the forward pass from the logits' gradients, so
 // the [N, V] logits never exist at once. The one mechanism behind linear_cross_entropy and the

@@ -65,6 +65,44 @@ TEST(TrainLoss, FusedLinearCrossEntropyEqualsFullLogits) {
   EXPECT_HONE_ERROR(linear_cross_entropy(h, at::randn({11, 9}), t), UsageError, "do not fit");
 }
 
+// Under bf16 autocast the head's products run in bf16, as autocast runs a linear layer (HF's
+// logits under autocast): the loss equals cross-entropy of the float32 cast of bf16 logits, and
+// stays within bf16 tolerance of the float32 loss. Off autocast nothing changes.
+TEST(TrainLoss, FusedLinearCrossEntropyUnderBf16AutocastIsAutocastsLinear) {
+  at::manual_seed(2);
+  const at::Tensor h0 = at::randn({37, 64}), w0 = at::randn({300, 64}) * 0.3;
+  const at::Tensor t = at::randint(0, 300, {37}, at::kLong);
+  at::Tensor h = h0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+  {
+    AutocastScope autocast(c10::DeviceType::CPU, true);
+    linear_cross_entropy(h, w, t, 16).backward();
+  }
+  // Reference: bf16 operands, float32 cross-entropy, autograd for the gradients.
+  at::Tensor hb = h0.to(at::kBFloat16).requires_grad_(true), wb = w0.to(at::kBFloat16).requires_grad_(true);
+  at::Tensor ref = at::cross_entropy_loss(at::matmul(hb, wb.t()).to(at::kFloat), t, {}, at::Reduction::Sum);
+  ref.backward();
+  at::Tensor h32 = h0.clone().requires_grad_(true), w32 = w0.clone().requires_grad_(true);
+  at::Tensor f32 = at::cross_entropy_loss(at::matmul(h32, w32.t()), t, {}, at::Reduction::Sum);
+  f32.backward();
+  at::Tensor loss;
+  {
+    AutocastScope autocast(c10::DeviceType::CPU, true);
+    loss = linear_cross_entropy(h0, w0, t, 16);
+  }
+  EXPECT_NEAR(loss.item<double>(), ref.item<double>(), 1e-5 * std::fabs(ref.item<double>()));
+  EXPECT_GT(std::fabs(loss.item<double>() - f32.item<double>()), 1e-6 * std::fabs(f32.item<double>()))
+      << "bf16 was not used";
+  EXPECT_NEAR(loss.item<double>(), f32.item<double>(), 1e-2 * std::fabs(f32.item<double>()));
+  EXPECT_EQ(h.grad().scalar_type(), at::kFloat);
+  EXPECT_EQ(w.grad().scalar_type(), at::kFloat);
+  EXPECT_LT(rel(h.grad(), hb.grad().to(at::kFloat)), 2e-2);
+  EXPECT_LT(rel(w.grad(), wb.grad().to(at::kFloat)), 2e-2);
+  EXPECT_LT(rel(h.grad(), h32.grad()), 3e-2);
+  EXPECT_LT(rel(w.grad(), w32.grad()), 3e-2);
+  // Autocast off again: float32.
+  EXPECT_NEAR(linear_cross_entropy(h0, w0, t, 16).item<double>(), f32.item<double>(), 1e-5 * std::fabs(f32.item<double>()));
+}
+
 TEST(TrainOptim, FusedAdamWEqualsTheFormula) {
   at::manual_seed(1);
   at::Tensor p = at::randn({6, 4}).requires_grad_(true), q = at::randn({4}).requires_grad_(true);
