@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <set>
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
@@ -372,7 +373,12 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   const data::TokenSplit* valid = store.splits.count("valid") ? &store.splits.at("valid") : nullptr;
   if (valid && valid->sequences() == 0) valid = nullptr;
 
-  // Model and what is trained.
+  // Model and what is trained. The option checks come first: loading a distill student may already
+  // write into --out (a LoRA student's base).
+  HONE_CHECK(o.full || !o.freeze_embeddings, UsageError,
+             "--freeze-embeddings applies to training every weight (--full, or a distill student without --student-lora)");
+  HONE_CHECK(o.loraplus_lr_ratio > 0, UsageError, "--loraplus-lr-ratio must be positive, got {}", o.loraplus_lr_ratio);
+  HONE_CHECK(!o.full || o.loraplus_lr_ratio == 1.0, UsageError, "--loraplus-lr-ratio applies to LoRA training, not --full");
   LoadOptions load;
   load.device = device;
   load.dtype = at::kFloat;
@@ -390,16 +396,12 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
              "{}: the store's vocabulary ({}) is larger than the model's ({})", o.data.string(), store.meta.vocab_size,
              model.config().vocab_size);
   if (comm.is_main()) spdlog::debug("model loaded: peak RSS {:.0f} MiB", peak_rss_mib());
-  HONE_CHECK(o.full || !o.freeze_embeddings, UsageError,
-             "--freeze-embeddings applies to training every weight (--full, or a distill student without --student-lora)");
   std::vector<TrainableParam> params =
       o.full ? full_parameters(model, o.freeze_embeddings) : attach_lora(model, o.lora, o.seed);
   if (!o.init_adapter.empty()) {
     HONE_CHECK(!o.full, UsageError, "--init-adapter applies to LoRA training, not --full");
     load_parameters(o.init_adapter / "adapter_model.safetensors", params);
   }
-  HONE_CHECK(o.loraplus_lr_ratio > 0, UsageError, "--loraplus-lr-ratio must be positive, got {}", o.loraplus_lr_ratio);
-  HONE_CHECK(!o.full || o.loraplus_lr_ratio == 1.0, UsageError, "--loraplus-lr-ratio applies to LoRA training, not --full");
   for (TrainableParam& p : params)
     if (p.name.size() > 14 && p.name.compare(p.name.size() - 14, 14, ".lora_B.weight") == 0) p.lr_scale = o.loraplus_lr_ratio;
   std::int64_t trainable = 0;
@@ -435,15 +437,16 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
     json state = json::parse(read_file(dir / "state.json"), nullptr, false);
     HONE_CHECK(!state.is_discarded() && state.contains("identity") && state.contains("step"), InputError,
                "{}: not a hone checkpoint state", (dir / "state.json").string());
-    for (const auto& [key, value] : identity.items())
-      HONE_CHECK(state["identity"].contains(key) && state["identity"][key] == value, UsageError,
+    // Every key of either identity, so that a setting added or dropped on resume is refused too.
+    const json& saved = state["identity"];
+    std::set<std::string> keys;
+    for (const auto& [key, value] : identity.items()) keys.insert(key);
+    for (const auto& [key, value] : saved.items()) keys.insert(key);
+    for (const std::string& key : keys)
+      HONE_CHECK(saved.contains(key) && identity.contains(key) && saved[key] == identity[key], UsageError,
                  Hint{"resume with the options of the original run (its config.toml), or start a new --out"},
-                 "cannot resume {}: '{}' was {} and is now {}", o.out.string(), key,
-                 state["identity"].value(key, json()).dump(), value.dump());
-    for (const auto& [key, value] : state["identity"].items())
-      HONE_CHECK(identity.contains(key), UsageError,
-                 Hint{"resume with the options of the original run (its config.toml), or start a new --out"},
-                 "cannot resume {}: '{}' was {} and is now unset", o.out.string(), key, value.dump());
+                 "cannot resume {}: '{}' was {} and is now {}", o.out.string(), key, saved.value(key, json()).dump(),
+                 identity.contains(key) ? identity[key].dump() : "unset");
     load_parameters(dir / "params.safetensors", params);
     optimizer.load(dir / "optimizer.safetensors");
     step = state["step"].get<std::int64_t>();

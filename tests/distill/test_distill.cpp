@@ -83,8 +83,6 @@ TEST_F(DistillCli, OfflineEqualsOnlineWithTheWholeVocabularyAndWithTopK) {
   EXPECT_EQ(run["identity"]["distill"]["student"], "layers:1");
 }
 
-// --precision bf16 caches from bf16 teacher weights: recorded in the cache, and the same
-// distribution as float32's within bf16 tolerance.
 // --freeze-embeddings: the student's embedding (its tied output head) stays the teacher's to the
 // bit, every other weight trains, offline still equals online, and the setting is part of what a
 // resume must match.
@@ -134,8 +132,15 @@ TEST_F(DistillCli, FrozenEmbeddingsStayTheTeachersAndTheRestTrains) {
   r = run_hone(run_args(tmp_ / "x", {"--student-lora", "--freeze-embeddings"}));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--freeze-embeddings applies to training every weight"), std::string::npos) << r.err;
+  r = run_hone(run_args(tmp_ / "y", {"--student-lora", "--loraplus-lr-ratio", "0"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--loraplus-lr-ratio must be positive"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "x")) << "a usage error wrote into --out";
+  EXPECT_FALSE(fs::exists(tmp_ / "y")) << "a usage error wrote into --out";
 }
 
+// --precision bf16 caches from bf16 teacher weights: recorded in the cache, and the same
+// distribution as float32's within bf16 tolerance.
 TEST_F(DistillCli, Bf16TeacherCacheIsRecordedAndCloseToFloat32) {
   CommandResult r = cache(tmp_ / "f32.h5", "8");
   ASSERT_EQ(r.exit_code, 0) << r.err;
