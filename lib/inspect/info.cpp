@@ -149,6 +149,35 @@ void describe_checkpoint(std::ostringstream& out, const SafetensorsCheckpoint& c
   }
 }
 
+// What else in a PEFT adapter_config.json decides what the adapter changes: the layers it adapts
+// (all when absent), DoRA, whole modules saved beside the adapter, and the base it was made for.
+void describe_adapter_config(std::ostringstream& out, const json& a) {
+  const auto it = a.find("layers_to_transform");
+  std::string layers = "all";
+  if (it != a.end() && it->is_number_integer()) layers = std::to_string(it->get<std::int64_t>());
+  if (it != a.end() && it->is_array() && !it->empty()) {
+    std::vector<std::int64_t> l;
+    for (const auto& x : *it)
+      if (x.is_number_integer()) l.push_back(x.get<std::int64_t>());
+    std::sort(l.begin(), l.end());
+    // Runs of consecutive layers print as a range: [15-29] rather than fifteen numbers.
+    std::vector<std::string> parts;
+    for (std::size_t i = 0; i < l.size();) {
+      std::size_t j = i;
+      while (j + 1 < l.size() && l[j + 1] == l[j] + 1) ++j;
+      parts.push_back(j > i ? fmt::format("{}-{}", l[i], l[j]) : std::to_string(l[i]));
+      i = j + 1;
+    }
+    layers = fmt::format("{} of them: {}", l.size(), fmt::join(parts, ", "));
+  }
+  line(out, "adapted layers", layers);
+  if (a.value("use_dora", false)) line(out, "dora", "yes (magnitude vectors)");
+  const auto m = a.find("modules_to_save");
+  if (m != a.end() && m->is_array() && !m->empty()) line(out, "modules saved", m->dump());
+  const auto b = a.find("base_model_name_or_path");
+  if (b != a.end() && b->is_string() && !b->get<std::string>().empty()) line(out, "base model", b->get<std::string>());
+}
+
 std::string describe_hf_dir(const fs::path& dir, const InfoOptions& o) {
   std::ostringstream out;
   line(out, "directory", dir.string());
@@ -160,6 +189,7 @@ std::string describe_hf_dir(const fs::path& dir, const InfoOptions& o) {
     HONE_CHECK(!a.is_discarded(), InputError, "{}: not valid JSON", (dir / "adapter_config.json").string());
     line(out, "adapter", fmt::format("{} r={} alpha={} targets {}", a.value("peft_type", "?"), a.value("r", 0),
                                      a.value("lora_alpha", 0.0), a.value("target_modules", json::array()).dump()));
+    describe_adapter_config(out, a);
   } else {
     HONE_THROW(InputError, Hint{"an HF model directory holds config.json (a PEFT adapter adapter_config.json)"},
                "{}: neither config.json nor adapter_config.json found", dir.string());

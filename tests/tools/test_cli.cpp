@@ -141,6 +141,31 @@ TEST(CliInfo, SafetensorsAndHfDirectory) {
   EXPECT_NE(r.out.find("qkv bias:       yes"), std::string::npos) << r.out;
 }
 
+TEST(CliInfo, AdapterDirectoryNamesItsLayersDoraAndBase) {
+  TempDir dir;
+  const std::vector<float> w(2 * 16, 0.5f);
+  write_safetensors(dir / "adapter_model.safetensors",
+                    {{"base_model.model.model.layers.15.self_attn.q_proj.lora_A.weight", DType::kF32, {2, 16}, w.data(),
+                      w.size() * 4}},
+                    {});
+  test::write_bytes(dir / "adapter_config.json",
+                    R"({"peft_type":"LORA","r":2,"lora_alpha":4,"target_modules":["q_proj"],)"
+                    R"("layers_to_transform":[29,15,16,17,3],"use_dora":true,"modules_to_save":["lm_head"],)"
+                    R"("base_model_name_or_path":"smollm2.gguf"})");
+  auto r = run_hone({"info", dir.path().string(), "--tensors", "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* expected : {"adapter:        LORA r=2 alpha=4", "adapted layers: 5 of them: 3, 15-17, 29",
+                               "dora:           yes", "modules saved:  [\"lm_head\"]", "base model:     smollm2.gguf",
+                               "layers.15.self_attn.q_proj.lora_A.weight"})
+    EXPECT_NE(r.out.find(expected), std::string::npos) << expected << " missing from:\n" << r.out;
+  // Without layers_to_transform the adapter adapts every layer, and says so.
+  test::write_bytes(dir / "adapter_config.json", R"({"peft_type":"LORA","r":2,"lora_alpha":4,"target_modules":["q_proj"]})");
+  r = run_hone({"info", dir.path().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("adapted layers: all"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("dora:"), std::string::npos) << r.out;
+}
+
 TEST(CliInfo, Hdf5File) {
   TempDir dir;
   const std::string path = (dir / "store.h5").string();
