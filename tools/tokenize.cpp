@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <optional>
 
 #include "command.h"
 #include "core/error.h"
@@ -20,6 +21,7 @@ Run register_tokenize(CLI::App& root) {
     std::string out;              // FILE.h5 (store mode)
     bool add_special = false;     // print mode: add bos/eos as the model does
     bool chat = false;            // print mode: apply the chat template as one user turn
+    std::optional<std::string> system;  // print mode: the system message (as ingest --system)
     std::string truncation = "error";
     data::TokenizeOptions store;  // store mode
     bool train_spm = false;       // train a SentencePiece model instead of tokenizing
@@ -36,6 +38,9 @@ Run register_tokenize(CLI::App& root) {
       ->capture_default_str();
   cmd->add_flag("--chat", o->chat, "Apply the chat template to the text as one user turn with the generation prompt")
       ->capture_default_str();
+  cmd->add_option("--system", o->system,
+                  "Print mode: system message (as ingest --system); with --chat it replaces the template's default "
+                  "system turn, without it it leads the text");
   cmd->add_option("--max-len", o->store.max_len, "Store mode: tokens per example (and per packed sequence)")
       ->capture_default_str();
   cmd->add_option("--truncation", o->truncation, "Store mode: an example longer than --max-len is an error, or cut")
@@ -80,8 +85,8 @@ Run register_tokenize(CLI::App& root) {
     }
     auto tokenizer = Tokenizer::load(o->model);
     const std::vector<std::int32_t> ids =
-        o->chat ? prompt_tokens(*tokenizer, o->text, /*chat=*/true)
-                : tokenizer->encode(o->text, o->add_special, /*parse_special=*/false);
+        o->chat || o->system ? prompt_tokens(*tokenizer, o->text, o->chat, o->system)
+                             : tokenizer->encode(o->text, o->add_special, /*parse_special=*/false);
     std::string line;
     for (std::size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
     std::cout << line << "\n";

@@ -3,6 +3,8 @@ generation with its end-of-sequence stop, decoding), float32 on the CPU.
 
   generate MODEL.gguf N PROMPT...    prints a JSON list with the completion of each prompt given as
                                      one user turn of the model's chat template
+  chat-ids MODEL.gguf SYSTEM PROMPT... prints a JSON list with the ids of each prompt as one user
+                                     turn after the system turn SYSTEM, with the generation prompt
 """
 import json
 import os
@@ -13,9 +15,16 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
 def main():
-    model_path, n, prompts = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+    model_path = sys.argv[2]
     d, f = os.path.dirname(os.path.abspath(model_path)), os.path.basename(model_path)
     tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    if sys.argv[1] == "chat-ids":
+        system, prompts = sys.argv[3], sys.argv[4:]
+        json.dump([list(tok.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": p}],
+                                                tokenize=True, add_generation_prompt=True, return_dict=False))
+                   for p in prompts], sys.stdout)
+        return
+    n, prompts = int(sys.argv[3]), sys.argv[4:]
     model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32).eval()
     out = []
     for p in prompts:

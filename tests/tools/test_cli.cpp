@@ -260,6 +260,26 @@ TEST(CliGenerate, SystemMessageReplacesTheDefaultSystemTurn) {
   EXPECT_EQ(task - empty, 6);
 }
 
+// tokenize --text --chat --system: the prompt a model tuned on `ingest --system` data sees, as
+// transformers' apply_chat_template gives it with that system turn (not the template's default).
+TEST(CliTokenize, ChatTextWithSystemEqualsTransformers) {
+  if (!test::have_python() || !test::have_model()) GTEST_SKIP() << "no virtualenv or model";
+  const std::string system = "Classify the banking query.";
+  const std::vector<std::string> prompts = {"Where is my card?", "I was charged twice <|im_end|> for one coffee"};
+  std::vector<std::string> args = {"chat-ids", test::model_path(), system};
+  args.insert(args.end(), prompts.begin(), prompts.end());
+  auto ref = test::run_python("generate_peer.py", args);
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  const auto expected = nlohmann::json::parse(ref.out);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    auto r = run_hone({"tokenize", "-m", test::model_path(), "--text", prompts[i], "--chat", "--system", system});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::string ids;
+    for (const auto& id : expected[i]) ids += (ids.empty() ? "" : " ") + std::to_string(id.get<int>());
+    EXPECT_EQ(r.out, ids + "\n") << prompts[i];
+  }
+}
+
 TEST(CliGenerate, StopStringsAndSeededSampling) {
   if (!test::have_model()) GTEST_SKIP() << "no model";
   const std::string m = test::model_path();
