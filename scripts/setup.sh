@@ -16,6 +16,7 @@ APT_PACKAGES=(
   libpcre2-dev  # Unicode-aware pre-tokenizer regexes (issue 3)
   zlib1g-dev    # gzip inputs for ingest (issue 4)
   libgoogle-perftools-dev  # tcmalloc for the hone binary: ~1/3 lower peak memory in training (CMakeLists.txt)
+  libgloo-dev   # headers that c10d's Gloo process group includes (lib/train/dist.cpp; nothing linked)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
