@@ -7,7 +7,7 @@ cross-entropy alone for the same steps; test accuracy and scoring latency of all
       [--layers 10] [--epochs 3] [--test-sample 1000] [--threads 2] [--json FILE]
       [--system TEXT] [--precision bf16|fp32] [--eval-dtype bf16|f32] [--temperature 1]
       [--teacher-layers 15-29] [--teacher-loraplus 4] [--teacher-epochs 1] [--freeze-embeddings]
-      [--teacher-run runs/banking77-demo]
+      [--student-lora [--student-rank 64]] [--teacher-run runs/banking77-demo]
 
 Every step is a `hone` command, printed before it runs (so each figure comes with the command
 that produced it); outputs are cached in --work, so a rerun redoes only what is missing:
@@ -18,7 +18,8 @@ that produced it); outputs are cached in --work, so a rerun redoes only what is 
      --teacher-epochs);
   3. the teacher cache: distill --cache-teacher (top-k log-probabilities at temperature T);
   4. three students cut from the teacher (layers:N, the teacher's adapter merged, all weights
-     trained (but the embedding with --freeze-embeddings), same seed, --epochs and learning rate):
+     trained (but the embedding with --freeze-embeddings; with --student-lora a LoRA adapter of
+     --student-rank on every linear layer instead), same seed, --epochs and learning rate):
      KD from the cache, KD online, and cross-entropy only (--kd-alpha 0);
   5. eval of the teacher (base + adapter) and the three students on --test-sample evenly spaced test
      queries (constrained scoring, pruned search);
@@ -31,7 +32,9 @@ With --teacher-run RUN (a finished `make demo` run directory), steps 1 to 3 are 
 the students train on RUN/tokens-student.h5 from the teacher RUN/lora and its cache
 RUN/teacher-cache.h5 (so --temperature and --topk must be the recipe's), and all are scored on
 RUN/data's test split.
-Printed: accuracies, student/teacher accuracy ratio, KD minus CE accuracy, teacher/student
+Printed: accuracies, student/teacher accuracy ratio, KD minus CE accuracy (with its standard
+error paired on the same queries: sqrt(b + c - (b - c)^2 / n) / n, b and c the queries only the
+KD or only the CE student gets right), teacher/student
 scoring latency ratio, and online/offline training seconds per epoch: the mean optimiser-step
 time (metrics.jsonl's step_s, the first 2 steps left out) times the steps of an epoch; online KD
 is timed over --online-steps steps (its student is then not evaluated). The cache's one-off
@@ -41,6 +44,7 @@ student >= 90% of the teacher's accuracy and above CE-only; >= 2.5x faster evalu
 """
 import argparse
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -72,6 +76,9 @@ def main():
     ap.add_argument("--teacher-epochs", type=float, default=1.0)
     ap.add_argument("--freeze-embeddings", action="store_true", help="the students keep the teacher's embedding")
     ap.add_argument("--student-lr", type=float, default=5e-4)
+    ap.add_argument("--student-lora", action="store_true",
+                    help="the students train a LoRA adapter (--student-rank, all linear layers) instead of every weight")
+    ap.add_argument("--student-rank", type=int, default=64, help="with --student-lora: its rank (alpha = rank)")
     ap.add_argument("--teacher-layers", default="15-29", help="the teacher's lora-train --lora-layers (all: every layer)")
     ap.add_argument("--teacher-loraplus", type=float, default=4.0, help="the teacher's --loraplus-lr-ratio")
     ap.add_argument("--system", default="Classify the banking query.",
@@ -128,12 +135,21 @@ def main():
               "--epochs", str(a.epochs), "-b", "4", "--lr", str(a.student_lr), "--warmup-steps", "10",
               "--temperature", str(a.temperature), "--kd-alpha", str(a.kd_alpha), "--precision", a.precision,
               "--eval-every", "0", "--progress", "log"] + threads + (
-                  ["--freeze-embeddings"] if a.freeze_embeddings else [])
+                  ["--freeze-embeddings"] if a.freeze_embeddings else []) + (
+                  ["--student-lora", "--rank", str(a.student_rank), "--alpha", str(a.student_rank),
+                   "--lora-dropout", "0"] if a.student_lora else [])
     students = {
         "offline": ["--teacher-cache", cache],
         "online": ["--topk", str(a.topk)] + (["--max-steps", str(a.online_steps)] if a.online_steps else []),
         "ce": [],
     }
+    def student_model(name):
+        """eval's --model/--adapter of a student: its merged model, or the cut base and the adapter."""
+        out = os.path.join(w, f"student-{name}")
+        if a.student_lora:
+            return ["--model", os.path.join(out, "student-base"), "--adapter", out]
+        return ["--model", os.path.join(out, "model"), "--adapter", "-"]
+
     runs = {}
     for name, extra in students.items():
         out = os.path.join(w, f"student-{name}")
@@ -152,8 +168,7 @@ def main():
         for name in students:
             if name == "online" and a.online_steps:
                 continue
-            cmd += ["--model", os.path.join(w, f"student-{name}", "model"), "--adapter", "-", "--name",
-                    f"student-{name}"]
+            cmd += student_model(name) + ["--name", f"student-{name}"]
         out, _ = run(cmd + threads, os.path.join(w, "eval.log"))
         print(out)
     rep = {m["name"]: m for m in json.load(open(report))["models"]}
@@ -165,7 +180,7 @@ def main():
     lat_dir = os.path.join(w, "latency")
     os.makedirs(lat_dir, exist_ok=True)
     models = {"teacher": ["--model", MODEL, "--adapter", teacher],
-              "student": ["--model", os.path.join(w, "student-offline", "model"), "--adapter", "-"]}
+              "student": student_model("offline")}
     for i in range(a.latency_rounds):
         p50 = {}
         for name in (("teacher", "student") if i % 2 == 0 else ("student", "teacher")):
@@ -188,6 +203,18 @@ def main():
         steps = [l["step_s"] for l in lines if "step_s" in l][2:]
         per_epoch = max(l["step"] for l in lines if "epoch" in l) / max(l["epoch"] for l in lines if "epoch" in l)
         return sum(steps) / len(steps), per_epoch
+    # KD against cross-entropy, paired on the same queries: the discordant pairs decide the
+    # difference, and give its standard error.
+    correct = {}
+    for line in open(os.path.join(w, "eval", "predictions.jsonl")):
+        p = json.loads(line)
+        correct.setdefault(p["model"], {})[p["id"]] = bool(p["scored_correct"])
+    kd, ce_ok = correct["student-offline"], correct["student-ce"]
+    only_kd = sum(kd[i] and not ce_ok[i] for i in kd)
+    only_ce = sum(ce_ok[i] and not kd[i] for i in kd)
+    n = len(kd)
+    diff = (only_kd - only_ce) / n
+    diff_se = math.sqrt(max(0.0, only_kd + only_ce - (only_kd - only_ce) ** 2 / n)) / n
     res = {
         "test_queries": json.load(open(report)).get("examples", a.test_sample),
         "teacher_accuracy": t["accuracy"],
@@ -196,6 +223,8 @@ def main():
         "student_ce_accuracy": ce["accuracy"],
         "student_over_teacher": off["accuracy"] / t["accuracy"],
         "kd_minus_ce": off["accuracy"] - ce["accuracy"],
+        "kd_minus_ce_paired_se": diff_se,
+        "kd_only_correct": only_kd, "ce_only_correct": only_ce,
         "teacher_latency_ms_p50": t["latency_ms_p50"],
         "student_latency_ms_p50": off["latency_ms_p50"],
         "eval_speedup_one_run": t["latency_ms_p50"] / off["latency_ms_p50"],
@@ -214,6 +243,7 @@ def main():
         print(f"{k:28s} {v}")
     goals = [("student >= 0.9 x teacher", res["student_over_teacher"] >= 0.9),
              ("KD beats CE alone", res["kd_minus_ce"] > 0),
+             ("KD beats CE alone by 2 paired standard errors", res["kd_minus_ce"] > 2 * diff_se),
              ("eval >= 2.5x faster (paired rounds, else the one eval)",
               (paired if paired is not None else res["eval_speedup_one_run"]) >= 2.5),
              ("offline >= 2x faster per epoch", res["online_over_offline"] >= 2.0)]
