@@ -47,6 +47,7 @@ import json
 import math
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -143,16 +144,19 @@ def main():
         "online": ["--topk", str(a.topk)] + (["--max-steps", str(a.online_steps)] if a.online_steps else []),
         "ce": [],
     }
+    def student_dir(name):
+        return os.path.join(w, f"student-{name}")
+
     def student_model(name):
         """eval's --model/--adapter of a student: its merged model, or the cut base and the adapter."""
-        out = os.path.join(w, f"student-{name}")
+        out = student_dir(name)
         if a.student_lora:
             return ["--model", os.path.join(out, "student-base"), "--adapter", out]
         return ["--model", os.path.join(out, "model"), "--adapter", "-"]
 
     runs = {}
     for name, extra in students.items():
-        out = os.path.join(w, f"student-{name}")
+        out = student_dir(name)
         args = common + extra
         if name == "ce":
             args = [x if x != str(a.kd_alpha) or args[i - 1] != "--kd-alpha" else "0" for i, x in enumerate(args)]
@@ -194,12 +198,12 @@ def main():
         pairs.append((p50["teacher"], p50["student"]))
         print(f"latency round {i}: teacher {p50['teacher']:.1f} ms, student {p50['student']:.1f} ms, "
               f"{p50['teacher'] / p50['student']:.2f}x", flush=True)
-    ratios = sorted(t / st for t, st in pairs)
-    paired = (ratios[(len(ratios) - 1) // 2] + ratios[len(ratios) // 2]) / 2 if ratios else None
+    ratios = sorted(tp / sp for tp, sp in pairs)
+    paired = statistics.median(ratios) if ratios else None
 
     def step_seconds(name):
         """Mean optimiser-step time after 2 warm-up steps, and the steps of one epoch."""
-        lines = [json.loads(l) for l in open(os.path.join(w, f"student-{name}", "metrics.jsonl"))]
+        lines = [json.loads(l) for l in open(os.path.join(student_dir(name), "metrics.jsonl"))]
         steps = [l["step_s"] for l in lines if "step_s" in l][2:]
         per_epoch = max(l["step"] for l in lines if "epoch" in l) / max(l["epoch"] for l in lines if "epoch" in l)
         return sum(steps) / len(steps), per_epoch
@@ -213,8 +217,10 @@ def main():
     only_kd = sum(kd[i] and not ce_ok[i] for i in kd)
     only_ce = sum(ce_ok[i] and not kd[i] for i in kd)
     n = len(kd)
-    diff = (only_kd - only_ce) / n
     diff_se = math.sqrt(max(0.0, only_kd + only_ce - (only_kd - only_ce) ** 2 / n)) / n
+    step_s, epoch_steps = {}, {}
+    for name in students:
+        step_s[name], epoch_steps[name] = step_seconds(name)
     res = {
         "test_queries": json.load(open(report)).get("examples", a.test_sample),
         "teacher_accuracy": t["accuracy"],
@@ -230,12 +236,12 @@ def main():
         "eval_speedup_one_run": t["latency_ms_p50"] / off["latency_ms_p50"],
         "eval_speedup_paired": paired,
         "eval_speedup_rounds": [round(r, 3) for r in ratios],
-        "offline_step_s": step_seconds("offline")[0],
-        "online_step_s": step_seconds("online")[0],
-        "ce_step_s": step_seconds("ce")[0],
-        "offline_s_per_epoch": step_seconds("offline")[0] * step_seconds("offline")[1],
-        "online_s_per_epoch": step_seconds("online")[0] * step_seconds("online")[1],
-        "online_over_offline": step_seconds("online")[0] / step_seconds("offline")[0],
+        "offline_step_s": step_s["offline"],
+        "online_step_s": step_s["online"],
+        "ce_step_s": step_s["ce"],
+        "offline_s_per_epoch": step_s["offline"] * epoch_steps["offline"],
+        "online_s_per_epoch": step_s["online"] * epoch_steps["online"],
+        "online_over_offline": step_s["online"] / step_s["offline"],
         "cache_seconds": cache_s,
         "params_teacher": t["params"], "params_student": off["params"],
     }
