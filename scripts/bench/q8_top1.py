@@ -4,13 +4,18 @@ as a float32 and a q8_0 GGUF, and llama.cpp (llama-cpp-python) computes the argm
 position of a fixed English text with each; prints their top-1 agreement.
 
   .venv/bin/python scripts/bench/q8_top1.py [--model models/SmolLM2-135M-Instruct.Q4_1.gguf]
-      [--adapter DIR] [--hone build/hone] [--work DIR]
+      [--adapter DIR] [--hone build/hone] [--work DIR] [--text FILE] [--max-tokens 2000]
+      [--embedding-f16]
 
-The text is data/texts/lighthouse.txt, the 184-token story that
+The text is data/texts/lighthouse.txt by default, the 184-token story that
 ExportParity.Q8_0MatchesLlamaCppQuantiserAndAgreesWithF32 (tests/export/test_export.cpp) also
-reads, tokenized by llama.cpp from the f32 file.
+reads, tokenized by llama.cpp from the f32 file (its first --max-tokens tokens).
+--embedding-f16: the q8_0 file is made instead by llama.cpp's own quantiser from hone's f32 file,
+with the token embedding (SmolLM2's tied output head) kept in f16 (llama_model_quantize's
+token_embedding_type).
 """
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -28,31 +33,44 @@ def main():
     ap.add_argument("--adapter", default="")
     ap.add_argument("--hone", default=os.path.join(root, "build/hone"))
     ap.add_argument("--work", default="")
+    ap.add_argument("--text", default=os.path.join(root, "data", "texts", "lighthouse.txt"))
+    ap.add_argument("--max-tokens", type=int, default=2000)
+    ap.add_argument("--embedding-f16", action="store_true",
+                    help="q8_0 from llama_model_quantize with the token embedding in f16")
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="hone-q8-")
     os.makedirs(work, exist_ok=True)
     files = {}
-    for dtype in ("f32", "q8_0"):
+    for dtype in ("f32",) if a.embedding_f16 else ("f32", "q8_0"):
         files[dtype] = os.path.join(work, f"model-{dtype}.gguf")
         cmd = [a.hone, "export", "-m", a.model, "--format", "gguf", "--dtype", dtype, "-o", files[dtype], "--overwrite"]
         if a.adapter:
             cmd[4:4] = ["--adapter", a.adapter]
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    import llama_cpp
     from llama_cpp import Llama
-    with open(os.path.join(root, "data", "texts", "lighthouse.txt"), encoding="utf-8") as f:
+    if a.embedding_f16:
+        files["q8_0"] = os.path.join(work, "model-q8_0-embedding-f16.gguf")
+        p = llama_cpp.llama_model_quantize_default_params()
+        p.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
+        p.token_embedding_type = 1  # GGML_TYPE_F16
+        if llama_cpp.llama_model_quantize(files["f32"].encode(), files["q8_0"].encode(), ctypes.byref(p)) != 0:
+            sys.exit(f"llama_model_quantize failed on {files['f32']}")
+    with open(a.text, encoding="utf-8") as f:
         text = f.read().rstrip("\n")
     tops, ids = [], None
     for dtype in ("f32", "q8_0"):
-        m = Llama(model_path=files[dtype], n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+        m = Llama(model_path=files[dtype], n_ctx=max(512, a.max_tokens), n_threads=2, logits_all=True, verbose=False)
         if ids is None:
-            ids = m.tokenize(text.encode(), add_bos=False)
+            ids = m.tokenize(text.encode(), add_bos=False)[:a.max_tokens]
         m.reset()
         m.eval(ids)
         tops.append([int(np.argmax(m.scores[i])) for i in range(len(ids))])
         del m
     agree = sum(x == y for x, y in zip(*tops))
-    result = {"model": a.model, "adapter": a.adapter, "positions": len(ids), "agree": agree,
+    result = {"model": a.model, "adapter": a.adapter, "text": a.text, "embedding_f16": a.embedding_f16,
+              "positions": len(ids), "agree": agree,
               "agreement": agree / len(ids)}
     print(json.dumps(result))
 
