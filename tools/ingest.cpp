@@ -42,6 +42,9 @@ Run register_ingest(CLI::App& root) {
   cmd->add_option("--train-fraction", g.train_fraction,
                   "Keep this fraction of the train split, chosen by content hash (a smaller, reproducible sample)")
       ->capture_default_str();
+  cmd->add_option("--train-offset", g.train_offset,
+                  "Where the kept fraction starts in the hash range: samples over disjoint ranges share no example")
+      ->capture_default_str();
   cmd->add_option("--on-error", o->on_error, "Stop at the first bad record, or skip it and log it to rejects.jsonl")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();

@@ -55,6 +55,9 @@ void validate(const std::vector<fs::path>& inputs, const fs::path& out, const In
              "--valid-from-train {}: must be in [0, 1)", o.valid_from_train);
   HONE_CHECK(o.train_fraction > 0 && o.train_fraction <= 1, UsageError, "--train-fraction {}: must be in (0, 1]",
              o.train_fraction);
+  HONE_CHECK(o.train_offset >= 0 && o.train_offset + o.train_fraction <= 1 + 1e-9, UsageError,
+             Hint{"the kept range is [offset, offset + fraction) of [0, 1)"},
+             "--train-offset {} with --train-fraction {}: the range ends past 1", o.train_offset, o.train_fraction);
   HONE_CHECK(o.max_record_bytes > 0, UsageError, "--max-record-bytes must be positive");
   HONE_CHECK(o.format != RecordFormat::kClassification || o.prompt_template.find("{text}") != std::string::npos,
              UsageError, "--prompt-template '{}' does not contain {{text}}", o.prompt_template);
@@ -138,6 +141,7 @@ nlohmann::ordered_json options_json(const IngestOptions& o) {
   j["split"] = o.split;
   j["valid_from_train"] = o.valid_from_train;
   j["train_fraction"] = o.train_fraction;
+  j["train_offset"] = o.train_offset;
   j["on_error"] = o.on_error == OnError::kFail ? "fail" : "skip";
   j["text_field"] = o.text_field;
   j["label_field"] = o.label_field;
@@ -256,9 +260,12 @@ IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir
       const double u = hash_unit(d);
       if (split < 0) split = u < o.split[0] ? 0 : u < o.split[0] + o.split[1] ? 1 : 2;
       else if (split == 0 && u < o.valid_from_train) split = 1;  // carve valid out of a named train split
-      if (split == 0 && o.train_fraction < 1 && hash_unit(d, 16) >= o.train_fraction) {
-        ++report.sampled_out;
-        continue;
+      if (split == 0 && o.train_fraction < 1) {
+        const double v = hash_unit(d, 16);
+        if (v < o.train_offset || v >= o.train_offset + o.train_fraction) {
+          ++report.sampled_out;
+          continue;
+        }
       }
       if (o.system) {
         add_system(ex, *o.system);

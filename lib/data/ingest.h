@@ -40,6 +40,10 @@ struct IngestOptions {
   // Fraction of the train split kept (deterministically, by a second content hash, so that the
   // sample is the same on every run and independent of the valid carve): a smaller training set.
   double train_fraction = 1.0;
+  // Where in that second hash's [0, 1) range the kept fraction starts: [offset, offset + fraction).
+  // Samples over disjoint ranges share no example (e.g. a distillation student's data, 0.68 to 1,
+  // held out from a teacher trained on 0 to 0.68).
+  double train_offset = 0.0;
   OnError on_error = OnError::kFail;
   std::string text_field = "text";              // text and classification formats
   std::string label_field = "label";            // classification (Banking77's CSV: "category")

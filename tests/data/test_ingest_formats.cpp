@@ -2,6 +2,10 @@
 // auto-detection, canonical output, ids, duplicates, splits and the output directory's life cycle.
 #include <gtest/gtest.h>
 
+#include <set>
+#include <sstream>
+#include <string>
+
 #include "data/ingest.h"
 #include "ingest_fixtures.h"
 #include "text/sha256.h"
@@ -213,6 +217,20 @@ TEST(IngestFormats, SplitsByNameByHashAndValidFromTrain) {
   EXPECT_EQ(a.counts.train + a.sampled_out, named.counts.train);
   data::ingest({t / "train.jsonl", t / "dev.jsonl"}, t / "half2", half);
   EXPECT_EQ(read_bytes(t / "half/train.jsonl"), read_bytes(t / "half2/train.jsonl"));
+  // --train-offset 0.5 keeps the other half: disjoint from the first, together all of train.
+  IngestOptions other = half;
+  other.train_offset = 0.5;
+  const auto b = data::ingest({t / "train.jsonl", t / "dev.jsonl"}, t / "other", other);
+  EXPECT_EQ(b.counts.valid, named.counts.valid);
+  EXPECT_EQ(a.counts.train + b.counts.train, named.counts.train);
+  std::set<std::string> ids;
+  for (const char* dir : {"half", "other"}) {
+    std::istringstream in(read_bytes(t / dir / "train.jsonl"));
+    for (std::string line; std::getline(in, line);) EXPECT_TRUE(ids.insert(line.substr(0, 24)).second) << line;
+  }
+  EXPECT_EQ(ids.size(), named.counts.train);
+  other.train_offset = 0.6;
+  EXPECT_HONE_ERROR(data::ingest({t / "train.jsonl"}, t / "past", other), UsageError, "--train-offset");
   half.train_fraction = 0;
   EXPECT_HONE_ERROR(data::ingest({t / "train.jsonl"}, t / "zero", half), UsageError, "--train-fraction");
 }
