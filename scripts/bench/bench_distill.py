@@ -7,7 +7,8 @@ cross-entropy alone for the same steps; test accuracy and scoring latency of all
       [--layers 10] [--epochs 3] [--test-sample 1000] [--threads 2] [--json FILE]
       [--system TEXT] [--precision bf16|fp32] [--eval-dtype bf16|f32] [--temperature 1]
       [--teacher-layers 15-29] [--teacher-loraplus 4] [--teacher-epochs 1] [--freeze-embeddings]
-      [--student-lora [--student-rank 64]] [--teacher-run runs/banking77-demo]
+      [--student-lora [--student-rank 64] [--student-lora-layers all] [--student-loraplus 1]] [--teacher-run runs/banking77-demo
+      [--student-sample recipe|held-out]]
 
 Every step is a `hone` command, printed before it runs (so each figure comes with the command
 that produced it); outputs are cached in --work, so a rerun redoes only what is missing:
@@ -19,7 +20,8 @@ that produced it); outputs are cached in --work, so a rerun redoes only what is 
   3. the teacher cache: distill --cache-teacher (top-k log-probabilities at temperature T);
   4. three students cut from the teacher (layers:N, the teacher's adapter merged, all weights
      trained (but the embedding with --freeze-embeddings; with --student-lora a LoRA adapter of
-     --student-rank on every linear layer instead), same seed, --epochs and learning rate):
+     --student-rank on every linear layer of --student-lora-layers instead), same seed, --epochs
+     and learning rate):
      KD from the cache, KD online, and cross-entropy only (--kd-alpha 0);
   5. eval of the teacher (base + adapter) and the three students on --test-sample evenly spaced test
      queries (constrained scoring, pruned search);
@@ -31,7 +33,10 @@ that produced it); outputs are cached in --work, so a rerun redoes only what is 
 With --teacher-run RUN (a finished `make demo` run directory), steps 1 to 3 are the recipe's:
 the students train on RUN/tokens-student.h5 from the teacher RUN/lora and its cache
 RUN/teacher-cache.h5 (so --temperature and --topk must be the recipe's), and all are scored on
-RUN/data's test split.
+RUN/data's test split. --student-sample held-out trains the students instead on the rest of
+train.csv (ingest --train-offset: the hash range the teacher's --train-fraction left out, less the
+same valid carve), tokenized as the recipe does, with a teacher cache of its own: there the
+teacher's distribution is what it predicts for queries it never saw, not what it has fitted.
 Printed: accuracies, student/teacher accuracy ratio, KD minus CE accuracy (with its standard
 error paired on the same queries: sqrt(b + c - (b - c)^2 / n) / n, b and c the queries only the
 KD or only the CE student gets right), teacher/student
@@ -80,6 +85,9 @@ def main():
     ap.add_argument("--student-lora", action="store_true",
                     help="the students train a LoRA adapter (--student-rank, all linear layers) instead of every weight")
     ap.add_argument("--student-rank", type=int, default=64, help="with --student-lora: its rank (alpha = rank)")
+    ap.add_argument("--student-lora-layers", default="all",
+                    help="with --student-lora: the student's layers to adapt (distill --lora-layers, e.g. 5-9)")
+    ap.add_argument("--student-loraplus", type=float, default=1.0, help="with --student-lora: --loraplus-lr-ratio")
     ap.add_argument("--teacher-layers", default="15-29", help="the teacher's lora-train --lora-layers (all: every layer)")
     ap.add_argument("--teacher-loraplus", type=float, default=4.0, help="the teacher's --loraplus-lr-ratio")
     ap.add_argument("--system", default="Classify the banking query.",
@@ -96,6 +104,9 @@ def main():
     ap.add_argument("--latency-rounds", type=int, default=4, help="paired teacher/student eval rounds (0: none)")
     ap.add_argument("--latency-sample", type=int, default=320, help="test queries per latency eval")
     ap.add_argument("--teacher-run", default="", help="take data, student store, teacher and cache from this make demo run")
+    ap.add_argument("--student-sample", choices=["recipe", "held-out"], default="recipe",
+                    help="with --teacher-run: the recipe's student sample (inside the teacher's), or the rest of "
+                         "train.csv, which the teacher never saw")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     w = a.work
@@ -111,6 +122,27 @@ def main():
         for f in (os.path.join(data, "manifest.json"), store, os.path.join(teacher, "adapter_model.safetensors"), cache):
             if not os.path.exists(f):
                 sys.exit(f"--teacher-run {r}: {f} is missing (run make demo first)")
+        if a.student_sample == "held-out":
+            # The part of train.csv outside the teacher's sample: ingest's second hash range
+            # [fraction, 1), the same valid carve and system message; the recipe's tokenizing and a
+            # teacher cache of its own.
+            opts = json.load(open(os.path.join(data, "manifest.json")))["options"]
+            frac = opts["train_fraction"]
+            if opts.get("train_offset", 0) != 0 or frac >= 1:
+                sys.exit(f"--student-sample held-out: {data} holds train range "
+                         f"[{opts.get('train_offset', 0)}, +{frac}); expected [0, +f) with f < 1")
+            held = os.path.join(w, "data-held")
+            store, cache = os.path.join(w, "tokens-held.h5"), os.path.join(w, "cache-held.h5")
+            if not os.path.exists(store):
+                run([HONE, "ingest", os.path.join(a.banking77, "train.csv"), os.path.join(a.banking77, "test.csv"),
+                     "-o", held, "--label-field", opts["label_field"], "--valid-from-train",
+                     str(opts["valid_from_train"]), "--train-fraction", str(round(1 - frac, 9)), "--train-offset", str(frac),
+                     "--overwrite"] + (["--system", opts["system"]] if opts.get("system") is not None else []),
+                    os.path.join(w, "ingest-held.log"))
+                run([HONE, "tokenize", held, "-m", MODEL, "-o", store, "--pack", "--max-len", "256"] + threads,
+                    os.path.join(w, "tokenize-held.log"))
+    elif a.student_sample != "recipe":
+        sys.exit("--student-sample held-out needs --teacher-run")
     if not os.path.exists(store):
         run([HONE, "ingest", os.path.join(a.banking77, "train.csv"), os.path.join(a.banking77, "test.csv"), "-o", data,
              "--label-field", "category", "--valid-from-train", "0.03", "--train-fraction", str(a.train_fraction),
@@ -138,7 +170,8 @@ def main():
               "--eval-every", "0", "--progress", "log"] + threads + (
                   ["--freeze-embeddings"] if a.freeze_embeddings else []) + (
                   ["--student-lora", "--rank", str(a.student_rank), "--alpha", str(a.student_rank),
-                   "--lora-dropout", "0"] if a.student_lora else [])
+                   "--lora-dropout", "0", "--lora-layers", a.student_lora_layers,
+                   "--loraplus-lr-ratio", str(a.student_loraplus)] if a.student_lora else [])
     students = {
         "offline": ["--teacher-cache", cache],
         "online": ["--topk", str(a.topk)] + (["--max-steps", str(a.online_steps)] if a.online_steps else []),
