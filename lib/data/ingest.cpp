@@ -55,7 +55,8 @@ void validate(const std::vector<fs::path>& inputs, const fs::path& out, const In
              "--valid-from-train {}: must be in [0, 1)", o.valid_from_train);
   HONE_CHECK(o.train_fraction > 0 && o.train_fraction <= 1, UsageError, "--train-fraction {}: must be in (0, 1]",
              o.train_fraction);
-  HONE_CHECK(o.train_offset >= 0 && o.train_offset + o.train_fraction <= 1 + 1e-9, UsageError,
+  HONE_CHECK(o.train_offset >= 0, UsageError, "--train-offset {}: must be >= 0", o.train_offset);
+  HONE_CHECK(o.train_offset + o.train_fraction <= 1 + 1e-9, UsageError,
              Hint{"the kept range is [offset, offset + fraction) of [0, 1)"},
              "--train-offset {} with --train-fraction {}: the range ends past 1", o.train_offset, o.train_fraction);
   HONE_CHECK(o.max_record_bytes > 0, UsageError, "--max-record-bytes must be positive");

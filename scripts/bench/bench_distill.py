@@ -7,8 +7,8 @@ cross-entropy alone for the same steps; test accuracy and scoring latency of all
       [--layers 10] [--epochs 3] [--test-sample 1000] [--threads 2] [--json FILE]
       [--system TEXT] [--precision bf16|fp32] [--eval-dtype bf16|f32] [--temperature 1]
       [--teacher-layers 15-29] [--teacher-loraplus 4] [--teacher-epochs 1] [--freeze-embeddings]
-      [--student-lora [--student-rank 64] [--student-lora-layers all] [--student-loraplus 1]] [--teacher-run runs/banking77-demo
-      [--student-sample recipe|held-out]]
+      [--student-lora [--student-rank 64] [--student-lora-layers all] [--student-loraplus 1]]
+      [--teacher-run runs/banking77-demo [--student-sample recipe|held-out]]
 
 Every step is a `hone` command, printed before it runs (so each figure comes with the command
 that produced it); outputs are cached in --work, so a rerun redoes only what is missing:

@@ -55,7 +55,6 @@ def mixed_q8_0(src, out, keep):
     w.close()
 
 
-
 def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

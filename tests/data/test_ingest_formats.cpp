@@ -230,7 +230,9 @@ TEST(IngestFormats, SplitsByNameByHashAndValidFromTrain) {
   }
   EXPECT_EQ(ids.size(), named.counts.train);
   other.train_offset = 0.6;
-  EXPECT_HONE_ERROR(data::ingest({t / "train.jsonl"}, t / "past", other), UsageError, "--train-offset");
+  EXPECT_HONE_ERROR(data::ingest({t / "train.jsonl"}, t / "past", other), UsageError, "ends past 1");
+  other.train_offset = -0.1;
+  EXPECT_HONE_ERROR(data::ingest({t / "train.jsonl"}, t / "negative", other), UsageError, "must be >= 0");
   half.train_fraction = 0;
   EXPECT_HONE_ERROR(data::ingest({t / "train.jsonl"}, t / "zero", half), UsageError, "--train-fraction");
 }
