@@ -139,8 +139,11 @@ TEST(IngestFormats, SystemMessageKeepsIdsAndSplits) {
   EXPECT_EQ(by_first["Hello"]["messages"][0]["content"], "Answer in digits.");
   EXPECT_EQ(by_first["Hey"]["messages"][0]["content"], "Own.") << "a chat's own system turn is kept";
   EXPECT_EQ(by_first["Hey"]["messages"].size(), 3u);
-  for (const auto& r : read_all(t / "empty"))
-    if (r.contains("prompt")) EXPECT_EQ(r["system"], "");
+  for (const auto& r : read_all(t / "empty")) {
+    if (r.contains("prompt")) {
+      EXPECT_EQ(r["system"], "");
+    }
+  }
   for (const auto& r : read_all(t / "plain")) EXPECT_FALSE(r.contains("system"));
 }
 
