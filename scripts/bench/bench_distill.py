@@ -105,8 +105,9 @@ def main():
     ap.add_argument("--latency-sample", type=int, default=320, help="test queries per latency eval")
     ap.add_argument("--teacher-run", default="", help="take data, student store, teacher and cache from this make demo run")
     ap.add_argument("--student-sample", choices=["recipe", "held-out"], default="recipe",
-                    help="with --teacher-run: the recipe's student sample (inside the teacher's), or the rest of "
-                         "train.csv, which the teacher never saw")
+                    help="with --teacher-run: the recipe's student sample (RUN/tokens-student.h5), or the rest of "
+                         "train.csv, which the teacher never saw, ingested here (the recipe's own sample since its "
+                         "fifth version, 2026-11-25; nested in the teacher's before)")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     w = a.work
