@@ -42,7 +42,7 @@ Run register_eval(CLI::App& root) {
   cmd->add_flag("--format-json", o->eval.format_json, "Generation sets: an output is valid when it parses as JSON")
       ->capture_default_str();
   cmd->add_option("--format-regex", o->eval.format_regex, "Generation sets: an output is valid when it matches");
-  cmd->add_option("--dtype", o->eval.dtype, "Weights and compute: f32, or bf16 (about 2x faster where the CPU has AVX512-BF16)")
+  cmd->add_option("--dtype", o->eval.dtype, "Weights and compute: f32, bf16 (about 2x faster where the CPU has AVX512-BF16), or fast (bf16 where native: CUDA, AVX512/AMX CPUs; f32 elsewhere)")
       ->capture_default_str();
   cmd->add_option("--scoring", o->eval.scoring, "Constrained scoring: pruned (exact top 3 by best-first search) or exhaustive (every label)")
       ->capture_default_str();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "command.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -52,7 +53,7 @@ int parse_exit(CLI::App& app, const CLI::ParseError& e) {
 int main(int argc, char** argv) {
   using namespace hone;
   CLI::App app{"hone: turn a small language model into a task specialist (LoRA fine-tuning, distillation)", "hone"};
-  app.set_version_flag("--version", [] { return version_string() + " [malloc: " HONE_MALLOC "]"; });
+  app.set_version_flag("--version", [] { return version_string() + " [malloc: " HONE_MALLOC "; " + cpu_bf16_description() + "]"; });
   app.require_subcommand(1);
   app.get_formatter()->column_width(36);
   GlobalOptions global;

@@ -54,7 +54,7 @@ void add_loop_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {
 
   const std::string comp = "Compute";
   cmd->add_option("--device", t.device, "cpu, cuda or cuda:N (cuda picks LOCAL_RANK's GPU)")->capture_default_str()->group(comp);
-  cmd->add_option("--precision", t.precision, "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16")->capture_default_str()->group(comp);
+  cmd->add_option("--precision", t.precision, "auto (bf16 autocast on CUDA, fp32 on CPU), fast (bf16 where native: CUDA, AVX512/AMX CPUs), fp32 or bf16")->capture_default_str()->group(comp);
   cmd->add_flag("--checkpoint-activations", t.checkpoint_activations, "Recompute each layer in the backward pass")->capture_default_str()->group(comp);
   cmd->add_option("--ce-chunk", t.ce_chunk, "Output-head rows per cross-entropy chunk")->capture_default_str()->group(comp);
   cmd->add_option("--threads", t.threads, "CPU threads (0: all cores)")->capture_default_str()->group(comp);

@@ -257,6 +257,7 @@ void cache_teacher(const CacheTeacherOptions& c) {
   data::check_tokenizer(store, c.data, *Tokenizer::load(c.teacher), c.teacher.string());
   const c10::Device device = parse_device(c.device, DistEnv::from_environment().local_rank);
   const bool bf16 = bf16_precision(c.precision, device);
+  if (bf16) warn_if_emulated_bf16(device, fmt::format("--precision {}", c.precision));
 
   ModelWeights w = load_teacher(c.teacher, c.teacher_adapter, device, bf16 ? at::kBFloat16 : at::kFloat);
   const std::string config_json = w.config.to_hf_json();

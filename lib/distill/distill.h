@@ -34,7 +34,7 @@ struct CacheTeacherOptions {
   std::int64_t topk = 64;  // 0: the whole vocabulary
   double temperature = 1.0;
   std::int64_t batch_size = 16;
-  std::string precision = "auto";  // the teacher's weights and compute: auto (bf16 on CUDA), fp32, bf16
+  std::string precision = "auto";  // the teacher's weights and compute: auto (bf16 on CUDA), fast, fp32, bf16
   std::string device = "cpu";
   int threads = 0;
   bool overwrite = false;

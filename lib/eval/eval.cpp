@@ -16,6 +16,7 @@
 #include <regex>
 #include <set>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/version.h"
 #include "data/token_store.h"
@@ -855,8 +856,8 @@ std::string markdown(const ordered_json& report) {
 
 std::string run_eval(const EvalOptions& o) {
   HONE_CHECK(!o.models.empty(), UsageError, "no --model to evaluate");
-  HONE_CHECK(o.dtype == "f32" || o.dtype == "bf16", UsageError, "--dtype must be f32 or bf16, got '{}'", o.dtype);
-  const c10::ScalarType dtype = o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  HONE_CHECK(o.dtype == "f32" || o.dtype == "bf16" || o.dtype == "fast", UsageError,
+             "--dtype must be f32, bf16 or fast, got '{}'", o.dtype);
   HONE_CHECK(o.scoring == "pruned" || o.scoring == "exhaustive", UsageError,
              "--scoring must be pruned or exhaustive, got '{}'", o.scoring);
   HONE_CHECK(o.score_per_round > 0, UsageError, "--score-per-round must be positive");
@@ -867,6 +868,10 @@ std::string run_eval(const EvalOptions& o) {
              "give --limit N (the first N examples) or --sample N (N evenly spaced examples), not both");
   if (o.threads > 0) at::set_num_threads(o.threads);
   const c10::Device device = parse_device(o.device, DistEnv::from_environment().local_rank);
+  // fast: bf16 where the device multiplies it natively, f32 elsewhere.
+  const bool bf16 = o.dtype == "bf16" || (o.dtype == "fast" && native_bf16(device));
+  if (bf16) warn_if_emulated_bf16(device, "--dtype " + o.dtype);
+  const c10::ScalarType dtype = bf16 ? at::kBFloat16 : at::kFloat;
   std::error_code ec;
   HONE_CHECK(fs::exists(o.data, ec), InputError, "{}: no such file or directory", o.data.string());
   const bool store_mode = !fs::is_directory(o.data, ec) && file_starts_with(o.data, "\x89HDF");
@@ -901,7 +906,7 @@ std::string run_eval(const EvalOptions& o) {
     models.push_back(r.row);
     for (auto& p : r.predictions) predictions.push_back(std::move(p));
   }
-  report["dtype"] = o.dtype;
+  report["dtype"] = bf16 ? "bf16" : "f32";  // what was computed in (--dtype fast resolved)
   report["models"] = models;
   if (!o.report.empty()) {
     if (!o.report.parent_path().empty()) fs::create_directories(o.report.parent_path());

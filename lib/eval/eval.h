@@ -44,7 +44,7 @@ struct EvalOptions {
   std::int64_t batch_size = 8;    // examples per scoring pass, sequences per perplexity pass
   int threads = 0;                // CPU threads (0: all cores)
   std::string device = "cpu";     // cpu | cuda | cuda:N
-  std::string dtype = "f32";      // weights and activations: f32, or bf16 (about 2x faster on CPUs with AVX512-BF16 or AMX)
+  std::string dtype = "f32";      // weights and activations: f32, bf16 (about 2x faster on CPUs with AVX512-BF16 or AMX), or fast (bf16 where native)
   fs::path report;                // JSON report ("" -> none)
   fs::path predictions;           // per-example predictions (JSON lines; "" -> beside the report)
 };

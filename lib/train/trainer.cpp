@@ -14,12 +14,14 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <set>
 #include <spdlog/spdlog.h>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/plot.h"
 #include "core/version.h"
@@ -291,13 +293,24 @@ json run_identity(const TrainOptions& o, const TrainJob& job, const data::TokenS
 }  // namespace
 
 void check_precision(const std::string& precision) {
-  HONE_CHECK(precision == "auto" || precision == "fp32" || precision == "bf16", UsageError,
-             "--precision must be auto, fp32 or bf16, got '{}'", precision);
+  HONE_CHECK(precision == "auto" || precision == "fast" || precision == "fp32" || precision == "bf16", UsageError,
+             "--precision must be auto, fast, fp32 or bf16, got '{}'", precision);
 }
 
 bool bf16_precision(const std::string& precision, c10::Device device) {
   check_precision(precision);
-  return precision == "bf16" || (precision == "auto" && device.is_cuda());
+  return precision == "bf16" || (precision == "auto" && device.is_cuda()) ||
+         (precision == "fast" && native_bf16(device));
+}
+
+void warn_if_emulated_bf16(c10::Device device, const std::string& what) {
+  static std::once_flag once;
+  if (native_bf16(device)) return;
+  std::call_once(once, [&] {
+    spdlog::warn("{} computes in bf16, but this CPU has no native bf16 matrix multiply ({}): expect it to run several "
+                 "times slower than float32; --precision fast (eval: --dtype fast) takes bf16 only where it is native",
+                 what, cpu_bf16_description());
+  });
 }
 
 c10::Device parse_device(const std::string& spec, int local_rank) {
@@ -358,6 +371,7 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   const bool main = comm.is_main();
   const c10::Device device = parse_device(o.device, env.local_rank);
   const bool bf16 = bf16_precision(o.precision, device);
+  if (bf16 && main) warn_if_emulated_bf16(device, fmt::format("--precision {}", o.precision));
 
   // Data, and the tokenizer it was made with.
   const std::shared_ptr<const data::TokenStore> store_owner =

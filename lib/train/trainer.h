@@ -54,7 +54,7 @@ struct TrainOptions {
 
   // Compute.
   std::string device = "cpu";      // cpu, cuda, cuda:N (cuda: cuda:LOCAL_RANK)
-  std::string precision = "auto";  // auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
+  std::string precision = "auto";  // auto (bf16 autocast on CUDA, fp32 on CPU), fast, fp32, bf16
   // The frozen base's weights when training LoRA: f32, or bf16 (half the memory and no per-step
   // casts under bf16 autocast; the residual stream is then bf16 too, as in a model loaded in
   // bf16 for PEFT). Needs bf16 precision; the factors and optimiser state stay float32.
@@ -137,10 +137,13 @@ class AutocastScope {
 // "cpu", "cuda" (the GPU of `local_rank`) or "cuda:N"; UsageError otherwise.
 c10::Device parse_device(const std::string& spec, int local_rank);
 
-// --precision: "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16"; UsageError otherwise.
+// --precision: "auto" (bf16 on CUDA, fp32 elsewhere), "fast" (bf16 where it is native: CUDA, and
+// CPUs with AVX512 or AMX; fp32 elsewhere), "fp32" or "bf16"; UsageError otherwise.
 void check_precision(const std::string& precision);
 // Whether `precision` on `device` computes in bf16 (checks it first).
 bool bf16_precision(const std::string& precision, c10::Device device);
+// Once per process: a warning that `what` asks for bf16 on a CPU that only emulates it.
+void warn_if_emulated_bf16(c10::Device device, const std::string& what);
 
 // The loop: trains what `job` describes and writes the run directory (docs/formats.md, "Run
 // directory"): a PEFT adapter (LoRA) or a full HF model directory with tokenizer files (--full).

@@ -5,7 +5,7 @@ cross-entropy alone for the same steps; test accuracy and scoring latency of all
 
   .venv/bin/python scripts/bench/bench_distill.py [--work DIR] [--train-fraction 0.4]
       [--layers 10] [--epochs 3] [--test-sample 1000] [--threads 2] [--json FILE]
-      [--system TEXT] [--precision bf16|fp32] [--eval-dtype bf16|f32] [--temperature 1]
+      [--system TEXT] [--precision fast|bf16|fp32] [--eval-dtype fast|bf16|f32] [--temperature 1]
       [--teacher-layers 15-29] [--teacher-loraplus 4] [--teacher-epochs 1] [--freeze-embeddings]
       [--student-lora [--student-rank 64] [--student-lora-layers all] [--student-loraplus 1]]
       [--teacher-run runs/banking77-demo [--student-sample recipe|held-out]]
@@ -92,8 +92,9 @@ def main():
     ap.add_argument("--teacher-loraplus", type=float, default=4.0, help="the teacher's --loraplus-lr-ratio")
     ap.add_argument("--system", default="Classify the banking query.",
                     help="ingest --system (as the demo recipe); 'default' keeps the chat template's own")
-    ap.add_argument("--precision", default="bf16", help="training and teacher-cache precision (bf16 or fp32)")
-    ap.add_argument("--eval-dtype", default="bf16", help="eval --dtype (bf16 or f32)")
+    ap.add_argument("--precision", default="fast",
+                    help="training and teacher-cache precision (fast: bf16 where native, as the recipe; bf16 or fp32)")
+    ap.add_argument("--eval-dtype", default="fast", help="eval --dtype (fast: bf16 where native, as the recipe; bf16 or f32)")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--kd-alpha", type=float, default=0.5)
     ap.add_argument("--topk", type=int, default=64)

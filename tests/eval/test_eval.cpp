@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/device.h"
 #include "helpers.h"
 #include "train/train_fixtures.h"
 
@@ -117,6 +118,24 @@ TEST(EvalCli, PerplexityEqualsTheTrainersValidLossAndGenerationSetsAreScored) {
   EXPECT_EQ(p["task"], "perplexity");
   EXPECT_NEAR(p["models"][0]["mean_loss"].get<double>(), valid_loss, 1e-4);
   EXPECT_NEAR(p["models"][0]["perplexity"].get<double>(), std::exp(valid_loss), 1e-2 * std::exp(valid_loss));
+  EXPECT_EQ(p["dtype"], "f32");
+
+  // --dtype fast computes in bf16 only where the CPU multiplies it natively (float32 elsewhere, to
+  // the bit), and the report names what it computed in; bf16 asked for on a CPU that only emulates
+  // it is computed so, with a warning.
+  const bool native = native_bf16(c10::kCPU);
+  for (const std::string dt : {"fast", "bf16"}) {
+    SCOPED_TRACE("--dtype " + dt);
+    const fs::path rep = dir / ("ppl-" + dt + ".json");
+    r = test::run_hone({"eval", "-m", tiny.string(), "--data", store.string(), "--split", "valid", "--dtype", dt,
+                        "--report", rep.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json q = json::parse(test::read_bytes(rep));
+    const bool bf16 = dt == "bf16" || native;
+    EXPECT_EQ(q["dtype"], bf16 ? "bf16" : "f32");
+    if (!bf16) EXPECT_EQ(q["models"][0]["mean_loss"].get<double>(), p["models"][0]["mean_loss"].get<double>());
+    EXPECT_EQ(r.err.find("no native bf16 matrix multiply") != std::string::npos, bf16 && !native) << r.err;
+  }
 
   // A generation set, two models side by side (the second with the adapter just trained), a regex.
   test::write_bytes(dir / "gen.jsonl",

@@ -6,6 +6,8 @@ usage: train_peer.py grads MODEL ADAPTER_DIR BATCH_JSON OUT.safetensors
     is_trainable=True), runs one forward/backward pass on the batch (input_ids, attention_mask,
     labels with -100 where no loss), and writes the gradient of every LoRA factor under PEFT's
     saved names (".default" removed) to OUT. Prints {"loss": mean cross-entropy, "tensors": N}.
+usage: train_peer.py bf16-native
+    Prints {"native": B}: whether PyTorch multiplies bf16 natively on this CPU (oneDNN's test).
 """
 import json
 import sys
@@ -43,6 +45,8 @@ def grads(model, adapter, batch_path, out):
 if __name__ == "__main__":
     if len(sys.argv) == 6 and sys.argv[1] == "grads":
         grads(*sys.argv[2:])
+    elif sys.argv[1:] == ["bf16-native"]:
+        print(json.dumps({"native": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}))
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/device.h"
 #include "core/safetensors.h"
 #include "helpers.h"
 
@@ -24,6 +25,8 @@ TEST(Cli, VersionNamesLibTorch) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("hone 0."), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("LibTorch 2.11.0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CPU bf16 matmul " + std::string(native_bf16(c10::kCPU) ? "native" : "emulated")),
+            std::string::npos) << r.out;
 }
 
 TEST(Cli, SubcommandHelpShowsDefaultsAndCommonOptions) {

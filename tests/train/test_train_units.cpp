@@ -16,6 +16,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "helpers.h"
 #include "model/adapter.h"
@@ -132,6 +133,24 @@ TEST(TrainOptim, FusedAdamWEqualsTheFormula) {
     EXPECT_LT((q.detach().to(at::kDouble) - q_ref).abs().max().item<double>(), 1e-6) << step;
   }
   EXPECT_EQ(opt.steps(), 3);
+}
+
+// --precision: auto keeps the CPU in float32; fast takes bf16 exactly where it is native (CUDA,
+// and a CPU where PyTorch's own test, torch.ops.mkldnn._is_mkldnn_bf16_supported, says so: on an
+// AVX2-only CPU bf16 matrix multiplies fall back to a reference loop, several times slower).
+TEST(TrainPrecision, FastIsBf16WhereNative) {
+  const c10::Device cpu(c10::kCPU), cuda(c10::kCUDA, 0);  // no GPU needed: only the device's type is read
+  EXPECT_FALSE(bf16_precision("auto", cpu));
+  EXPECT_TRUE(bf16_precision("auto", cuda));
+  EXPECT_TRUE(bf16_precision("bf16", cpu));
+  EXPECT_FALSE(bf16_precision("fp32", cuda));
+  EXPECT_TRUE(bf16_precision("fast", cuda));
+  EXPECT_EQ(bf16_precision("fast", cpu), native_bf16(cpu));
+  EXPECT_HONE_ERROR(check_precision("fp16"), UsageError, "--precision must be auto, fast, fp32 or bf16");
+  if (!test::have_python()) GTEST_SKIP() << "needs the virtualenv for PyTorch's answer";
+  const auto r = test::run_python("train_peer.py", {"bf16-native"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["native"].get<bool>(), native_bf16(cpu)) << cpu_bf16_description();
 }
 
 TEST(TrainOptim, ClippingAndSchedules) {
