@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/index_select.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <chrono>
 #include <cmath>
@@ -27,6 +28,14 @@ using nlohmann::json;
 
 namespace {
 
+// `w`'s floating-point tensors in `dtype`.
+ModelWeights to_dtype(ModelWeights w, c10::ScalarType dtype) {
+  if (dtype != at::kFloat)
+    for (auto& [name, t] : w.tensors)
+      if (t.is_floating_point()) t = t.to(dtype);
+  return w;
+}
+
 // The teacher's weights on `device` with its adapter, if any, checked and merged (in float32),
 // then in `dtype`.
 ModelWeights load_teacher(const fs::path& teacher, const fs::path& adapter, c10::Device device,
@@ -40,17 +49,16 @@ ModelWeights load_teacher(const fs::path& teacher, const fs::path& adapter, c10:
     check_adapter_tokenizer(a, *Tokenizer::load(teacher));
     merge_lora_adapter(w.tensors, a);
   }
-  if (dtype != at::kFloat)
-    for (auto& [name, t] : w.tensors)
-      if (t.is_floating_point()) t = t.to(dtype);
-  return w;
+  return to_dtype(std::move(w), dtype);
 }
 
 // The teacher's top-k distribution at the batch's targets (no gradients), `chunk` rows of logits
-// at a time.
+// at a time. Autocast is off: the teacher computes in its weights' dtype, so that online KD (run
+// inside the training step's autocast) sees the very distribution that --cache-teacher writes.
 TeacherTopK run_teacher(const Decoder& teacher, const Batch& b, std::int64_t k, double temperature,
                         std::int64_t chunk) {
   at::NoGradGuard no_grad;
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const at::Tensor rows = target_hidden(teacher, b, /*checkpoint_layers=*/false);
   std::vector<at::Tensor> ids, logprobs, tail;
   for (std::int64_t start = 0; start < rows.size(0); start += chunk) {
@@ -224,10 +232,11 @@ TrainSummary distill(const DistillOptions& d) {
     if (!(kd_on && !offline)) teacher_weights->reset();  // only the student needed it
     return student;
   };
-  job.make_objective = [&, teacher_weights, cache](const Decoder& student, c10::Device) -> std::unique_ptr<Objective> {
+  job.make_objective = [&, teacher_weights, cache](const Decoder& student, c10::Device device) -> std::unique_ptr<Objective> {
     std::optional<Decoder> teacher;
     if (kd_on && !offline) {
-      teacher.emplace(std::move(**teacher_weights));
+      // In bf16 precision the teacher's weights are bf16, as --cache-teacher has them.
+      teacher.emplace(to_dtype(std::move(**teacher_weights), bf16_precision(o.precision, device) ? at::kBFloat16 : at::kFloat));
       teacher_weights->reset();
       HONE_CHECK(teacher->config().vocab_size <= student.config().vocab_size, InputError,
                  "the teacher's vocabulary ({}) is larger than the student's ({})", teacher->config().vocab_size,

@@ -162,6 +162,25 @@ TEST_F(DistillCli, Bf16TeacherCacheIsRecordedAndCloseToFloat32) {
   EXPECT_EQ(cache(tmp_ / "bad.h5", "8", {"--precision", "fp16"}).exit_code, 2);
 }
 
+// In bf16 too, offline equals online: the online teacher runs as --cache-teacher does (bf16
+// weights, outside the training step's autocast), so both students see the same distribution;
+// only the students' own bf16 steps remain, identical in the two runs.
+TEST_F(DistillCli, Bf16OfflineEqualsOnline) {
+  const std::vector<std::string> bf16 = {"--precision", "bf16"};
+  const fs::path c = tmp_ / "c.h5";
+  CommandResult r = cache(c, "8", bf16);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_hone(run_args(tmp_ / "off", std::vector<std::string>{"--teacher-cache", c.string()} + bf16));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_hone(run_args(tmp_ / "on", std::vector<std::string>{"--topk", "8"} + bf16));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_hone(run_args(tmp_ / "f32", {"--topk", "8"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path w = "model/model.safetensors";
+  EXPECT_LE(max_abs_diff(tmp_ / "off" / w, tmp_ / "on" / w), 1e-6);
+  EXPECT_GT(max_abs_diff(tmp_ / "f32" / w, tmp_ / "on" / w), 1e-4) << "bf16 was not used";
+}
+
 TEST_F(DistillCli, LoraStudentWritesItsBaseAndAnAdapter) {
   const fs::path out = tmp_ / "lora";
   CommandResult r = run_hone(run_args(out, {"--student-lora", "--kd-loss", "jsd", "--jsd-beta", "0.3"}));
