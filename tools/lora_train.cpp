@@ -20,7 +20,7 @@ Run register_lora_train(CLI::App& root) {
   add_lora_options(*cmd, t, o->cli);
   cmd->add_option("--init-adapter", o->init_adapter, "Start from this PEFT adapter's factors")->group("LoRA");
   cmd->add_option("--base-dtype", t.base_dtype,
-                  "Frozen base weights: f32, or bf16 (half the memory; needs --precision bf16 or auto on CUDA)")
+                  "Frozen base weights: f32, or bf16 (half the memory; needs bf16 compute: --precision bf16, or auto/fast where they resolve to it)")
       ->capture_default_str()->check(CLI::IsMember({"f32", "bf16"}))->group("Compute");
   cmd->add_flag("--full", t.full, "Train every weight instead of a LoRA adapter")->capture_default_str()->group("LoRA");
 
