@@ -54,6 +54,7 @@ Run register_generate(CLI::App& root) {
       check_adapter_tokenizer(a, *model.tokenizer);
       merge_lora_adapter(*model.decoder, a);
     }
+    model.decoder->pack_for_cpu_inference();
     const auto prompt = prompt_tokens(*model.tokenizer, o->prompt, o->chat, o->system);
     if (o->warmup) {
       TextGenerationOptions once = o->generation;

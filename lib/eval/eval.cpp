@@ -178,6 +178,7 @@ LoadedModel load(const EvalModel& m, c10::Device device, c10::ScalarType dtype) 
     out.bytes += adapter_bytes(m.adapter);
     merge_lora_adapter(*out.lm.decoder, a);
   }
+  if (out.lm.decoder->pack_for_cpu_inference()) spdlog::debug("{}: weights packed for oneDNN", out.name);
   return out;
 }
 

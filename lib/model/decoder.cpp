@@ -23,13 +23,15 @@
 #include "core/error.h"
 #include "model/checkpoint.h"
 #include "model/fused.h"
+#include "model/packed_linear.h"
 
 namespace hone {
 
 // ---------------------------------------------------------------------------- layers
 
 at::Tensor Linear::forward(const at::Tensor& x, bool training) const {
-  at::Tensor y = at::linear(x, weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt);
+  at::Tensor y = packed.defined() ? packed_linear(x, packed, bias)
+                                  : at::linear(x, weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt);
   if (!lora_a.defined()) return y;
   const at::Tensor& xd = training && lora_dropout > 0 ? at::dropout(x, lora_dropout, /*train=*/true) : x;
   return y + at::linear(at::linear(xd, lora_a), lora_b) * lora_scale;
@@ -117,6 +119,7 @@ Decoder::Decoder(ModelWeights w) : config_(std::move(w.config)) {
 }
 
 std::map<std::string, at::Tensor> Decoder::named_weights() const {
+  HONE_CHECK(!packed(), UsageError, "the decoder's weights were packed for inference; it has no dense weights to name");
   std::map<std::string, at::Tensor> out;
   out["model.embed_tokens.weight"] = embed_;
   out["model.norm.weight"] = final_norm_;
@@ -261,7 +264,25 @@ bool layer_requires_grad(const DecoderLayer& L) {
   return false;
 }
 
-at::Tensor Decoder::logits(const at::Tensor& hidden) const { return at::linear(hidden, lm_head_); }
+at::Tensor Decoder::logits(const at::Tensor& hidden) const {
+  return lm_head_packed_.defined() ? packed_linear(hidden, lm_head_packed_, at::Tensor()) : at::linear(hidden, lm_head_);
+}
+
+bool Decoder::pack_for_cpu_inference() {
+  if (packed()) return true;
+  if (!can_pack_linear(lm_head_)) return false;
+  for (const DecoderLayer& L : layers_)
+    for (const auto& [name, lin] : L.linears())
+      if (!can_pack_linear(lin->weight)) return false;
+  for (DecoderLayer& L : layers_)
+    for (auto& [name, lin] : L.linears()) {
+      lin->packed = pack_linear_weight(lin->weight);
+      lin->weight = at::Tensor();
+    }
+  // The head stays dense too: it is the embedding when tied, and the embedding is looked up.
+  lm_head_packed_ = pack_linear_weight(lm_head_);
+  return true;
+}
 
 // ---------------------------------------------------------------------------- KV cache
 

@@ -34,6 +34,7 @@ struct Linear {
   at::Tensor bias;    // [out] or undefined
   at::Tensor lora_a;  // [r, in] or undefined
   at::Tensor lora_b;  // [out, r]
+  at::Tensor packed;  // weight in oneDNN's layout after Decoder::pack_for_cpu_inference (weight then undefined)
   double lora_scale = 0.0;
   double lora_dropout = 0.0;
   at::Tensor forward(const at::Tensor& x, bool training = false) const;
@@ -99,6 +100,14 @@ class Decoder {
   c10::Device device() const { return embed_.device(); }
   c10::ScalarType dtype() const { return embed_.scalar_type(); }
 
+  // For inference on the CPU in float32: moves every linear layer's weight, and the output head,
+  // into oneDNN's blocked layout (model/packed_linear.h), which small passes multiply faster.
+  // Afterwards the decoder only runs forward passes: the layers' dense weights are released and
+  // named_weights() refuses. Returns false, and changes nothing, where it cannot (another device
+  // or dtype, weights that require grad, a libtorch without oneDNN).
+  bool pack_for_cpu_inference();
+  bool packed() const { return lm_head_packed_.defined(); }
+
  private:
   at::Tensor attention(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& mask, bool causal, KVCache* cache, int layer_index) const;
@@ -109,6 +118,7 @@ class Decoder {
   at::Tensor embed_;      // [vocab, hidden]
   at::Tensor final_norm_; // [hidden]
   at::Tensor lm_head_;    // [vocab, hidden] (== embed_ when tied)
+  at::Tensor lm_head_packed_;  // lm_head_ in oneDNN's layout, after pack_for_cpu_inference
   at::Tensor inv_freq_;   // [head_dim / 2] float32 rotary frequencies, scaling applied
   std::vector<DecoderLayer> layers_;
   AttentionImpl attention_impl_ = AttentionImpl::kSdpa;

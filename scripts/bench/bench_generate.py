@@ -23,7 +23,7 @@ PROMPT = ("The customer says the card payment was declined at the shop although 
 
 
 def run_hone(args):
-    cmd = [os.path.join(ROOT, "build", "hone"), "generate", "-m", args.model, "-p", PROMPT, "-n", str(args.new_tokens),
+    cmd = [args.hone, "generate", "-m", args.model, "-p", PROMPT, "-n", str(args.new_tokens),
            "--ignore-eos", "--threads", str(args.threads), "--warmup", "-v", "--log-format", "json"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     for line in out.stderr.splitlines():
@@ -63,6 +63,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--hone", default=os.path.join(ROOT, "build", "hone"), help="the hone binary to time")
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()

@@ -5,6 +5,7 @@
 #include <ATen/ops/cat.h>
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/ones.h>
+#include <ATen/ops/zeros_like.h>
 #include <c10/core/InferenceMode.h>
 
 #include <nlohmann/json.hpp>
@@ -102,6 +103,34 @@ TEST_P(DecoderFamilies, KVCacheStepsEqualTheFullForward) {
   EXPECT_LT(rel_diff(at::cat(parts, 1), expected), 1e-5);
 }
 
+// Weights packed for oneDNN (eval, generate): the same logits to float32 rounding, over a full
+// forward and over KV-cached steps of a batch; biases (qwen2) included.
+TEST_P(DecoderFamilies, PackedForCpuInferenceEqualsDenseWeights) {
+  c10::InferenceMode guard;
+  Decoder dense(test::random_weights(test::tiny_config(GetParam()), 4));
+  Decoder packed(test::random_weights(test::tiny_config(GetParam()), 4));
+  ASSERT_TRUE(packed.pack_for_cpu_inference()) << "this libtorch has no oneDNN linear operators";
+  EXPECT_TRUE(packed.packed());
+  EXPECT_FALSE(packed.layers()[0].q_proj.weight.defined());  // released: no second copy is kept
+  ForwardInput in;
+  in.input_ids = at::cat({ids_tensor(some_ids(12, 97, 1)), ids_tensor(some_ids(12, 97, 2))}, 0);
+  const at::Tensor expected = dense.forward(in);
+  EXPECT_LT(rel_diff(packed.forward(in), expected), 1e-5);
+  EXPECT_GT(max_abs_diff(expected, at::zeros_like(expected)), 1.0);  // the comparison sees real logits
+  KVCache cache(packed.config(), 2, 16, packed.device(), packed.dtype());
+  ForwardInput step;
+  step.cache = &cache;
+  std::vector<at::Tensor> parts;
+  step.input_ids = in.input_ids.narrow(1, 0, 9);
+  parts.push_back(packed.forward(step));
+  for (std::int64_t t = 9; t < 12; ++t) {
+    step.input_ids = in.input_ids.narrow(1, t, 1);
+    parts.push_back(packed.forward(step));
+  }
+  EXPECT_LT(rel_diff(at::cat(parts, 1), expected), 1e-5);
+  EXPECT_THROW(packed.named_weights(), UsageError);
+}
+
 TEST_P(DecoderFamilies, LeftPaddedBatchEqualsUnpaddedRows) {
   c10::InferenceMode guard;
   Decoder model(test::random_weights(test::tiny_config(GetParam()), 4));
@@ -157,6 +186,22 @@ TEST(Decoder, HfDirectoryRoundTripAndGreedyGeneration) {
 }
 
 // ---------------------------------------------------------------------------- malformed models
+
+// Packing is for float32 inference only: a bf16 decoder, or one whose weights require grad,
+// is left as it is and keeps its dense weights.
+TEST(Decoder, PackForCpuInferenceLeavesOtherDecodersAlone) {
+  Decoder bf16(test::random_weights(test::tiny_config("llama"), 1));
+  for (DecoderLayer& L : bf16.layers())
+    for (auto& [name, lin] : L.linears()) lin->weight = lin->weight.to(at::kBFloat16);
+  EXPECT_FALSE(bf16.pack_for_cpu_inference());
+  Decoder trainable(test::random_weights(test::tiny_config("llama"), 1));
+  trainable.layers()[1].down_proj.weight.requires_grad_(true);
+  EXPECT_FALSE(trainable.pack_for_cpu_inference());
+  EXPECT_FALSE(trainable.packed());
+  for (const DecoderLayer& L : trainable.layers())
+    for (const auto& [name, lin] : L.linears()) EXPECT_TRUE(lin->weight.defined()) << name;
+  EXPECT_NO_THROW(trainable.named_weights());
+}
 
 TEST(DecoderErrors, MissingAndMisshapenTensors) {
   TempDir dir;
