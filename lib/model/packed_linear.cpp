@@ -1,8 +1,10 @@
 #include "model/packed_linear.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/ops/empty.h>
 
 #include <optional>
+#include <vector>
 
 #include "core/error.h"
 
@@ -53,6 +55,11 @@ at::Tensor pack_linear_weight(const at::Tensor& weight) {
 }
 
 at::Tensor packed_linear(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& bias) {
+  if (x.numel() == 0) {  // no rows: nothing for oneDNN to multiply
+    std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = packed.size(0);
+    return at::empty(shape, x.options());
+  }
   return ops().linear->call(x.contiguous(), packed, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt,
                             "none", c10::List<std::optional<at::Scalar>>(), std::nullopt);
 }
