@@ -279,7 +279,7 @@ bool Decoder::pack_for_cpu_inference() {
       lin->packed = pack_linear_weight(lin->weight);
       lin->weight = at::Tensor();
     }
-  // The head stays dense too: it is the embedding when tied, and the embedding is looked up.
+  // lm_head_ itself is kept dense beside its packed copy: when tied it is the embedding, which is looked up.
   lm_head_packed_ = pack_linear_weight(lm_head_);
   return true;
 }

@@ -19,7 +19,7 @@ namespace hone {
 // 2-D float32 CPU tensor they can take.
 bool can_pack_linear(const at::Tensor& weight);
 
-// The weight [out, in] in oneDNN's blocked layout (an opaque mkldnn tensor, the same memory).
+// A copy of the weight [out, in] in oneDNN's blocked layout (an opaque mkldnn tensor).
 at::Tensor pack_linear_weight(const at::Tensor& weight);
 
 // x [..., in] @ packed^T (+ bias): a dense float32 tensor [..., out].
