@@ -34,6 +34,12 @@ Run register_distill(CLI::App& root) {
       ->capture_default_str()->group(kd);
   cmd->add_option("--kd-alpha", d.kd.alpha, "Weight of the distillation loss; 1 - alpha goes to the cross-entropy")
       ->capture_default_str()->group(kd);
+  cmd->add_option("--hidden-weight", d.hidden_weight,
+                  "Weight of the hidden-state loss: each layer of a layers: student is pulled towards the teacher "
+                  "layer it was cut from (1 - cosine; online only; 0: off)")
+      ->capture_default_str()->group(kd);
+  cmd->add_option("--hidden-tokens", d.hidden_tokens, "Tokens the hidden-state loss runs over: all, or targets (loss-masked)")
+      ->capture_default_str()->group(kd);
   cmd->add_flag("--student-lora", d.student_lora, "Train a LoRA adapter on the student instead of all its weights")
       ->capture_default_str()->group(kd);
   cmd->add_flag("--overwrite", o->overwrite, "--cache-teacher: replace an existing cache file")->group(kd);

@@ -1,9 +1,13 @@
 #include "distill/distill.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/TensorOperators.h>
 #include <ATen/core/grad_mode.h>
+#include <ATen/ops/arange.h>
 #include <ATen/ops/cat.h>
+#include <ATen/ops/full.h>
 #include <ATen/ops/index_select.h>
+#include <ATen/ops/zeros.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <chrono>
@@ -52,42 +56,114 @@ ModelWeights load_teacher(const fs::path& teacher, const fs::path& adapter, c10:
   return to_dtype(std::move(w), dtype);
 }
 
-// The teacher's top-k distribution at the batch's targets (no gradients), `chunk` rows of logits
-// at a time. Autocast is off: the teacher computes in its weights' dtype, so that online KD (run
-// inside the training step's autocast) sees the very distribution that --cache-teacher writes.
-TeacherTopK run_teacher(const Decoder& teacher, const Batch& b, std::int64_t k, double temperature,
-                        std::int64_t chunk) {
+// What the teacher computes for a batch (no gradients), one sequence at a time: each row is run
+// alone at its own length, so what the teacher gives a sequence does not depend on the batch it
+// came in (its size, its padding, the rows beside it). Kernels whose rounding follows the shapes
+// (oneDNN's bf16 GEMMs, the attention's blocking) would otherwise make the online teacher, which
+// sees the training batches, differ from --cache-teacher, which sees others. Autocast is off: the
+// teacher computes in its weights' dtype, so that online KD (run inside the training step's
+// autocast) sees the very distribution that --cache-teacher writes.
+struct TeacherOutput {
+  TeacherTopK topk;                // at the batch's targets, in their order (empty without `want_topk`)
+  std::vector<at::Tensor> layers;  // with `want_layers`: each layer's output [tokens, H] at b.token_index
+};
+
+TeacherOutput run_teacher(const Decoder& teacher, const Batch& b, std::int64_t k, double temperature,
+                          bool want_topk = true, bool want_layers = false) {
   at::NoGradGuard no_grad;
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-  const at::Tensor rows = target_hidden(teacher, b, /*checkpoint_layers=*/false);
+  const std::int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
+  // Rows are padded on the right: row j's real tokens are its first length[j] positions.
+  const at::Tensor tokens = b.token_index.cpu(), targets = b.target_index.cpu();
+  std::vector<std::int64_t> length(B, 0), row_targets(B, 0);
+  for (std::int64_t i = 0; i < tokens.numel(); ++i) ++length[tokens.data_ptr<std::int64_t>()[i] / T];
+  for (std::int64_t i = 0; i < targets.numel(); ++i) ++row_targets[targets.data_ptr<std::int64_t>()[i] / T];
+  TeacherOutput out;
   std::vector<at::Tensor> ids, logprobs, tail;
-  for (std::int64_t start = 0; start < rows.size(0); start += chunk) {
-    const std::int64_t n = std::min(chunk, rows.size(0) - start);
-    TeacherTopK t = teacher_topk(teacher.logits(rows.narrow(0, start, n)), k, temperature);
-    ids.push_back(t.ids), logprobs.push_back(t.logprobs), tail.push_back(t.tail);
+  std::vector<std::vector<at::Tensor>> layers;
+  std::int64_t first_target = 0;
+  for (std::int64_t j = 0; j < B; ++j) {
+    const std::int64_t n = row_targets[j];
+    if (length[j] == 0 || (n == 0 && !want_layers)) {
+      first_target += n;
+      continue;
+    }
+    ForwardInput in;
+    in.input_ids = b.input_ids.narrow(0, j, 1).narrow(1, 0, length[j]);
+    in.position_ids = b.position_ids.narrow(0, j, 1).narrow(1, 0, length[j]);
+    if (b.document_ids.defined()) in.document_ids = b.document_ids.narrow(0, j, 1).narrow(1, 0, length[j]);
+    std::vector<at::Tensor> row_layers;
+    if (want_layers) in.layer_outputs = &row_layers;
+    const at::Tensor hidden = teacher.forward_hidden(in);  // [1, length, H]
+    if (want_layers) {
+      layers.resize(row_layers.size());
+      for (std::size_t l = 0; l < row_layers.size(); ++l) layers[l].push_back(row_layers[l].squeeze(0));
+    }
+    if (want_topk && n > 0) {
+      const at::Tensor at_targets = b.target_index.narrow(0, first_target, n) - j * T;
+      const at::Tensor rows = at::index_select(hidden.squeeze(0), 0, at_targets);
+      TeacherTopK t = teacher_topk(teacher.logits(rows), k, temperature);
+      ids.push_back(t.ids), logprobs.push_back(t.logprobs), tail.push_back(t.tail);
+    }
+    first_target += n;
   }
-  if (ids.empty()) {
-    TeacherTopK empty = teacher_topk(teacher.logits(rows), k, temperature);  // zero rows, right widths
-    return empty;
+  if (want_topk) {
+    if (ids.empty()) {  // no targets: zero rows of the right widths
+      const at::Tensor none = at::zeros({0, teacher.config().hidden_size}, teacher.lm_head().options());
+      out.topk = teacher_topk(teacher.logits(none), k, temperature);
+    } else {
+      out.topk = {at::cat(ids), at::cat(logprobs), at::cat(tail)};
+    }
   }
-  return {at::cat(ids), at::cat(logprobs), at::cat(tail)};
+  for (const auto& per_row : layers) out.layers.push_back(at::cat(per_row));
+  return out;
 }
 
-// alpha * T^2 * D(teacher, student) + (1 - alpha) * CE on the loss tokens; the valid split is
-// scored by the cross-entropy alone (comparable with lora-train's and across teachers).
+// alpha * T^2 * D(teacher, student) + (1 - alpha) * CE on the loss tokens, plus, with a hidden
+// weight w, w * N * mean(1 - cos) over the matched layers' hidden states (N: the batch's loss
+// tokens); the valid split is scored by the cross-entropy alone (comparable with lora-train's and
+// across teachers).
 class DistillObjective : public Objective {
  public:
+  // `matched[j]`: the teacher layer that student layer j is matched to (empty: no hidden term).
   DistillObjective(const Decoder& student, std::optional<Decoder> teacher, std::shared_ptr<TeacherCacheReader> cache,
-                   const DistillOptions& o, std::int64_t topk)
+                   const DistillOptions& o, std::int64_t topk, std::vector<std::int64_t> matched)
       : student_(student), teacher_(std::move(teacher)), cache_(std::move(cache)), kd_(o.kd), topk_(topk),
-        checkpoint_(o.train.checkpoint_activations), chunk_(o.train.ce_chunk) {}
+        checkpoint_(o.train.checkpoint_activations), chunk_(o.train.ce_chunk), hidden_weight_(o.hidden_weight),
+        hidden_all_tokens_(o.hidden_tokens == "all"), matched_(std::move(matched)) {}
 
   at::Tensor loss_sum(const Batch& b) override {
-    TeacherTopK t;
-    if (kd_.alpha > 0)
-      t = teacher_ ? run_teacher(*teacher_, b, topk_, kd_.temperature, chunk_)
-                   : cache_->rows(b.sequences, student_.device());
-    return linear_kd_loss(target_hidden(student_, b, checkpoint_), student_.lm_head(), b.targets, t, kd_, chunk_);
+    const bool hidden = !matched_.empty();
+    TeacherOutput t;
+    if (teacher_ && (kd_.alpha > 0 || hidden))
+      t = run_teacher(*teacher_, b, topk_, kd_.temperature, kd_.alpha > 0, hidden);
+    else if (kd_.alpha > 0)
+      t.topk = cache_->rows(b.sequences, student_.device());
+    std::vector<at::Tensor> student_layers;
+    at::Tensor loss = linear_kd_loss(target_hidden(student_, b, checkpoint_, hidden ? &student_layers : nullptr),
+                                     student_.lm_head(), b.targets, t.topk, kd_, chunk_);
+    if (!hidden) return loss;
+    // The teacher's layers come at b.token_index; the targets' rows among them by each flat
+    // position's rank in it.
+    const at::Tensor& index = hidden_all_tokens_ ? b.token_index : b.target_index;
+    if (index.numel() == 0) return loss;
+    at::Tensor teacher_rows;
+    if (!hidden_all_tokens_) {
+      at::Tensor rank = at::full({b.input_ids.numel()}, -1, b.token_index.options());
+      rank.index_put_({b.token_index}, at::arange(b.token_index.numel(), b.token_index.options()));
+      teacher_rows = at::index_select(rank, 0, index);
+    }
+    at::Tensor sum;
+    for (std::size_t j = 0; j < matched_.size(); ++j) {
+      const at::Tensor& s = student_layers.at(j);
+      const at::Tensor& u = t.layers.at(static_cast<std::size_t>(matched_[j]));
+      const at::Tensor term = hidden_cosine_loss_sum(at::index_select(s.reshape({-1, s.size(-1)}), 0, index),
+                                                     hidden_all_tokens_ ? u : at::index_select(u, 0, teacher_rows));
+      sum = sum.defined() ? sum + term : term;
+    }
+    const double scale = hidden_weight_ * static_cast<double>(b.loss_tokens) /
+                         (static_cast<double>(index.numel()) * static_cast<double>(matched_.size()));
+    return loss + sum * scale;
   }
   at::Tensor valid_loss_sum(const Batch& b) override { return cross_entropy_sum(student_, b, false, chunk_); }
 
@@ -99,6 +175,9 @@ class DistillObjective : public Objective {
   std::int64_t topk_;
   bool checkpoint_;
   std::int64_t chunk_;
+  double hidden_weight_;
+  bool hidden_all_tokens_;
+  std::vector<std::int64_t> matched_;
 };
 
 std::string absolute_or_empty(const fs::path& p) {
@@ -167,6 +246,19 @@ TrainSummary distill(const DistillOptions& d) {
   HONE_CHECK(!d.teacher.empty() || (offline && !layers_student) || (!kd_on && !layers_student), UsageError,
              "--teacher is required ({})", layers_student ? "a layers:N student is made from it" : "online distillation runs it");
   HONE_CHECK(!(offline && !kd_on), UsageError, "--teacher-cache with --kd-alpha 0: the cache would not be used");
+  HONE_CHECK(d.hidden_weight >= 0 && std::isfinite(d.hidden_weight), UsageError,
+             "--hidden-weight must be 0 or positive, got {}", d.hidden_weight);
+  HONE_CHECK(d.hidden_tokens == "all" || d.hidden_tokens == "targets", UsageError,
+             "--hidden-tokens must be all or targets, got '{}'", d.hidden_tokens);
+  const bool hidden_on = d.hidden_weight > 0;
+  HONE_CHECK(!hidden_on || layers_student, UsageError,
+             Hint{"cut the student from the teacher with --student layers:N, or pass --hidden-weight 0"},
+             "--hidden-weight matches each student layer to the teacher layer it was cut from, but --student {} is "
+             "not a layers: student", d.student);
+  HONE_CHECK(!hidden_on || !offline, UsageError, Hint{"drop --teacher-cache (the teacher then runs online)"},
+             "--hidden-weight needs the teacher's hidden states, and {} holds only its top-k log-probabilities",
+             d.teacher_cache.string());
+  const bool teacher_online = (kd_on && !offline) || hidden_on;
 
   TrainOptions o = d.train;
   o.full = !d.student_lora;
@@ -198,9 +290,12 @@ TrainSummary distill(const DistillOptions& d) {
   TrainJob job;
   job.command = "distill";
   job.store = store_owner;  // read once, for the checks above and for training
-  job.loss_label = kd_on ? fmt::format("{} x {} + {} x cross-entropy (nats per loss token)", d.kd.alpha,
-                                       divergence_name(d.kd.divergence), 1.0 - d.kd.alpha)
-                         : "cross-entropy (nats per loss token)";
+  job.loss_label = kd_on ? fmt::format("{} x {} + {} x cross-entropy", d.kd.alpha, divergence_name(d.kd.divergence),
+                                       1.0 - d.kd.alpha)
+                         : "cross-entropy";
+  if (hidden_on)
+    job.loss_label += fmt::format(" + {} x hidden-state cosine distance ({} tokens)", d.hidden_weight, d.hidden_tokens);
+  job.loss_label += " (nats per loss token)";
   json identity = {{"teacher", absolute_or_empty(d.teacher)},
                    {"teacher_adapter", absolute_or_empty(d.teacher_adapter)},
                    {"student", layers_student ? d.student : absolute_or_empty(d.student)},
@@ -210,11 +305,12 @@ TrainSummary distill(const DistillOptions& d) {
                    {"topk", topk},
                    {"teacher_cache", absolute_or_empty(d.teacher_cache)}};
   if (d.kd.divergence == Divergence::kJsd) identity["jsd_beta"] = d.kd.beta;
+  if (hidden_on) identity["hidden_weight"] = d.hidden_weight, identity["hidden_tokens"] = d.hidden_tokens;
   job.identity_json = json{{"distill", identity}}.dump();
   if (layers_student && d.student_lora) job.base_model = (o.out / "student-base").string();
 
   job.load_model = [&, teacher_weights](c10::Device device, bool main) -> Decoder {
-    const bool need_teacher = layers_student || (kd_on && !offline);
+    const bool need_teacher = layers_student || teacher_online;
     if (need_teacher) teacher_weights->emplace(load_teacher(d.teacher, d.teacher_adapter, device));
     if (!layers_student) {
       LoadOptions load;
@@ -229,24 +325,26 @@ TrainSummary distill(const DistillOptions& d) {
       spdlog::info("student: {} of the teacher's {} layers ({})", keep.size(), t.config.num_hidden_layers,
                    fmt::join(keep, ","));
     if (main && d.student_lora) write_full_model(o.out / "student-base", student, d.teacher, store.meta.max_len);
-    if (!(kd_on && !offline)) teacher_weights->reset();  // only the student needed it
+    if (!teacher_online) teacher_weights->reset();  // only the student needed it
     return student;
   };
   job.make_objective = [&, teacher_weights, cache](const Decoder& student, c10::Device device) -> std::unique_ptr<Objective> {
     std::optional<Decoder> teacher;
-    if (kd_on && !offline) {
+    std::vector<std::int64_t> matched;
+    if (teacher_online) {
       // In bf16 precision the teacher's weights are bf16, as --cache-teacher has them.
       teacher.emplace(to_dtype(std::move(**teacher_weights), bf16_precision(o.precision, device) ? at::kBFloat16 : at::kFloat));
       teacher_weights->reset();
       HONE_CHECK(teacher->config().vocab_size <= student.config().vocab_size, InputError,
                  "the teacher's vocabulary ({}) is larger than the student's ({})", teacher->config().vocab_size,
                  student.config().vocab_size);
+      if (hidden_on) matched = parse_student_layers(d.student, teacher->config().num_hidden_layers);
     }
     if (cache)
       HONE_CHECK(cache->meta().vocab_size <= student.config().vocab_size, InputError,
                  "{}: the cached teacher's vocabulary ({}) is larger than the student's ({})",
                  d.teacher_cache.string(), cache->meta().vocab_size, student.config().vocab_size);
-    return std::make_unique<DistillObjective>(student, std::move(teacher), cache, d, topk);
+    return std::make_unique<DistillObjective>(student, std::move(teacher), cache, d, topk, std::move(matched));
   };
   return hone::train(o, job);
 }
@@ -295,7 +393,7 @@ void cache_teacher(const CacheTeacherOptions& c) {
     std::vector<std::int64_t> seqs;
     for (std::int64_t j = first; j < std::min(first + c.batch_size, train.sequences()); ++j) seqs.push_back(j);
     const Batch b = make_batch(train, seqs, device);
-    if (b.loss_tokens > 0) writer.append(run_teacher(teacher, b, meta.topk, c.temperature, 1024));
+    if (b.loss_tokens > 0) writer.append(run_teacher(teacher, b, meta.topk, c.temperature).topk);
     const std::int64_t done = first + static_cast<std::int64_t>(seqs.size());
     if (done >= next_log || done == train.sequences()) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -23,6 +23,12 @@ struct DistillOptions {
   fs::path teacher_cache;     // train from this cache instead of running the teacher
   std::int64_t topk = 64;     // online: teacher tokens kept per target (0: the whole vocabulary)
   KdOptions kd;
+  // Weight of the hidden-state term (0: off): a layers:N student's layer j is pulled towards the
+  // output of the teacher layer it was cut from, by 1 - cosine, averaged over the matched layers
+  // and over `hidden_tokens` ("all" real tokens, or "targets": the loss-masked positions), and
+  // counted once per loss token beside the divergence. Online only: the cache holds no hidden states.
+  double hidden_weight = 0.0;
+  std::string hidden_tokens = "all";
 };
 
 TrainSummary distill(const DistillOptions& options);

@@ -143,4 +143,14 @@ at::Tensor linear_kd_loss(const at::Tensor& hidden, const at::Tensor& weight, co
   });
 }
 
+at::Tensor hidden_cosine_loss_sum(const at::Tensor& student, const at::Tensor& teacher) {
+  HONE_CHECK(student.dim() == 2 && teacher.sizes() == student.sizes(), UsageError,
+             "hidden_cosine_loss_sum: student [{}] and teacher [{}] hidden states must both be [rows, hidden]",
+             fmt::join(student.sizes(), ", "), fmt::join(teacher.sizes(), ", "));
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  const at::Tensor s = student.to(at::kFloat), t = teacher.to(at::kFloat).detach();
+  const at::Tensor norms = (s.pow(2).sum(-1) * t.pow(2).sum(-1)).sqrt().clamp_min(1e-12);
+  return (1.0 - (s * t).sum(-1) / norms).sum();
+}
+
 }  // namespace hone

@@ -61,4 +61,10 @@ at::Tensor kd_divergence(const at::Tensor& student_logits, const TeacherTopK& te
 at::Tensor linear_kd_loss(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,
                           const TeacherTopK& teacher, const KdOptions& options, std::int64_t chunk_rows = 1024);
 
+// sum over the M rows of  1 - cos(student_m, teacher_m)  for hidden states [M, H], computed in
+// float32 whatever their dtype (autocast off; a zero row counts as orthogonal); differentiable with
+// respect to `student`. The hidden-state term of distillation (DistilBERT's cosine loss): a
+// student layer kept from the teacher is pulled towards the output of the teacher layer it was.
+at::Tensor hidden_cosine_loss_sum(const at::Tensor& student, const at::Tensor& teacher);
+
 }  // namespace hone

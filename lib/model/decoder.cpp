@@ -236,6 +236,7 @@ at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
     if (l < first_trainable) {
       at::NoGradGuard frozen;
       x = layer_forward(*L, x, cos, sin, mask, causal, in.cache, static_cast<int>(l));
+      if (in.layer_outputs) in.layer_outputs->push_back(x);
       continue;
     }
     // The checkpointed segments must be reached by the backward pass even when the embedding is
@@ -251,6 +252,7 @@ at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
     } else {
       x = layer_forward(*L, x, cos, sin, mask, causal, in.cache, static_cast<int>(l));
     }
+    if (in.layer_outputs) in.layer_outputs->push_back(x);
   }
   if (in.cache) in.cache->commit(T);
   return rms_norm(x, final_norm_, config_.rms_norm_eps);

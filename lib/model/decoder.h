@@ -70,6 +70,10 @@ struct ForwardInput {
   // Activation checkpointing: keep only each layer's input and recompute the layer in the
   // backward pass (used when gradients are recorded; replays the layer's dropout masks).
   bool checkpoint_layers = false;
+  // When set, receives each layer's output [B, T, hidden] in layer order: the residual stream
+  // before the final norm (differentiable when gradients are recorded; distillation matches a
+  // student's layers to its teacher's with it).
+  std::vector<at::Tensor>* layer_outputs = nullptr;
 };
 
 class Decoder {

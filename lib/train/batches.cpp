@@ -60,7 +60,7 @@ Batch make_batch(const data::TokenSplit& s, const std::vector<std::int64_t>& seq
     packed = packed || sp.end_example - sp.first_example > 1;
   }
   T = std::max<std::int64_t>(T, 1);
-  std::vector<std::int64_t> ids(B * T, 0), pos(B * T, 0), doc(B * T, -1), index, targets;
+  std::vector<std::int64_t> ids(B * T, 0), pos(B * T, 0), doc(B * T, -1), index, targets, real;
   Batch batch;
   batch.sequences = sequences;
   for (std::int64_t b = 0; b < B; ++b) {
@@ -72,6 +72,7 @@ Batch make_batch(const data::TokenSplit& s, const std::vector<std::int64_t>& seq
         ids[i] = s.input_ids[t];
         pos[i] = t - lo;
         doc[i] = e - sp.first_example;
+        real.push_back(i);
         if (t > lo && s.loss_mask[t]) {
           index.push_back(i - 1);
           targets.push_back(s.input_ids[t]);
@@ -89,6 +90,7 @@ Batch make_batch(const data::TokenSplit& s, const std::vector<std::int64_t>& seq
   batch.loss_tokens = static_cast<std::int64_t>(index.size());
   batch.target_index = tensor(index, {batch.loss_tokens});
   batch.targets = tensor(targets, {batch.loss_tokens});
+  batch.token_index = tensor(real, {static_cast<std::int64_t>(real.size())});
   return batch;
 }
 

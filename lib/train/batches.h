@@ -19,6 +19,7 @@ struct Batch {
   at::Tensor document_ids;  // [B, T] int64 (-1 for padding), undefined when no row packs examples
   at::Tensor target_index;  // [N] int64 flat indices into [B * T]: positions that predict a target
   at::Tensor targets;       // [N] int64: the token each of them predicts
+  at::Tensor token_index;   // [tokens] int64 flat indices into [B * T] of the real (non-padding) tokens
   std::vector<std::int64_t> sequences;  // the split's sequences in the batch, in row order
   std::int64_t tokens = 0;       // real (non-padding) tokens
   std::int64_t loss_tokens = 0;  // N

@@ -323,8 +323,10 @@ c10::Device parse_device(const std::string& spec, int local_rank) {
   }
 }
 
-at::Tensor target_hidden(const Decoder& model, const Batch& b, bool checkpoint_layers) {
+at::Tensor target_hidden(const Decoder& model, const Batch& b, bool checkpoint_layers,
+                         std::vector<at::Tensor>* layer_outputs) {
   ForwardInput in;
+  in.layer_outputs = layer_outputs;
   in.input_ids = b.input_ids;
   in.position_ids = b.position_ids;
   in.document_ids = b.document_ids;

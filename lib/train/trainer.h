@@ -98,8 +98,10 @@ class Objective {
   virtual at::Tensor valid_loss_sum(const Batch& batch) { return loss_sum(batch); }
 };
 
-// The final hidden states [N, H] at the batch's N target positions (those that predict a loss token).
-at::Tensor target_hidden(const Decoder& model, const Batch& batch, bool checkpoint_layers);
+// The final hidden states [N, H] at the batch's N target positions (those that predict a loss
+// token); `layer_outputs`, when given, receives every layer's output [B, T, H] (ForwardInput's).
+at::Tensor target_hidden(const Decoder& model, const Batch& batch, bool checkpoint_layers,
+                         std::vector<at::Tensor>* layer_outputs = nullptr);
 
 // The cross-entropy of the model's next-token predictions at the batch's loss-masked positions
 // (the output head computed for those rows only, in chunks of `chunk` rows).

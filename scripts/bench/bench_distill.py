@@ -9,6 +9,7 @@ cross-entropy alone for the same steps; test accuracy and scoring latency of all
       [--teacher-layers 15-29] [--teacher-loraplus 4] [--teacher-epochs 1] [--freeze-embeddings]
       [--student-lora [--student-rank 64] [--student-lora-layers all] [--student-loraplus 1]]
       [--teacher-run runs/banking77-demo [--student-sample recipe|held-out]]
+      [--hidden-weight W [--hidden-tokens all|targets]]
 
 Every step is a `hone` command, printed before it runs (so each figure comes with the command
 that produced it); outputs are cached in --work, so a rerun redoes only what is missing:
@@ -22,7 +23,9 @@ that produced it); outputs are cached in --work, so a rerun redoes only what is 
      trained (but the embedding with --freeze-embeddings; with --student-lora a LoRA adapter of
      --student-rank on every linear layer of --student-lora-layers instead), same seed, --epochs
      and learning rate):
-     KD from the cache, KD online, and cross-entropy only (--kd-alpha 0);
+     KD from the cache, KD online, and cross-entropy only (--kd-alpha 0); with --hidden-weight W
+     a fourth, "hidden": online KD plus the hidden-state loss (distill --hidden-weight W), trained
+     the full epochs and compared with the CE student as the offline one is;
   5. eval of the teacher (base + adapter) and the three students on --test-sample evenly spaced test
      queries (constrained scoring, pruned search);
   6. the latency ratio, paired: --latency-rounds rounds, each one `hone eval` of the teacher and one
@@ -109,6 +112,10 @@ def main():
                     help="with --teacher-run: the recipe's student sample (RUN/tokens-student.h5), or the rest of "
                          "train.csv, which the teacher never saw, ingested here (the recipe's own sample since its "
                          "fifth version, 2026-11-25; nested in the teacher's before)")
+    ap.add_argument("--hidden-weight", type=float, default=0.0,
+                    help="also train a 'hidden' student: online KD plus distill --hidden-weight W (its layers pulled "
+                         "towards the teacher layers they were cut from), the same epochs; compared with CE as well")
+    ap.add_argument("--hidden-tokens", default="all", help="with --hidden-weight: distill --hidden-tokens")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     w = a.work
@@ -179,6 +186,9 @@ def main():
         "online": ["--topk", str(a.topk)] + (["--max-steps", str(a.online_steps)] if a.online_steps else []),
         "ce": [],
     }
+    if a.hidden_weight > 0:
+        students["hidden"] = ["--topk", str(a.topk), "--hidden-weight", str(a.hidden_weight),
+                              "--hidden-tokens", a.hidden_tokens]
     def student_dir(name):
         return os.path.join(w, f"student-{name}")
 
@@ -248,11 +258,14 @@ def main():
     for line in open(os.path.join(w, "eval", "predictions.jsonl")):
         p = json.loads(line)
         correct.setdefault(p["model"], {})[p["id"]] = bool(p["scored_correct"])
-    kd, ce_ok = correct["student-offline"], correct["student-ce"]
-    only_kd = sum(kd[i] and not ce_ok[i] for i in kd)
-    only_ce = sum(ce_ok[i] and not kd[i] for i in kd)
-    n = len(kd)
-    diff_se = math.sqrt(max(0.0, only_kd + only_ce - (only_kd - only_ce) ** 2 / n)) / n
+    def paired_against_ce(model):
+        """Queries right only for `model`, only for the CE student, and the difference's standard error."""
+        kd, ce_ok = correct[model], correct["student-ce"]
+        only_kd = sum(kd[i] and not ce_ok[i] for i in kd)
+        only_ce = sum(ce_ok[i] and not kd[i] for i in kd)
+        n = len(kd)
+        return only_kd, only_ce, math.sqrt(max(0.0, only_kd + only_ce - (only_kd - only_ce) ** 2 / n)) / n
+    only_kd, only_ce, diff_se = paired_against_ce("student-offline")
     step_s, epoch_steps = {}, {}
     for name in students:
         step_s[name], epoch_steps[name] = step_seconds(name)
@@ -280,6 +293,14 @@ def main():
         "cache_seconds": cache_s,
         "params_teacher": t["params"], "params_student": off["params"],
     }
+    hid = rep.get("student-hidden")
+    if hid:
+        h_only, ce_only_h, h_se = paired_against_ce("student-hidden")
+        res.update({"student_hidden_accuracy": hid["accuracy"],
+                    "hidden_over_teacher": hid["accuracy"] / t["accuracy"],
+                    "hidden_minus_ce": hid["accuracy"] - ce["accuracy"], "hidden_minus_ce_paired_se": h_se,
+                    "hidden_only_correct": h_only, "ce_only_correct_vs_hidden": ce_only_h,
+                    "hidden_step_s": step_s["hidden"]})
     for k, v in res.items():
         print(f"{k:28s} {v}")
     goals = [("student >= 0.9 x teacher", res["student_over_teacher"] >= 0.9),
@@ -288,6 +309,10 @@ def main():
              ("eval >= 2.5x faster (paired rounds, else the one eval)",
               (paired if paired is not None else res["eval_speedup_one_run"]) >= 2.5),
              ("offline >= 2x faster per epoch", res["online_over_offline"] >= 2.0)]
+    if hid:
+        goals += [("hidden-state KD student >= 0.9 x teacher", res["hidden_over_teacher"] >= 0.9),
+                  ("hidden-state KD beats CE alone by 2 paired standard errors",
+                   res["hidden_minus_ce"] > 2 * res["hidden_minus_ce_paired_se"])]
     for g, ok in goals:
         print(f"{'met   ' if ok else 'MISSED'} {g}")
     if a.json:

@@ -3,13 +3,19 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "distill/distill.h"
+#include "distill/kd_loss.h"
 #include "distill/teacher_cache.h"
+#include "data/token_store.h"
+#include "model/decoder.h"
+#include "train/trainer.h"
 #include "model/loader.h"
 #include "helpers.h"
 #include "train/train_fixtures.h"
@@ -212,6 +218,57 @@ TEST_F(DistillCli, ResumeFromACheckpointEqualsTheUninterruptedRun) {
   EXPECT_EQ(max_abs_diff(tmp_ / "a/model/model.safetensors", tmp_ / "b/model/model.safetensors"), 0.0);
 }
 
+// --hidden-weight pulls each layer of a layers: student towards the teacher layer it was cut
+// from. The tiny teacher has 2 layers, and the layers:1 student keeps layer 0, so at the start
+// its layer output is the teacher's layer 0 output: one step adds nothing to cross-entropy's
+// gradient (a wrong match, say with the teacher's last layer, would). Over 10 steps the term keeps
+// that output nearer the teacher's than cross-entropy alone does.
+TEST_F(DistillCli, HiddenStateLossMatchesTheLayerTheStudentWasCutFrom) {
+  auto args = [&](const std::string& name, const std::string& steps, const std::vector<std::string>& extra) {
+    return with(run_args(tmp_ / name, std::vector<std::string>{"--kd-alpha", "0"} + extra), "--max-steps", steps);
+  };
+  const std::vector<std::string> hidden{"--hidden-weight", "10"};
+  for (const auto& [name, steps, extra] : std::vector<std::tuple<std::string, std::string, std::vector<std::string>>>{
+           {"ce1", "1", {}}, {"h1", "1", hidden}, {"ce", "10", {}}, {"h", "10", hidden},
+           {"ht", "10", hidden + std::vector<std::string>{"--hidden-tokens", "targets"}}}) {
+    const CommandResult r = run_hone(args(name, steps, extra));
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+  }
+  // (Not bitwise: 1 - cos of two equal rows rounds to about 1e-7, whose gradient moves the Adam
+  // step by about 1e-6; matched with another layer, the term moves it by about the learning rate.)
+  EXPECT_LE(max_abs_diff(tmp_ / "ce1/model/model.safetensors", tmp_ / "h1/model/model.safetensors"), 1e-5);
+  EXPECT_GT(max_abs_diff(tmp_ / "ce/model/model.safetensors", tmp_ / "h/model/model.safetensors"), 1e-4);
+  EXPECT_GT(max_abs_diff(tmp_ / "h/model/model.safetensors", tmp_ / "ht/model/model.safetensors"), 1e-6);
+
+  // Mean 1 - cos between the student's layer 0 output and the teacher's, over the real tokens of
+  // the first 8 training sequences.
+  at::NoGradGuard no_grad;
+  const data::TokenStore store = data::read_token_store(store_);
+  const Batch b = make_batch(store.splits.at("train"), {0, 1, 2, 3, 4, 5, 6, 7}, c10::kCPU);
+  auto layer_outputs = [&](const fs::path& model) {
+    std::vector<at::Tensor> out;
+    target_hidden(load_decoder(model), b, false, &out);
+    return out;
+  };
+  const std::vector<at::Tensor> teacher = layer_outputs(teacher_);
+  ASSERT_EQ(teacher.size(), 2u);
+  auto distance = [&](const std::string& run) {
+    const at::Tensor s = layer_outputs(tmp_ / run / "model").at(0);
+    const std::int64_t H = s.size(-1);
+    return hidden_cosine_loss_sum(s.reshape({-1, H}).index_select(0, b.token_index),
+                                  teacher[0].reshape({-1, H}).index_select(0, b.token_index))
+               .item<double>() /
+           static_cast<double>(b.token_index.numel());
+  };
+  const double d_ce = distance("ce"), d_hidden = distance("h");
+  EXPECT_GT(d_ce, 1e-4);
+  EXPECT_LT(d_hidden, 0.5 * d_ce) << "cross-entropy only " << d_ce << ", with the hidden-state loss " << d_hidden;
+  const auto run = nlohmann::json::parse(read_bytes(tmp_ / "h/run.json"));
+  EXPECT_EQ(run["identity"]["distill"]["hidden_weight"], 10.0);
+  EXPECT_EQ(run["identity"]["distill"]["hidden_tokens"], "all");
+  EXPECT_FALSE(nlohmann::json::parse(read_bytes(tmp_ / "ce/run.json"))["identity"]["distill"].contains("hidden_weight"));
+}
+
 TEST_F(DistillCli, Errors) {
   const fs::path c = tmp_ / "c.h5";
   ASSERT_EQ(cache(c, "4").exit_code, 0);
@@ -255,6 +312,18 @@ TEST_F(DistillCli, Errors) {
   r = run_hone(run_args(tmp_ / "x", {"--kd-loss", "jsd", "--jsd-beta", "1"}));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--jsd-beta must be in (0, 1)"), std::string::npos) << r.err;
+  // The hidden-state loss: it needs the teacher online and a student cut from it.
+  for (const auto& [extra, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--hidden-weight", "1", "--teacher-cache", c.string()}, "holds only its top-k log-probabilities"},
+           {{"--hidden-weight", "-1"}, "--hidden-weight must be 0 or positive"},
+           {{"--hidden-weight", "1", "--hidden-tokens", "prompt"}, "--hidden-tokens must be all or targets"}}) {
+    r = run_hone(run_args(tmp_ / "x", extra));
+    EXPECT_EQ(r.exit_code, 2) << message;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+  }
+  r = run_hone(with(run_args(tmp_ / "x", {"--hidden-weight", "1"}), "--student", teacher_.string()));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is not a layers: student"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(tmp_ / "x/model"));
 }
 

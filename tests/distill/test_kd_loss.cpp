@@ -14,6 +14,7 @@
 #include <ATen/ops/zeros.h>
 #include <ATen/Context.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
 
@@ -130,6 +131,39 @@ TEST(KdLoss, IsZeroWhenTheStudentIsTheTeacherAndCrossEntropyAtAlphaZero) {
   const double ce = linear_cross_entropy(h, w, targets).item<double>();
   EXPECT_NEAR(linear_kd_loss(h, w, targets, TeacherTopK{}, KdOptions{Divergence::kForwardKl, 0.5, 2.0, 0.0}).item<double>(),
               ce, 1e-5 * ce);
+}
+
+// The hidden-state term against 1 - cos written out in float64, its gradient by autograd through
+// that; a bf16 teacher is read in float32; the teacher gets no gradient; a zero row counts as
+// orthogonal (1), not NaN.
+TEST(KdLoss, HiddenCosineLossMatchesTheReferenceAndItsGradient) {
+  at::manual_seed(11);
+  const at::Tensor s0 = at::randn({6, 16}) * 3, t0 = at::randn({6, 16}) + s0 * 0.5;
+  for (const c10::ScalarType teacher_dtype : {at::kFloat, at::kBFloat16}) {
+    SCOPED_TRACE(c10::toString(teacher_dtype));
+    const at::Tensor t = t0.to(teacher_dtype);
+    const at::Tensor s = s0.clone().requires_grad_(true);
+    const at::Tensor got = hidden_cosine_loss_sum(s, t);
+    const at::Tensor dgot = torch::autograd::grad({got}, {s})[0];
+
+    const at::Tensor sd = s0.to(at::kDouble).requires_grad_(true), td = t.to(at::kDouble);
+    const at::Tensor want = (1 - (sd * td).sum(1) / (sd.pow(2).sum(1).sqrt() * td.pow(2).sum(1).sqrt())).sum();
+    const at::Tensor dwant = torch::autograd::grad({want}, {sd})[0];
+    EXPECT_LE(max_rel(got, want), 1e-6);
+    EXPECT_LE(max_rel(dgot, dwant), 1e-5);
+  }
+  // Scale-free, zero for the same direction, 2 for the opposite one, 1 against a zero row.
+  const at::Tensor a = at::randn({3, 16});
+  EXPECT_NEAR(hidden_cosine_loss_sum(a * 7, a).item<double>(), 0.0, 1e-5);
+  EXPECT_NEAR(hidden_cosine_loss_sum(-a, a).item<double>(), 6.0, 1e-5);
+  const at::Tensor z = hidden_cosine_loss_sum(at::zeros({2, 16}), a.narrow(0, 0, 2));
+  EXPECT_NEAR(z.item<double>(), 2.0, 1e-6);
+  // The teacher is a target, not a trained tensor.
+  const at::Tensor tg = a.clone().requires_grad_(true);
+  const at::Tensor l = hidden_cosine_loss_sum(at::randn({3, 16}).requires_grad_(true), tg);
+  EXPECT_FALSE(torch::autograd::grad({l}, {tg}, {}, std::nullopt, false, /*allow_unused=*/true)[0].defined());
+  EXPECT_HONE_ERROR(hidden_cosine_loss_sum(at::zeros({2, 16}), at::zeros({2, 8})), UsageError,
+                    "must both be [rows, hidden]");
 }
 
 TEST(KdLoss, RejectsOptionsOutOfRange) {
