@@ -3,9 +3,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/TensorOperators.h>
 #include <ATen/core/grad_mode.h>
-#include <ATen/ops/arange.h>
 #include <ATen/ops/cat.h>
-#include <ATen/ops/full.h>
 #include <ATen/ops/index_select.h>
 #include <ATen/ops/zeros.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
@@ -63,46 +61,47 @@ ModelWeights load_teacher(const fs::path& teacher, const fs::path& adapter, c10:
 // sees the training batches, differ from --cache-teacher, which sees others. Autocast is off: the
 // teacher computes in its weights' dtype, so that online KD (run inside the training step's
 // autocast) sees the very distribution that --cache-teacher writes.
+enum class TeacherLayers { kNone, kAllTokens, kTargets };
+
 struct TeacherOutput {
-  TeacherTopK topk;                // at the batch's targets, in their order (empty without `want_topk`)
-  std::vector<at::Tensor> layers;  // with `want_layers`: each layer's output [tokens, H] at b.token_index
+  TeacherTopK topk;  // at the batch's targets, in their order (empty without `want_topk`)
+  // Each layer's output [rows, H]: at b.token_index (kAllTokens) or at b.target_index (kTargets).
+  std::vector<at::Tensor> layers;
 };
 
 TeacherOutput run_teacher(const Decoder& teacher, const Batch& b, std::int64_t k, double temperature,
-                          bool want_topk = true, bool want_layers = false) {
+                          bool want_topk = true, TeacherLayers want_layers = TeacherLayers::kNone) {
   at::NoGradGuard no_grad;
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const std::int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
-  // Rows are padded on the right: row j's real tokens are its first length[j] positions.
-  const at::Tensor tokens = b.token_index.cpu(), targets = b.target_index.cpu();
-  std::vector<std::int64_t> length(B, 0), row_targets(B, 0);
-  for (std::int64_t i = 0; i < tokens.numel(); ++i) ++length[tokens.data_ptr<std::int64_t>()[i] / T];
-  for (std::int64_t i = 0; i < targets.numel(); ++i) ++row_targets[targets.data_ptr<std::int64_t>()[i] / T];
   TeacherOutput out;
   std::vector<at::Tensor> ids, logprobs, tail;
   std::vector<std::vector<at::Tensor>> layers;
   std::int64_t first_target = 0;
   for (std::int64_t j = 0; j < B; ++j) {
-    const std::int64_t n = row_targets[j];
-    if (length[j] == 0 || (n == 0 && !want_layers)) {
+    // Row j's real tokens are its first row_tokens[j] positions; its targets are consecutive.
+    const std::int64_t len = b.row_tokens[j], n = b.row_targets[j];
+    const bool all_tokens = want_layers == TeacherLayers::kAllTokens;
+    if (len == 0 || (n == 0 && !all_tokens)) {
       first_target += n;
       continue;
     }
     ForwardInput in;
-    in.input_ids = b.input_ids.narrow(0, j, 1).narrow(1, 0, length[j]);
-    in.position_ids = b.position_ids.narrow(0, j, 1).narrow(1, 0, length[j]);
-    if (b.document_ids.defined()) in.document_ids = b.document_ids.narrow(0, j, 1).narrow(1, 0, length[j]);
+    in.input_ids = b.input_ids.narrow(0, j, 1).narrow(1, 0, len);
+    in.position_ids = b.position_ids.narrow(0, j, 1).narrow(1, 0, len);
+    if (b.document_ids.defined()) in.document_ids = b.document_ids.narrow(0, j, 1).narrow(1, 0, len);
     std::vector<at::Tensor> row_layers;
-    if (want_layers) in.layer_outputs = &row_layers;
-    const at::Tensor hidden = teacher.forward_hidden(in);  // [1, length, H]
-    if (want_layers) {
-      layers.resize(row_layers.size());
-      for (std::size_t l = 0; l < row_layers.size(); ++l) layers[l].push_back(row_layers[l].squeeze(0));
+    if (want_layers != TeacherLayers::kNone) in.layer_outputs = &row_layers;
+    const at::Tensor hidden = teacher.forward_hidden(in).squeeze(0);  // [len, H]
+    const at::Tensor at_targets =
+        n > 0 ? b.target_index.narrow(0, first_target, n) - j * T : at::Tensor();  // row positions
+    layers.resize(row_layers.size());
+    for (std::size_t l = 0; l < row_layers.size(); ++l) {
+      const at::Tensor h = row_layers[l].squeeze(0);
+      layers[l].push_back(all_tokens ? h : at::index_select(h, 0, at_targets));
     }
     if (want_topk && n > 0) {
-      const at::Tensor at_targets = b.target_index.narrow(0, first_target, n) - j * T;
-      const at::Tensor rows = at::index_select(hidden.squeeze(0), 0, at_targets);
-      TeacherTopK t = teacher_topk(teacher.logits(rows), k, temperature);
+      TeacherTopK t = teacher_topk(teacher.logits(at::index_select(hidden, 0, at_targets)), k, temperature);
       ids.push_back(t.ids), logprobs.push_back(t.logprobs), tail.push_back(t.tail);
     }
     first_target += n;
@@ -136,29 +135,23 @@ class DistillObjective : public Objective {
     const bool hidden = !matched_.empty();
     TeacherOutput t;
     if (teacher_ && (kd_.alpha > 0 || hidden))
-      t = run_teacher(*teacher_, b, topk_, kd_.temperature, kd_.alpha > 0, hidden);
+      t = run_teacher(*teacher_, b, topk_, kd_.temperature, kd_.alpha > 0,
+                      !hidden ? TeacherLayers::kNone
+                              : hidden_all_tokens_ ? TeacherLayers::kAllTokens : TeacherLayers::kTargets);
     else if (kd_.alpha > 0)
       t.topk = cache_->rows(b.sequences, student_.device());
     std::vector<at::Tensor> student_layers;
     at::Tensor loss = linear_kd_loss(target_hidden(student_, b, checkpoint_, hidden ? &student_layers : nullptr),
                                      student_.lm_head(), b.targets, t.topk, kd_, chunk_);
     if (!hidden) return loss;
-    // The teacher's layers come at b.token_index; the targets' rows among them by each flat
-    // position's rank in it.
+    // The teacher's layers come at the same positions, in the same order.
     const at::Tensor& index = hidden_all_tokens_ ? b.token_index : b.target_index;
     if (index.numel() == 0) return loss;
-    at::Tensor teacher_rows;
-    if (!hidden_all_tokens_) {
-      at::Tensor rank = at::full({b.input_ids.numel()}, -1, b.token_index.options());
-      rank.index_put_({b.token_index}, at::arange(b.token_index.numel(), b.token_index.options()));
-      teacher_rows = at::index_select(rank, 0, index);
-    }
     at::Tensor sum;
     for (std::size_t j = 0; j < matched_.size(); ++j) {
       const at::Tensor& s = student_layers.at(j);
-      const at::Tensor& u = t.layers.at(static_cast<std::size_t>(matched_[j]));
       const at::Tensor term = hidden_cosine_loss_sum(at::index_select(s.reshape({-1, s.size(-1)}), 0, index),
-                                                     hidden_all_tokens_ ? u : at::index_select(u, 0, teacher_rows));
+                                                     t.layers.at(static_cast<std::size_t>(matched_[j])));
       sum = sum.defined() ? sum + term : term;
     }
     const double scale = hidden_weight_ * static_cast<double>(b.loss_tokens) /

@@ -63,8 +63,11 @@ Batch make_batch(const data::TokenSplit& s, const std::vector<std::int64_t>& seq
   std::vector<std::int64_t> ids(B * T, 0), pos(B * T, 0), doc(B * T, -1), index, targets, real;
   Batch batch;
   batch.sequences = sequences;
+  batch.row_tokens.assign(B, 0);
+  batch.row_targets.assign(B, 0);
   for (std::int64_t b = 0; b < B; ++b) {
     const Span sp = span(s, sequences[b]);
+    batch.row_tokens[b] = sp.end_token - sp.begin_token;
     for (std::int64_t e = sp.first_example; e < sp.end_example; ++e) {
       const std::int64_t lo = s.example_offsets[e], hi = s.example_offsets[e + 1];
       for (std::int64_t t = lo; t < hi; ++t) {
@@ -76,6 +79,7 @@ Batch make_batch(const data::TokenSplit& s, const std::vector<std::int64_t>& seq
         if (t > lo && s.loss_mask[t]) {
           index.push_back(i - 1);
           targets.push_back(s.input_ids[t]);
+          ++batch.row_targets[b];
         }
       }
     }

@@ -21,6 +21,8 @@ struct Batch {
   at::Tensor targets;       // [N] int64: the token each of them predicts
   at::Tensor token_index;   // [tokens] int64 flat indices into [B * T] of the real (non-padding) tokens
   std::vector<std::int64_t> sequences;  // the split's sequences in the batch, in row order
+  std::vector<std::int64_t> row_tokens;   // per row: its real tokens (its first positions; padding follows)
+  std::vector<std::int64_t> row_targets;  // per row: its targets (consecutive in target_index)
   std::int64_t tokens = 0;       // real (non-padding) tokens
   std::int64_t loss_tokens = 0;  // N
 };
