@@ -44,7 +44,10 @@ Run register_eval(CLI::App& root) {
   cmd->add_option("--format-regex", o->eval.format_regex, "Generation sets: an output is valid when it matches");
   cmd->add_option("--dtype", o->eval.dtype, "Weights and compute: f32, bf16 (about 2x faster where the CPU has AVX512-BF16), or fast (bf16 where native: CUDA, AVX512/AMX CPUs; f32 elsewhere)")
       ->capture_default_str();
-  cmd->add_option("--scoring", o->eval.scoring, "Constrained scoring: pruned (exact top 3 by best-first search) or exhaustive (every label)")
+  cmd->add_option("--scoring", o->eval.scoring, "Constrained scoring: pruned (best-first search that feeds only what can reach the top --score-top labels) or exhaustive (every label)")
+      ->capture_default_str();
+  cmd->add_option("--score-top", o->eval.score_top,
+                  "Scoring: the exact top K labels per example (predictions.jsonl's scored_top); a larger K feeds more of the label tree")
       ->capture_default_str();
   cmd->add_option("--score-per-round", o->eval.score_per_round, "Pruned scoring: tree nodes fed per example per pass")
       ->capture_default_str();

@@ -629,7 +629,7 @@ ModelReport evaluate_examples(const EvalOptions& o, const Dataset& d, LoadedMode
                  d.labels.size(), trie.pair_token.size(), trie.internal.size(), N);
     std::vector<std::string> pred(static_cast<std::size_t>(N));
     const bool exhaustive = o.scoring == "exhaustive";
-    const std::int64_t top_k = std::min<std::int64_t>(3, static_cast<std::int64_t>(d.labels.size()));
+    const std::int64_t top_k = std::min<std::int64_t>(o.score_top, static_cast<std::int64_t>(d.labels.size()));
     std::int64_t fed = 0;
     const auto t0 = Clock::now();
     for (std::int64_t s = 0; s < N; s += o.batch_size) {
@@ -862,6 +862,7 @@ std::string run_eval(const EvalOptions& o) {
   HONE_CHECK(o.scoring == "pruned" || o.scoring == "exhaustive", UsageError,
              "--scoring must be pruned or exhaustive, got '{}'", o.scoring);
   HONE_CHECK(o.score_per_round > 0, UsageError, "--score-per-round must be positive");
+  HONE_CHECK(o.score_top > 0, UsageError, "--score-top must be positive, got {}", o.score_top);
   HONE_CHECK(o.method == "score" || o.method == "generate" || o.method == "both", UsageError,
              "--method is score, generate or both, not '{}'", o.method);
   HONE_CHECK(o.batch_size > 0, UsageError, "--batch-size must be positive");

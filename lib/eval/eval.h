@@ -36,10 +36,11 @@ struct EvalOptions {
   std::int64_t max_new_tokens = 0;  // generation length (0: longest label + 2, or 64 for generation sets)
   bool format_json = false;       // generation sets: valid when the output parses as JSON
   std::string format_regex;       // generation sets: valid when the whole output matches (ECMAScript)
-  // Constrained scoring: "pruned" (exact top-3 labels by best-first search over the labels'
-  // prefix tree, feeding only the nodes that can still reach the top 3) or "exhaustive" (every
+  // Constrained scoring: "pruned" (the exact top `score_top` labels by best-first search over the
+  // labels' prefix tree, feeding only the nodes that can still reach them) or "exhaustive" (every
   // label's log-likelihood, the whole tree fed after each prompt).
   std::string scoring = "pruned";
+  std::int64_t score_top = 1;  // labels (best first) kept per example in predictions.jsonl
   std::int64_t score_per_round = 4;  // pruned: tree nodes fed per example per forward pass
   std::int64_t batch_size = 8;    // examples per scoring pass, sequences per perplexity pass
   int threads = 0;                // CPU threads (0: all cores)

@@ -73,32 +73,39 @@ TEST(EvalParity, ConstrainedScoringEqualsTransformersOn100Banking77Queries) {
     EXPECT_TRUE(m.contains(k)) << k;
   EXPECT_EQ(m["params"], 134515008);
 
-  // The pruned search (the default above) finds exactly what feeding the whole label tree finds:
-  // the same top 3 and gold log-likelihoods, on the first 24 queries (batches of 5 with 2 nodes
-  // per round, so that finished rows are dropped and the cache grows).
+  // The pruned search (the default above, top 1) finds exactly what feeding the whole label tree
+  // finds: the same best label (and, with --score-top 3, the same top 3) and gold
+  // log-likelihoods, on the first 24 queries (batches of 5 with 2 nodes per round, so that
+  // finished rows are dropped and the cache grows).
   constexpr int kExhaustive = 24;
   r = test::run_hone({"eval", "-m", test::model_path(), "--data", (dir / "data").string(), "--limit",
-                      std::to_string(kExhaustive), "--method", "score", "--scoring", "exhaustive", "--report",
-                      (dir / "full" / "report.json").string()});
+                      std::to_string(kExhaustive), "--method", "score", "--scoring", "exhaustive", "--score-top", "3",
+                      "--report", (dir / "full" / "report.json").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = test::run_hone({"eval", "-m", test::model_path(), "--data", (dir / "data").string(), "--limit",
                       std::to_string(kExhaustive), "--method", "score", "--batch-size", "5", "--score-per-round", "2",
-                      "--report", (dir / "small" / "report.json").string()});
+                      "--score-top", "3", "--report", (dir / "small" / "report.json").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto full = read_jsonl(dir / "full" / "predictions.jsonl");
   const auto small = read_jsonl(dir / "small" / "predictions.jsonl");
   ASSERT_EQ(full.size(), static_cast<std::size_t>(kExhaustive));
   ASSERT_EQ(small.size(), full.size());
   for (int i = 0; i < kExhaustive; ++i) {
+    ASSERT_EQ(full[i]["scored_top"].size(), 3u);
     for (const auto* pruned : {&mine[i], &small[i]}) {
-      ASSERT_EQ((*pruned)["scored_top"].size(), 3u);
-      for (int k = 0; k < 3; ++k) {
+      const std::size_t k_top = pruned == &mine[i] ? 1u : 3u;
+      ASSERT_EQ((*pruned)["scored_top"].size(), k_top);
+      for (std::size_t k = 0; k < k_top; ++k) {
         EXPECT_EQ((*pruned)["scored_top"][k][0], full[i]["scored_top"][k][0]) << "query " << i << " rank " << k;
         EXPECT_NEAR((*pruned)["scored_top"][k][1].get<double>(), full[i]["scored_top"][k][1].get<double>(), 1e-3);
       }
       EXPECT_NEAR((*pruned)["gold_logprob"].get<double>(), full[i]["gold_logprob"].get<double>(), 1e-3);
     }
   }
+  r = test::run_hone({"eval", "-m", test::model_path(), "--data", (dir / "data").string(), "--limit", "1",
+                      "--method", "score", "--score-top", "0"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--score-top must be positive"), std::string::npos) << r.err;
 }
 
 TEST(EvalCli, PerplexityEqualsTheTrainersValidLossAndGenerationSetsAreScored) {
