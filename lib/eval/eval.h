@@ -41,7 +41,7 @@ struct EvalOptions {
   // label's log-likelihood, the whole tree fed after each prompt).
   std::string scoring = "pruned";
   std::int64_t score_top = 1;  // labels (best first) kept per example in predictions.jsonl
-  std::int64_t score_per_round = 4;  // pruned: tree nodes fed per example per forward pass
+  std::int64_t score_per_round = 2;  // pruned: tree nodes fed per example per forward pass
   std::int64_t batch_size = 8;    // examples per scoring pass, sequences per perplexity pass
   int threads = 0;                // CPU threads (0: all cores)
   std::string device = "cpu";     // cpu | cuda | cuda:N

@@ -75,7 +75,7 @@ TEST(EvalParity, ConstrainedScoringEqualsTransformersOn100Banking77Queries) {
 
   // The pruned search (the default above, top 1) finds exactly what feeding the whole label tree
   // finds: the same best label (and, with --score-top 3, the same top 3) and gold
-  // log-likelihoods, on the first 24 queries (batches of 5 with 2 nodes per round, so that
+  // log-likelihoods, on the first 24 queries (batches of 5 with 3 nodes per round, so that
   // finished rows are dropped and the cache grows).
   constexpr int kExhaustive = 24;
   r = test::run_hone({"eval", "-m", test::model_path(), "--data", (dir / "data").string(), "--limit",
@@ -83,7 +83,7 @@ TEST(EvalParity, ConstrainedScoringEqualsTransformersOn100Banking77Queries) {
                       "--report", (dir / "full" / "report.json").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = test::run_hone({"eval", "-m", test::model_path(), "--data", (dir / "data").string(), "--limit",
-                      std::to_string(kExhaustive), "--method", "score", "--batch-size", "5", "--score-per-round", "2",
+                      std::to_string(kExhaustive), "--method", "score", "--batch-size", "5", "--score-per-round", "3",
                       "--score-top", "3", "--report", (dir / "small" / "report.json").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto full = read_jsonl(dir / "full" / "predictions.jsonl");
