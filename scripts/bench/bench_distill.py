@@ -60,6 +60,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from eval_paired import paired_round  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HONE = os.path.join(ROOT, "build", "hone")
 MODEL = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -224,26 +227,14 @@ def main():
     t, off, ce = rep["teacher"], rep["student-offline"], rep["student-ce"]
     on = rep.get("student-online", {})
 
-    # Paired latency: teacher and KD student in alternating order, each alone in its own process.
-    pairs = []
+    # Paired latency: teacher and KD student in alternating order, each alone in its own process
+    # (eval_paired.py's rounds).
     lat_dir = os.path.join(w, "latency")
     os.makedirs(lat_dir, exist_ok=True)
-    models = {"teacher": ["--model", MODEL, "--adapter", teacher],
-              "student": student_model("offline")}
-    for i in range(a.latency_rounds):
-        p50 = {}
-        for name in (("teacher", "student") if i % 2 == 0 else ("student", "teacher")):
-            rep_i = os.path.join(lat_dir, f"{i}-{name}.json")
-            if not os.path.exists(rep_i):
-                run([HONE, "eval", "--data", data, "--sample", str(a.latency_sample), "--method", "score", "--report",
-                     rep_i, "--predictions", os.path.join(lat_dir, f"{i}-{name}.jsonl"), "--dtype", a.eval_dtype,
-                     "--batch-size", "16", "--name", name] + models[name] + threads,
-                    os.path.join(lat_dir, f"{i}-{name}.log"))
-            p50[name] = json.load(open(rep_i))["models"][0]["latency_ms_p50"]
-        pairs.append((p50["teacher"], p50["student"]))
-        print(f"latency round {i}: teacher {p50['teacher']:.1f} ms, student {p50['student']:.1f} ms, "
-              f"{p50['teacher'] / p50['student']:.2f}x", flush=True)
-    ratios = sorted(tp / sp for tp, sp in pairs)
+    models = {"teacher": ["--model", MODEL, "--adapter", teacher], "student": student_model("offline")}
+    flags = ["--data", data, "--sample", str(a.latency_sample), "--dtype", a.eval_dtype, "--batch-size", "16"] + threads
+    pairs = [paired_round(i, models, flags, lat_dir, "latency") for i in range(a.latency_rounds)]
+    ratios = sorted(r["ratio"] for r in pairs)
     paired = statistics.median(ratios) if ratios else None
 
     def step_seconds(name):

@@ -26,6 +26,36 @@ HONE = os.path.join(ROOT, "build", "hone")
 MODEL = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
+def paired_round(i, models, flags, out_dir, tag="round", echo=print):
+    """Round i: one `hone eval --method score` per model of `models` ({"teacher": [...], "student":
+    [...]}, their --model/--adapter flags), each alone in its own process, the teacher first in
+    even rounds and the student first in odd ones, with `flags` (data, sample, dtype, batch size,
+    threads, scoring settings) common to both. Reports and logs go to out_dir; a report already
+    there is reused, so an interrupted benchmark resumes. Returns the two p50s, their ratio
+    (teacher / student), and each model's tree nodes fed per query and accuracy."""
+    p50, fed, acc = {}, {}, {}
+    for m in (("teacher", "student") if i % 2 == 0 else ("student", "teacher")):
+        rep = os.path.join(out_dir, f"{tag}-{i}-{m}.json")
+        log = os.path.join(out_dir, f"{tag}-{i}-{m}.log")
+        if not os.path.exists(rep):
+            cmd = [HONE, "eval", "--method", "score", "--name", m, "--report", rep,
+                   "--predictions", os.path.join(out_dir, f"{tag}-{i}-{m}.jsonl")] + models[m] + flags
+            if i == 0:
+                echo("$ " + shlex.join(cmd), flush=True)
+            with open(log, "w") as f:
+                p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=f, text=True)
+            if p.returncode != 0:
+                sys.exit(f"eval_paired.py: hone eval failed ({p.returncode}): see {log}")
+        r = json.load(open(rep))["models"][0]
+        p50[m], acc[m] = r["latency_ms_p50"], r["accuracy"]
+        found = re.search(r"fed ([0-9.]+) tree nodes per example", open(log).read()) if os.path.exists(log) else None
+        fed[m] = float(found.group(1)) if found else None
+    ratio = p50["teacher"] / p50["student"]
+    echo(f"round {i} {tag}: teacher {p50['teacher']:.1f} ms, student {p50['student']:.1f} ms, {ratio:.2f}x",
+         flush=True)
+    return {"teacher_ms": p50["teacher"], "student_ms": p50["student"], "ratio": ratio, "fed": fed, "accuracy": acc}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher-run", default=os.path.join(ROOT, "runs", "banking77-demo"),
@@ -36,7 +66,7 @@ def main():
     ap.add_argument("--sample", type=int, default=320, help="evenly spaced test queries per eval")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--dtype", default="fast")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=16, help="unless a --setting gives its own")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--setting", action="append", default=[],
                     help="NAME=\"EXTRA HONE EVAL FLAGS\" (repeatable; default: one setting with none)")
@@ -58,29 +88,15 @@ def main():
     models = {"teacher": ["--model", MODEL, "--adapter", adapter], "student": ["--model", student, "--adapter", "-"]}
     threads = ["--threads", str(a.threads)] if a.threads else []
     results = {name: {"rounds": [], "fed": {}, "accuracy": {}} for name, _ in settings}
+    common = ["--data", data, "--sample", str(a.sample), "--dtype", a.dtype] + threads
     with tempfile.TemporaryDirectory(prefix="hone-eval-paired-") as tmp:
         for i in range(a.rounds):
             for name, flags in settings:
-                p50 = {}
-                for m in (("teacher", "student") if i % 2 == 0 else ("student", "teacher")):
-                    rep = os.path.join(tmp, f"{name}-{i}-{m}.json")
-                    cmd = [HONE, "eval", "--data", data, "--sample", str(a.sample), "--method", "score", "--dtype",
-                           a.dtype, "--batch-size", str(a.batch_size), "--name", m, "--report", rep] + models[m] + \
-                          threads + flags
-                    if i == 0:
-                        print("$ " + shlex.join(cmd), flush=True)
-                    p = subprocess.run(cmd, capture_output=True, text=True)
-                    if p.returncode != 0:
-                        sys.exit(f"eval_paired.py: hone eval failed ({p.returncode}):\n{p.stderr[-3000:]}")
-                    r = json.load(open(rep))["models"][0]
-                    p50[m] = r["latency_ms_p50"]
-                    fed = re.search(r"fed ([0-9.]+) tree nodes per example", p.stderr)
-                    results[name]["fed"][m] = float(fed.group(1)) if fed else None
-                    results[name]["accuracy"][m] = r["accuracy"]
-                ratio = p50["teacher"] / p50["student"]
-                results[name]["rounds"].append({"teacher_ms": p50["teacher"], "student_ms": p50["student"], "ratio": ratio})
-                print(f"round {i} {name}: teacher {p50['teacher']:.1f} ms, student {p50['student']:.1f} ms, "
-                      f"{ratio:.2f}x", flush=True)
+                # A setting's own --batch-size replaces --batch-size.
+                batch = [] if "--batch-size" in flags else ["--batch-size", str(a.batch_size)]
+                r = paired_round(i, models, common + batch + flags, tmp, name)
+                results[name]["rounds"].append({k: r[k] for k in ("teacher_ms", "student_ms", "ratio")})
+                results[name]["fed"], results[name]["accuracy"] = r["fed"], r["accuracy"]
     print()
     for name, _ in settings:
         r = results[name]
