@@ -42,7 +42,7 @@ struct EvalOptions {
   std::string scoring = "pruned";
   std::int64_t score_top = 1;  // labels (best first) kept per example in predictions.jsonl
   std::int64_t score_per_round = 2;  // pruned: tree nodes fed per example per forward pass
-  std::int64_t batch_size = 8;    // examples per scoring pass, sequences per perplexity pass
+  std::int64_t batch_size = 16;   // examples per scoring pass, sequences per perplexity pass
   int threads = 0;                // CPU threads (0: all cores)
   std::string device = "cpu";     // cpu | cuda | cuda:N
   std::string dtype = "f32";      // weights and activations: f32, bf16 (about 2x faster on CPUs with AVX512-BF16 or AMX), or fast (bf16 where native)
