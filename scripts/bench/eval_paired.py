@@ -26,7 +26,7 @@ HONE = os.path.join(ROOT, "build", "hone")
 MODEL = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
-def paired_round(i, models, flags, out_dir, tag="round", echo=print):
+def paired_round(i, models, flags, out_dir, tag="round"):
     """Round i: one `hone eval --method score` per model of `models` ({"teacher": [...], "student":
     [...]}, their --model/--adapter flags), each alone in its own process, the teacher first in
     even rounds and the student first in odd ones, with `flags` (data, sample, dtype, batch size,
@@ -41,17 +41,17 @@ def paired_round(i, models, flags, out_dir, tag="round", echo=print):
             cmd = [HONE, "eval", "--method", "score", "--name", m, "--report", rep,
                    "--predictions", os.path.join(out_dir, f"{tag}-{i}-{m}.jsonl")] + models[m] + flags
             if i == 0:
-                echo("$ " + shlex.join(cmd), flush=True)
+                print("$ " + shlex.join(cmd), flush=True)
             with open(log, "w") as f:
                 p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=f, text=True)
-            if p.returncode != 0:
-                sys.exit(f"eval_paired.py: hone eval failed ({p.returncode}): see {log}")
+            if p.returncode != 0:  # the log's tail, since out_dir may be a temporary directory
+                sys.exit(f"eval_paired.py: hone eval failed ({p.returncode}); {log} ends:\n{open(log).read()[-3000:]}")
         r = json.load(open(rep))["models"][0]
         p50[m], acc[m] = r["latency_ms_p50"], r["accuracy"]
         found = re.search(r"fed ([0-9.]+) tree nodes per example", open(log).read()) if os.path.exists(log) else None
         fed[m] = float(found.group(1)) if found else None
     ratio = p50["teacher"] / p50["student"]
-    echo(f"round {i} {tag}: teacher {p50['teacher']:.1f} ms, student {p50['student']:.1f} ms, {ratio:.2f}x",
+    print(f"round {i} {tag}: teacher {p50['teacher']:.1f} ms, student {p50['student']:.1f} ms, {ratio:.2f}x",
          flush=True)
     return {"teacher_ms": p50["teacher"], "student_ms": p50["student"], "ratio": ratio, "fed": fed, "accuracy": acc}
 
@@ -93,7 +93,8 @@ def main():
         for i in range(a.rounds):
             for name, flags in settings:
                 # A setting's own --batch-size replaces --batch-size.
-                batch = [] if "--batch-size" in flags else ["--batch-size", str(a.batch_size)]
+                own = any(f == "--batch-size" or f.startswith("--batch-size=") for f in flags)
+                batch = [] if own else ["--batch-size", str(a.batch_size)]
                 r = paired_round(i, models, common + batch + flags, tmp, name)
                 results[name]["rounds"].append({k: r[k] for k in ("teacher_ms", "student_ms", "ratio")})
                 results[name]["fed"], results[name]["accuracy"] = r["fed"], r["accuracy"]
