@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_file.h"
 
 namespace hone {
 
@@ -205,8 +206,7 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const fs::path& path) {
     return c;
   }
 
-  json index = json::parse(read_file(p), nullptr, /*allow_exceptions=*/false);
-  HONE_CHECK(!index.is_discarded() && index.is_object(), InputError, "{}: not a JSON object", file);
+  const json index = read_json_object(p);
   HONE_CHECK(index.contains("weight_map") && index["weight_map"].is_object(), InputError,
              "{}: missing the 'weight_map' object", file);
   std::map<std::string, std::size_t> shard_of_file;

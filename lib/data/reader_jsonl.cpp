@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "data/line_source.h"
 #include "data/readers.h"
 
@@ -9,19 +10,12 @@ namespace hone::data {
 
 namespace {
 
-// nlohmann's messages start with "[json.exception.parse_error.101] "; the user needs the rest.
-std::string parser_message(const nlohmann::json::exception& e) {
-  std::string m = e.what();
-  const auto end = m.find("] ");
-  return m.rfind("[json.exception", 0) == 0 && end != std::string::npos ? m.substr(end + 2) : m;
-}
-
 // Parses `record.raw` (already checked for UTF-8) into `record.fields`, or sets the problem.
 void parse_object(RawRecord& record) {
   try {
     record.fields = nlohmann::json::parse(record.raw);
   } catch (const nlohmann::json::exception& e) {
-    record.problem = {"bad_json", "not valid JSON: " + parser_message(e)};
+    record.problem = {"bad_json", "not valid JSON: " + json_error_text(e)};
     return;
   }
   if (!record.fields.is_object())

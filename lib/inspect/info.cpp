@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/gguf.h"
+#include "core/json_file.h"
 #include "core/safetensors.h"
 #include "data/token_store.h"
 #include "model/config.h"
@@ -151,6 +152,15 @@ void describe_checkpoint(std::ostringstream& out, const SafetensorsCheckpoint& c
 
 // What else in a PEFT adapter_config.json decides what the adapter changes: the layers it adapts
 // (all when absent), DoRA, whole modules saved beside the adapter, and the base it was made for.
+// A field of adapter_config.json as written ("?" when absent). info also describes adapters that
+// hone's loader refuses (DoRA, say), so it prints fields without judging their types.
+std::string config_field(const json& a, const char* key) {
+  const auto it = a.find(key);
+  if (it == a.end()) return "?";
+  if (it->is_string()) return it->get<std::string>();
+  return it->is_number() ? fmt::format("{}", it->get<double>()) : it->dump();
+}
+
 void describe_adapter_config(std::ostringstream& out, const json& a) {
   const auto it = a.find("layers_to_transform");
   std::string layers = "all";
@@ -171,7 +181,8 @@ void describe_adapter_config(std::ostringstream& out, const json& a) {
     layers = fmt::format("{} of them: {}", l.size(), fmt::join(parts, ", "));
   }
   line(out, "adapted layers", layers);
-  if (a.value("use_dora", false)) line(out, "dora", "yes (magnitude vectors)");
+  const auto dora = a.find("use_dora");
+  if (dora != a.end() && dora->is_boolean() && dora->get<bool>()) line(out, "dora", "yes (magnitude vectors)");
   const auto m = a.find("modules_to_save");
   if (m != a.end() && m->is_array() && !m->empty()) line(out, "modules saved", m->dump());
   const auto b = a.find("base_model_name_or_path");
@@ -185,10 +196,10 @@ std::string describe_hf_dir(const fs::path& dir, const InfoOptions& o) {
   if (fs::exists(cfg)) {
     describe_config(out, load_hf_config(cfg));
   } else if (fs::exists(dir / "adapter_config.json")) {
-    json a = json::parse(read_file(dir / "adapter_config.json"), nullptr, false);
-    HONE_CHECK(!a.is_discarded(), InputError, "{}: not valid JSON", (dir / "adapter_config.json").string());
-    line(out, "adapter", fmt::format("{} r={} alpha={} targets {}", a.value("peft_type", "?"), a.value("r", 0),
-                                     a.value("lora_alpha", 0.0), a.value("target_modules", json::array()).dump()));
+    const json a = read_json_object(dir / "adapter_config.json");
+    line(out, "adapter",
+         fmt::format("{} r={} alpha={} targets {}", config_field(a, "peft_type"), config_field(a, "r"),
+                     config_field(a, "lora_alpha"), config_field(a, "target_modules")));
     describe_adapter_config(out, a);
   } else {
     HONE_THROW(InputError, Hint{"an HF model directory holds config.json (a PEFT adapter adapter_config.json)"},

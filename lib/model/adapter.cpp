@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
 #include "model/decoder.h"
@@ -34,16 +35,18 @@ LoraAdapterConfig load_lora_config(const fs::path& dir) {
   HONE_CHECK(fs::exists(path), InputError, Hint{"a PEFT adapter directory holds adapter_config.json and adapter_model.safetensors"},
              "{}: no adapter_config.json", dir.string());
   const std::string src = path.string();
-  json j = json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
-  HONE_CHECK(!j.is_discarded() && j.is_object(), InputError, "{}: not a JSON object", src);
-  HONE_CHECK(j.value("peft_type", "") == "LORA", InputError, "{}: peft_type is '{}', hone applies LORA adapters", src,
-             j.value("peft_type", ""));
+  const json j = read_json_object(path);
+  const std::string peft_type = json_value<std::string>(j, "peft_type", "", src);
+  HONE_CHECK(peft_type == "LORA", InputError, "{}: peft_type is '{}', hone applies LORA adapters", src, peft_type);
   HONE_CHECK(j.contains("r") && j["r"].is_number_integer() && j["r"].get<std::int64_t>() > 0, InputError,
-             "{}: 'r' must be a positive integer", src);
-  HONE_CHECK(j.contains("lora_alpha") && j["lora_alpha"].is_number(), InputError, "{}: 'lora_alpha' must be a number", src);
-  HONE_CHECK(!j.value("use_dora", false), InputError,
-             Hint{"DoRA's magnitude vectors cannot be expressed as a LoRA delta; merge it with PEFT's merge_and_unload"},
-             "{}: DoRA adapters (use_dora) are not supported yet", src);
+             "{}: 'r' must be a positive integer, got {}", src, j.contains("r") ? j["r"].dump() : "nothing");
+  HONE_CHECK(j.contains("lora_alpha") && j["lora_alpha"].is_number(), InputError,
+             "{}: 'lora_alpha' must be a number, got {}", src,
+             j.contains("lora_alpha") ? j["lora_alpha"].dump() : "nothing");
+  HONE_CHECK(
+      !json_value<bool>(j, "use_dora", false, src), InputError,
+      Hint{"DoRA's magnitude vectors cannot be expressed as a LoRA delta; merge it with PEFT's merge_and_unload"},
+      "{}: DoRA adapters (use_dora) are not supported yet", src);
   for (const char* key : {"rank_pattern", "alpha_pattern"})
     HONE_CHECK(!j.contains(key) || j[key].is_null() || j[key].empty(), InputError,
                "{}: per-module '{}' is not supported", src, key);
@@ -52,10 +55,12 @@ LoraAdapterConfig load_lora_config(const fs::path& dir) {
   LoraAdapterConfig c;
   c.r = j["r"].get<std::int64_t>();
   c.alpha = j["lora_alpha"].get<double>();
-  if (j.contains("lora_dropout") && j["lora_dropout"].is_number()) c.dropout = j["lora_dropout"].get<double>();
-  c.use_rslora = j.value("use_rslora", false);
-  if (j.contains("target_modules") && j["target_modules"].is_array())
-    for (const auto& m : j["target_modules"]) c.target_modules.push_back(m.get<std::string>());
+  c.dropout = json_value<double>(j, "lora_dropout", 0.0, src);
+  c.use_rslora = json_value<bool>(j, "use_rslora", false, src);
+  // PEFT also accepts one string here (a regular expression, or "all-linear"): then the adapter's
+  // tensors alone say which modules it adapts.
+  if (!(j.contains("target_modules") && j["target_modules"].is_string()))
+    c.target_modules = json_value<std::vector<std::string>>(j, "target_modules", {}, src);
   if (j.contains("layers_to_transform") && !j["layers_to_transform"].is_null()) {
     const json& l = j["layers_to_transform"];
     HONE_CHECK(l.is_number_unsigned() || (l.is_array() && std::all_of(l.begin(), l.end(), [](const json& x) {

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/gguf.h"
+#include "core/json_file.h"
 #include "model/family.h"
 
 namespace hone {
@@ -63,8 +64,7 @@ std::vector<std::int64_t> id_list(const json& j, const char* key, const std::str
 
 ModelConfig load_hf_config(const fs::path& config_json) {
   const std::string src = config_json.string();
-  json j = json::parse(read_file(config_json), nullptr, /*allow_exceptions=*/false);
-  HONE_CHECK(!j.is_discarded() && j.is_object(), InputError, "{}: not a JSON object", src);
+  const json j = read_json_object(config_json);
   const std::string type = json_value<std::string>(j, "model_type", "", src);
   const FamilyTraits* family = find_family_by_model_type(type);
   HONE_CHECK(family != nullptr, InputError, Hint{"hone supports the llama, qwen2 and mistral families"},

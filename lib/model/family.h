@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "model/config.h"
 
 namespace hone {
@@ -28,17 +29,5 @@ struct FamilyTraits {
 const FamilyTraits& family_traits(ModelFamily f);
 const FamilyTraits* find_family_by_model_type(std::string_view model_type);
 const FamilyTraits* find_family_by_gguf_arch(std::string_view arch);  // the first family llama.cpp writes so
-
-// config.json value of `key`, or `dflt` when absent or null; InputError naming `src` and the key
-// when it has the wrong type.
-template <class T>
-T json_value(const nlohmann::json& j, const char* key, T dflt, const std::string& src) {
-  if (!j.contains(key) || j[key].is_null()) return dflt;
-  try {
-    return j[key].get<T>();
-  } catch (const nlohmann::json::exception&) {
-    HONE_THROW(InputError, "{}: '{}' has the wrong type: {}", src, key, j[key].dump());
-  }
-}
 
 }  // namespace hone

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "core/plot.h"
 
 namespace hone {
@@ -20,9 +21,11 @@ namespace {
 
 ordered_json read_json_file(const fs::path& p, const std::string& what) {
   HONE_CHECK(fs::exists(p), InputError, "{}: no such file ({})", p.string(), what);
-  ordered_json j = ordered_json::parse(read_file(p), nullptr, false);
-  HONE_CHECK(!j.is_discarded() && j.is_object(), InputError, "{}: not a JSON object ({})", p.string(), what);
-  return j;
+  try {
+    return read_json_object<ordered_json>(p);
+  } catch (const InputError& e) {
+    throw InputError(HONE_HERE, fmt::format("{} ({})", e.message(), what), e.hint());
+  }
 }
 
 std::uint64_t path_bytes(const fs::path& p) {
@@ -132,11 +135,12 @@ std::string write_report(const ReportOptions& o) {
     const ordered_json r = read_json_file(e, "a hone eval report");
     HONE_CHECK(r.contains("models") && r["models"].is_array(), InputError, "{}: no 'models' (not a hone eval report)",
                e.string());
-    const ordered_json here = {{"data", r.value("data", "")},
-                               {"split", r.value("split", "")},
-                               {"task", r.value("task", "")},
+    const std::string src = e.string();
+    const ordered_json here = {{"data", json_value<std::string>(r, "data", "", src)},
+                               {"split", json_value<std::string>(r, "split", "", src)},
+                               {"task", json_value<std::string>(r, "task", "", src)},
                                {"examples", r.value("examples", ordered_json(nullptr))},
-                               {"subset", r.value("subset", "all")},
+                               {"subset", json_value<std::string>(r, "subset", "all", src)},
                                {"labels", r.value("labels", ordered_json(nullptr))}};
     if (test_set.is_null()) test_set = here;
     HONE_CHECK(here["split"] == test_set["split"] && here["data"] == test_set["data"], InputError,
@@ -145,7 +149,8 @@ std::string write_report(const ReportOptions& o) {
                here["split"].get<std::string>(), here["data"].get<std::string>(), test_set["split"].get<std::string>(),
                test_set["data"].get<std::string>());
     for (const auto& m : r["models"]) {
-      const std::string name = m.value("name", "");
+      HONE_CHECK(m.is_object(), InputError, "{}: 'models' holds {}, expected objects", src, m.dump());
+      const std::string name = json_value<std::string>(m, "name", "", src);
       HONE_CHECK(names.insert(name).second, InputError, "{}: a second model named '{}'", e.string(), name);
       ordered_json row = {{"name", name}};
       for (const char* k : {"accuracy", "macro_f1", "exact_match", "format_validity", "latency_ms_p50", "latency_ms_p95", "tokens_per_s",
@@ -162,6 +167,7 @@ std::string write_report(const ReportOptions& o) {
   ordered_json runs = ordered_json::array();
   for (const auto& [name, dir] : o.runs) {
     const ordered_json run = read_json_file(dir / "run.json", "a lora-train or distill run directory");
+    const std::string command = json_value<std::string>(run, "command", "lora-train", (dir / "run.json").string());
     bool found = false;
     for (auto& m : models)
       if (m["name"] == name) {
@@ -171,7 +177,7 @@ std::string write_report(const ReportOptions& o) {
     HONE_CHECK(found, UsageError, "--run {}={}: no evaluated model is named '{}'", name, dir.string(), name);
     runs.push_back({{"name", name},
                     {"dir", dir.string()},
-                    {"command", run.value("command", "lora-train")},
+                    {"command", command},
                     {"steps", run.value("steps", ordered_json(nullptr))},
                     {"train_seconds", run.value("train_seconds", ordered_json(nullptr))},
                     {"tokens_per_s", run.value("tokens_per_s", ordered_json(nullptr))},

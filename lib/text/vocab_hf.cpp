@@ -14,6 +14,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "text/pre_tokenizer.h"
 #include "text/vocab.h"
 
@@ -32,9 +33,7 @@ const json& field(const json& j, const char* key) {
 }
 
 json read_json(const fs::path& path) {
-  json j = json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
-  HONE_CHECK(!j.is_discarded() && j.is_object(), InputError, "{}: not a JSON object", path.string());
-  return j;
+  return read_json_object(path);
 }
 
 // convert_hf_to_gguf.py, TextModel.does_token_look_special.
@@ -310,7 +309,7 @@ VocabSpec vocab_from_hf_dir(const fs::path& dir) {
     return read_hf_dir(dir);
   } catch (const nlohmann::json::exception& e) {
     // A field of an unexpected JSON type that no check above names: still a bad input file.
-    throw InputError(HONE_HERE, fmt::format("{}: unexpected tokenizer JSON: {}", dir.string(), e.what()));
+    throw InputError(HONE_HERE, fmt::format("{}: unexpected tokenizer JSON: {}", dir.string(), json_error_text(e)));
   }
 }
 

@@ -23,6 +23,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/json_file.h"
 #include "core/plot.h"
 #include "core/version.h"
 #include "data/token_store.h"
@@ -161,7 +162,9 @@ class Metrics {
       std::string line;
       while (std::getline(in, line)) {
         json j = json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.contains("step") || j["step"].get<std::int64_t>() > keep_through) continue;
+        if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() ||
+            j["step"].get<std::int64_t>() > keep_through)
+          continue;
         kept += line + "\n";
       }
     }
@@ -450,9 +453,11 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
                "{} already holds a run (checkpoint at step {})", o.out.string(), latest->first);
   if (latest) {
     const fs::path dir = latest->second;
-    json state = json::parse(read_file(dir / "state.json"), nullptr, false);
-    HONE_CHECK(!state.is_discarded() && state.contains("identity") && state.contains("step"), InputError,
-               "{}: not a hone checkpoint state", (dir / "state.json").string());
+    const std::string src = (dir / "state.json").string();
+    const json state = read_json_object(dir / "state.json");
+    HONE_CHECK(state.contains("identity") && state["identity"].is_object() && state.contains("step") &&
+                   state["step"].is_number_integer(),
+               InputError, "{}: not a hone checkpoint state (an 'identity' object and an integer 'step')", src);
     // Every key of either identity, so that a setting added or dropped on resume is refused too.
     const json& saved = state["identity"];
     std::set<std::string> keys;
@@ -466,8 +471,8 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
     load_parameters(dir / "params.safetensors", params);
     optimizer.load(dir / "optimizer.safetensors");
     step = state["step"].get<std::int64_t>();
-    best_valid = state.value("best_valid_loss", -1.0);
-    best_step = state.value("best_step", std::int64_t{-1});
+    best_valid = json_value<double>(state, "best_valid_loss", -1.0, src);
+    best_step = json_value<std::int64_t>(state, "best_step", -1, src);
     if (main) spdlog::info("resuming {} from step {} ({})", o.out.string(), step, dir.string());
   } else if (o.resume && main) {
     spdlog::info("--resume: {} holds no checkpoint, starting from step 0", o.out.string());

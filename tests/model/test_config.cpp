@@ -2,8 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <tuple>
+
 #include "core/gguf.h"
 #include "helpers.h"
+#include "model/adapter.h"
 
 namespace hone {
 namespace {
@@ -54,7 +57,56 @@ TEST(ModelConfig, Errors) {
   j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
   EXPECT_HONE_ERROR(load(dir, j), InputError, "unsupported rope_scaling type 'yarn'");
   test::write_bytes(dir / "config.json", "{not json");
-  EXPECT_HONE_ERROR(load_hf_config(dir / "config.json"), InputError, "config.json: not a JSON object");
+  EXPECT_HONE_ERROR(load_hf_config(dir / "config.json"), InputError,
+                    "config.json: not valid JSON: parse error at line 1, column 3");
+  test::write_bytes(dir / "config.json", "[1, 2]");
+  EXPECT_HONE_ERROR(load_hf_config(dir / "config.json"), InputError, "config.json: expected a JSON object, got array");
+}
+
+// adapter_config.json as PEFT writes it, with one key changed; every wrong type is an InputError
+// that names the file and the key (it once escaped as nlohmann's exception: "internal error").
+TEST(LoraConfig, WrongTypesNameTheFileAndTheKey) {
+  TempDir dir;
+  const json good = {{"peft_type", "LORA"},
+                     {"r", 8},
+                     {"lora_alpha", 16.0},
+                     {"lora_dropout", 0.05},
+                     {"use_dora", false},
+                     {"use_rslora", false},
+                     {"target_modules", {"q_proj", "v_proj"}},
+                     {"layers_to_transform", nullptr},
+                     {"modules_to_save", nullptr},
+                     {"base_model_name_or_path", "base.gguf"}};
+  auto load = [&](const json& j) {
+    test::write_bytes(dir / "adapter_config.json", j.dump());
+    return load_lora_config(dir.path());
+  };
+  const LoraAdapterConfig c = load(good);
+  EXPECT_EQ(c.r, 8);
+  EXPECT_DOUBLE_EQ(c.scale(), 2.0);
+  EXPECT_EQ(c.target_modules, (std::vector<std::string>{"q_proj", "v_proj"}));
+  for (const auto& [key, value, message] : std::vector<std::tuple<std::string, json, std::string>>{
+           {"peft_type", 7, "'peft_type' has the wrong type: 7"},
+           {"peft_type", "LOHA", "peft_type is 'LOHA', hone applies LORA adapters"},
+           {"r", "8", "'r' must be a positive integer, got \"8\""},
+           {"r", 0, "'r' must be a positive integer, got 0"},
+           {"lora_alpha", nullptr, "'lora_alpha' must be a number, got null"},
+           {"lora_dropout", "0.1", "'lora_dropout' has the wrong type: \"0.1\""},
+           {"use_dora", "yes", "'use_dora' has the wrong type: \"yes\""},
+           {"use_rslora", 1, "'use_rslora' has the wrong type: 1"},
+           {"target_modules", {1, 2}, "'target_modules' has the wrong type: [1,2]"}}) {
+    json j = good;
+    j[key] = value;
+    EXPECT_HONE_ERROR(load(j), InputError, "adapter_config.json: " + message);
+  }
+  // null is PEFT's "not set"; a pattern (PEFT's regular-expression form) leaves the names to the tensors.
+  json j = good;
+  j["use_dora"] = nullptr;
+  j["target_modules"] = ".*(q|v)_proj";
+  EXPECT_TRUE(load(j).target_modules.empty());
+  test::write_bytes(dir / "adapter_config.json", R"({"peft_type": "LORA", "r": )");
+  EXPECT_HONE_ERROR(load_lora_config(dir.path()), InputError,
+                    "adapter_config.json: not valid JSON: parse error at line 1");
 }
 
 TEST(ModelConfig, HfJsonRoundTrips) {

@@ -167,6 +167,16 @@ TEST(CliInfo, AdapterDirectoryNamesItsLayersDoraAndBase) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("adapted layers: all"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("dora:"), std::string::npos) << r.out;
+  // info describes what it is given, even fields of the wrong type (the loader refuses them)...
+  test::write_bytes(dir / "adapter_config.json", R"({"peft_type":"LORA","r":"2","lora_alpha":null,"use_dora":"no"})");
+  r = run_hone({"info", dir.path().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("adapter:        LORA r=2 alpha=null targets ?"), std::string::npos) << r.out;
+  // ...but a file that is not a JSON object is a bad input (exit 3), not an internal error.
+  test::write_bytes(dir / "adapter_config.json", "[2, 4]");
+  r = run_hone({"info", dir.path().string()});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("adapter_config.json: expected a JSON object, got array"), std::string::npos) << r.err;
 }
 
 TEST(CliInfo, Hdf5File) {

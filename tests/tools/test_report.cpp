@@ -107,7 +107,7 @@ TEST(CliReport, Errors) {
   write_bytes(t / "not.json", "[1, 2]");
   r = run_hone({"report", "--eval", (t / "not.json").string(), "-o", (t / "o").string()});
   EXPECT_EQ(r.exit_code, 3);
-  EXPECT_NE(r.err.find("not a JSON object"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not.json: expected a JSON object, got array (a hone eval report)"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(t / "o/report.html"));
 }
 
