@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
@@ -36,6 +37,52 @@ template <>
 inline hid_t h5_type<float>() { return H5T_NATIVE_FLOAT; }
 
 template <class T>
+const char* type_name() {
+  if constexpr (std::is_same_v<T, std::int32_t>) return "int32";
+  if constexpr (std::is_same_v<T, std::uint8_t>) return "uint8";
+  if constexpr (std::is_same_v<T, std::int64_t>) return "int64";
+  return "float32";
+}
+
+// The object's path in its file ("/train/input_ids"), for messages.
+inline std::string object_path(hid_t obj) {
+  const ssize_t n = H5Iget_name(obj, nullptr, 0);
+  if (n <= 0) return "?";
+  std::string name(static_cast<std::size_t>(n) + 1, '\0');
+  H5Iget_name(obj, name.data(), name.size());
+  name.resize(static_cast<std::size_t>(n));
+  return name;
+}
+
+inline const char* class_name(H5T_class_t c) {
+  switch (c) {
+    case H5T_INTEGER:
+      return "integer";
+    case H5T_FLOAT:
+      return "floating-point";
+    case H5T_STRING:
+      return "string";
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_ENUM:
+      return "enum";
+    default:
+      return "non-numeric";
+  }
+}
+
+// InputError unless dataset `ds` stores integers (for an integer T) or floating-point numbers (for
+// float). HDF5 would convert either way, and floats read as token ids would be truncated silently.
+template <class T>
+void check_class(hid_t ds, const std::string& file) {
+  H5 type{H5Dget_type(ds), H5Tclose};
+  const H5T_class_t c = H5Tget_class(type.id);
+  const H5T_class_t want = std::is_floating_point_v<T> ? H5T_FLOAT : H5T_INTEGER;
+  HONE_CHECK(c == want, InputError, "{}: dataset '{}' holds {} values, expected {} ({})", file, object_path(ds),
+             class_name(c), class_name(want), type_name<T>());
+}
+
+template <class T>
 void write_dataset(hid_t group, const char* name, const std::vector<T>& data, const std::string& file) {
   const hsize_t n = data.size();
   H5 space{H5Screate_simple(1, &n, nullptr), H5Sclose};
@@ -56,15 +103,18 @@ void write_dataset(hid_t group, const char* name, const std::vector<T>& data, co
 template <class T>
 std::vector<T> read_dataset(hid_t group, const std::string& name, const std::string& file) {
   H5 ds{H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose};
-  HONE_CHECK(ds.id >= 0, InputError, "{}: missing dataset '{}' (not a hone token store?)", file, name);
+  HONE_CHECK(ds.id >= 0, InputError, "{}: missing dataset '{}/{}' (not a hone token store?)", file, object_path(group),
+             name);
   H5 space{H5Dget_space(ds.id), H5Sclose};
-  HONE_CHECK(H5Sget_simple_extent_ndims(space.id) == 1, InputError, "{}: dataset '{}' is not one-dimensional", file, name);
+  HONE_CHECK(H5Sget_simple_extent_ndims(space.id) == 1, InputError, "{}: dataset '{}' is not one-dimensional", file,
+             object_path(ds.id));
+  check_class<T>(ds.id, file);
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space.id, &n, nullptr);
   std::vector<T> out(n);
   if (n > 0)
     HONE_CHECK(H5Dread(ds.id, h5_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0, InputError,
-               "{}: cannot read dataset '{}' (damaged file?)", file, name);
+               "{}: cannot read dataset '{}' (damaged file?)", file, object_path(ds.id));
   return out;
 }
 
@@ -83,24 +133,51 @@ inline void write_attr(hid_t obj, const char* name, const std::string& v) {
   H5Awrite(a.id, type.id, buf.data());
 }
 
-inline std::optional<std::int64_t> read_int_attr(hid_t obj, const char* name) {
+// The attribute's type class, after checking that it is one value of class `want` (or, where
+// `also` is given, of that class). InputError naming the file and attribute otherwise.
+inline H5T_class_t check_attr(hid_t a, const char* name, const std::string& file, H5T_class_t want,
+                              H5T_class_t also = H5T_NO_CLASS) {
+  H5 type{H5Aget_type(a), H5Tclose};
+  H5 space{H5Aget_space(a), H5Sclose};
+  const H5T_class_t c = H5Tget_class(type.id);
+  HONE_CHECK(c == want || (also != H5T_NO_CLASS && c == also), InputError,
+             "{}: attribute '{}' holds a {} value, expected {}", file, name, class_name(c), class_name(want));
+  HONE_CHECK(H5Sget_simple_extent_npoints(space.id) == 1, InputError,
+             "{}: attribute '{}' holds {} values, expected one", file, name, H5Sget_simple_extent_npoints(space.id));
+  return c;
+}
+
+// An integer attribute, or nullopt when absent.
+inline std::optional<std::int64_t> read_int_attr(hid_t obj, const char* name, const std::string& file) {
   if (H5Aexists(obj, name) <= 0) return std::nullopt;
   H5 a{H5Aopen(obj, name, H5P_DEFAULT), H5Aclose};
+  check_attr(a.id, name, file, H5T_INTEGER);
   std::int64_t v = 0;
-  if (H5Aread(a.id, H5T_NATIVE_INT64, &v) < 0) return std::nullopt;
+  HONE_CHECK(H5Aread(a.id, H5T_NATIVE_INT64, &v) >= 0, InputError, "{}: cannot read attribute '{}'", file, name);
   return v;
 }
 
-inline std::string read_str_attr(hid_t obj, const char* name) {
+// A string attribute (fixed-length, as hone writes it, or variable-length, as h5py does), or ""
+// when absent.
+inline std::string read_str_attr(hid_t obj, const char* name, const std::string& file) {
   if (H5Aexists(obj, name) <= 0) return {};
   H5 a{H5Aopen(obj, name, H5P_DEFAULT), H5Aclose};
+  check_attr(a.id, name, file, H5T_STRING);
   H5 type{H5Aget_type(a.id), H5Tclose};
-  if (H5Tget_class(type.id) != H5T_STRING || H5Tis_variable_str(type.id) > 0) return {};
+  if (H5Tis_variable_str(type.id) > 0) {
+    H5 mem{H5Tcopy(H5T_C_S1), H5Tclose};
+    H5Tset_size(mem.id, H5T_VARIABLE);
+    H5Tset_cset(mem.id, H5Tget_cset(type.id));
+    char* p = nullptr;
+    HONE_CHECK(H5Aread(a.id, mem.id, &p) >= 0, InputError, "{}: cannot read attribute '{}'", file, name);
+    std::string v = p ? p : "";
+    H5free_memory(p);
+    return v;
+  }
   std::string buf(H5Tget_size(type.id), '\0');
-  if (H5Aread(a.id, type.id, buf.data()) < 0) return {};
+  HONE_CHECK(H5Aread(a.id, type.id, buf.data()) >= 0, InputError, "{}: cannot read attribute '{}'", file, name);
   return std::string(buf.c_str());
 }
-
 
 inline void write_attr(hid_t obj, const char* name, double v) {
   H5 space{H5Screate(H5S_SCALAR), H5Sclose};
@@ -108,11 +185,13 @@ inline void write_attr(hid_t obj, const char* name, double v) {
   H5Awrite(a.id, H5T_NATIVE_DOUBLE, &v);
 }
 
-inline std::optional<double> read_double_attr(hid_t obj, const char* name) {
+// A floating-point (or integer) attribute, or nullopt when absent.
+inline std::optional<double> read_double_attr(hid_t obj, const char* name, const std::string& file) {
   if (H5Aexists(obj, name) <= 0) return std::nullopt;
   H5 a{H5Aopen(obj, name, H5P_DEFAULT), H5Aclose};
+  check_attr(a.id, name, file, H5T_FLOAT, H5T_INTEGER);
   double v = 0;
-  if (H5Aread(a.id, H5T_NATIVE_DOUBLE, &v) < 0) return std::nullopt;
+  HONE_CHECK(H5Aread(a.id, H5T_NATIVE_DOUBLE, &v) >= 0, InputError, "{}: cannot read attribute '{}'", file, name);
   return v;
 }
 

@@ -65,23 +65,26 @@ TokenStore read_token_store(const fs::path& path) {
   HONE_CHECK(H5Fis_hdf5(path.c_str()) > 0, InputError, "{}: not an HDF5 file", file);
   H5 f{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
   HONE_CHECK(f.id >= 0, InputError, "{}: cannot open as HDF5", file);
-  const auto version = read_int_attr(f.id, "hone_token_store_version");
+  const auto version = read_int_attr(f.id, "hone_token_store_version", file);
   HONE_CHECK(version.has_value(), InputError, Hint{"make one with hone tokenize"}, "{}: not a hone token store", file);
   HONE_CHECK(*version == kTokenStoreVersion, InputError, "{}: token store version {} (this hone reads {})", file, *version,
              kTokenStoreVersion);
   TokenStore st;
   TokenStoreMeta& m = st.meta;
-  m.tokenizer_fingerprint = read_str_attr(f.id, "tokenizer_fingerprint");
-  m.vocab_size = read_int_attr(f.id, "vocab_size").value_or(0);
-  m.bos_id = read_int_attr(f.id, "bos_id").value_or(-1);
-  m.eos_id = read_int_attr(f.id, "eos_id").value_or(-1);
-  m.pad_id = read_int_attr(f.id, "pad_id").value_or(-1);
-  m.template_name = read_str_attr(f.id, "template");
-  m.max_len = read_int_attr(f.id, "max_len").value_or(0);
-  m.packed = read_int_attr(f.id, "packed").value_or(0) != 0;
-  m.train_on_prompt = read_int_attr(f.id, "train_on_prompt").value_or(0) != 0;
-  m.manifest_sha256 = read_str_attr(f.id, "manifest_sha256");
-  m.model = read_str_attr(f.id, "model");
+  m.tokenizer_fingerprint = read_str_attr(f.id, "tokenizer_fingerprint", file);
+  HONE_CHECK(!m.tokenizer_fingerprint.empty(), InputError, "{}: the 'tokenizer_fingerprint' attribute is missing",
+             file);
+  m.vocab_size = read_int_attr(f.id, "vocab_size", file).value_or(0);
+  HONE_CHECK(m.vocab_size > 0, InputError, "{}: the 'vocab_size' attribute is missing or not positive", file);
+  m.bos_id = read_int_attr(f.id, "bos_id", file).value_or(-1);
+  m.eos_id = read_int_attr(f.id, "eos_id", file).value_or(-1);
+  m.pad_id = read_int_attr(f.id, "pad_id", file).value_or(-1);
+  m.template_name = read_str_attr(f.id, "template", file);
+  m.max_len = read_int_attr(f.id, "max_len", file).value_or(0);
+  m.packed = read_int_attr(f.id, "packed", file).value_or(0) != 0;
+  m.train_on_prompt = read_int_attr(f.id, "train_on_prompt", file).value_or(0) != 0;
+  m.manifest_sha256 = read_str_attr(f.id, "manifest_sha256", file);
+  m.model = read_str_attr(f.id, "model", file);
   for (const char* name : {"train", "valid", "test"}) {
     if (H5Lexists(f.id, name, H5P_DEFAULT) <= 0) continue;
     H5 g{H5Gopen2(f.id, name, H5P_DEFAULT), H5Gclose};

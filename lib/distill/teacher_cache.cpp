@@ -1,6 +1,14 @@
 #include "distill/teacher_cache.h"
 
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/exp.h>
+#include <ATen/ops/isnan.h>
+#include <ATen/ops/logsumexp.h>
+#include <ATen/ops/nonzero.h>
+#include <ATen/ops/sort.h>
+#include <ATen/ops/zeros_like.h>
 
 #include <optional>
 
@@ -167,22 +175,22 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
   HONE_CHECK(H5Fis_hdf5(path.c_str()) > 0, InputError, "{}: not an HDF5 file", file);
   m.file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   HONE_CHECK(m.file >= 0, InputError, "{}: cannot open as HDF5", file);
-  const auto version = read_int_attr(m.file, "hone_teacher_cache_version");
+  const auto version = read_int_attr(m.file, "hone_teacher_cache_version", file);
   HONE_CHECK(version.has_value(), InputError, Hint{"make one with hone distill --cache-teacher"},
              "{}: not a hone teacher cache", file);
   HONE_CHECK(*version == kTeacherCacheVersion, InputError, "{}: teacher cache version {} (this hone reads {})", file,
              *version, kTeacherCacheVersion);
   TeacherCacheMeta& meta = m.meta;
-  meta.tokenizer_fingerprint = read_str_attr(m.file, "tokenizer_fingerprint");
-  meta.store_sha256 = read_str_attr(m.file, "store_sha256");
-  meta.store = read_str_attr(m.file, "store");
-  meta.teacher = read_str_attr(m.file, "teacher");
-  meta.teacher_adapter = read_str_attr(m.file, "teacher_adapter");
-  meta.teacher_config = read_str_attr(m.file, "teacher_config");
-  meta.topk = read_int_attr(m.file, "topk").value_or(0);
-  meta.temperature = read_double_attr(m.file, "temperature").value_or(0.0);
-  meta.vocab_size = read_int_attr(m.file, "vocab_size").value_or(0);
-  meta.teacher_dtype = read_str_attr(m.file, "teacher_dtype");
+  meta.tokenizer_fingerprint = read_str_attr(m.file, "tokenizer_fingerprint", file);
+  meta.store_sha256 = read_str_attr(m.file, "store_sha256", file);
+  meta.store = read_str_attr(m.file, "store", file);
+  meta.teacher = read_str_attr(m.file, "teacher", file);
+  meta.teacher_adapter = read_str_attr(m.file, "teacher_adapter", file);
+  meta.teacher_config = read_str_attr(m.file, "teacher_config", file);
+  meta.topk = read_int_attr(m.file, "topk", file).value_or(0);
+  meta.temperature = read_double_attr(m.file, "temperature", file).value_or(0.0);
+  meta.vocab_size = read_int_attr(m.file, "vocab_size", file).value_or(0);
+  meta.teacher_dtype = read_str_attr(m.file, "teacher_dtype", file);
   if (meta.teacher_dtype.empty()) meta.teacher_dtype = "f32";  // caches written before the attribute
   m.group = H5Gopen2(m.file, "train", H5P_DEFAULT);
   HONE_CHECK(m.group >= 0, InputError, "{}: no 'train' group", file);
@@ -192,9 +200,15 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
     HONE_CHECK(m.offsets[i] >= m.offsets[i - 1], InputError, "{}: train/{} decreases at index {}", file, kOffsets, i);
   meta.rows = m.offsets.back();
   // Every row dataset must be [rows, topk] (the tail [rows]).
-  auto open = [&](const char* name, hsize_t cols) {
+  auto open = [&](const char* name, hsize_t cols, bool ids) {
     const hid_t ds = H5Dopen2(m.group, name, H5P_DEFAULT);
     HONE_CHECK(ds >= 0, InputError, "{}: missing dataset 'train/{}'", file, name);
+    try {
+      ids ? check_class<std::int32_t>(ds, file) : check_class<float>(ds, file);
+    } catch (...) {
+      H5Dclose(ds);
+      throw;
+    }
     const std::vector<hsize_t> d = dims_of(ds);
     const std::vector<hsize_t> want = cols > 0 ? std::vector<hsize_t>{static_cast<hsize_t>(meta.rows), cols}
                                                : std::vector<hsize_t>{static_cast<hsize_t>(meta.rows)};
@@ -208,9 +222,9 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
   HONE_CHECK(meta.topk > 0 && meta.vocab_size >= meta.topk && meta.temperature > 0, InputError,
              "{}: bad attributes (topk {}, vocab_size {}, temperature {})", file, meta.topk, meta.vocab_size,
              meta.temperature);
-  m.ids = open(kIds, static_cast<hsize_t>(meta.topk));
-  m.logprobs = open(kLogprobs, static_cast<hsize_t>(meta.topk));
-  m.tail = open(kTail, 0);
+  m.ids = open(kIds, static_cast<hsize_t>(meta.topk), true);
+  m.logprobs = open(kLogprobs, static_cast<hsize_t>(meta.topk), false);
+  m.tail = open(kTail, 0, false);
 }
 
 TeacherCacheReader::~TeacherCacheReader() = default;
@@ -230,6 +244,48 @@ void TeacherCacheReader::check_store(const fs::path& store, const std::string& t
              "fingerprint {}",
              m.path, m.meta.store_sha256.substr(0, 16), m.meta.store, store.string(), store_sha256.substr(0, 16));
 }
+
+namespace {
+
+// Each row must be a distribution over the vocabulary: K distinct ids whose log-probabilities are at
+// most 0 and, with the tail's, add up (as probabilities) to 1. A damaged or edited cache would
+// otherwise steer the student towards garbage without a word.
+void check_distributions(const std::string& path, const std::vector<std::int64_t>& offsets, const at::Tensor& ids,
+                         const at::Tensor& lp, const at::Tensor& tail, const std::vector<std::int64_t>& sequences) {
+  constexpr double kSlack = 1e-4;      // a log-probability of 1 may round to just above 0
+  constexpr double kMassError = 1e-3;  // float32 log-softmax sums to 1 within about 1e-6
+  const std::int64_t K = ids.size(1);
+  const at::Tensor all = at::cat({lp, tail.unsqueeze(1)}, 1);
+  const at::Tensor log_mass = at::logsumexp(all, {1});
+  at::Tensor bad = at::isnan(all).any(1) | (all > kSlack).any(1) | (log_mass.abs() > kMassError);
+  at::Tensor repeated = at::zeros_like(bad);
+  if (K > 1) {
+    const at::Tensor sorted = std::get<0>(at::sort(ids, 1));
+    repeated = (sorted.narrow(1, 1, K - 1) == sorted.narrow(1, 0, K - 1)).any(1);
+    bad = bad | repeated;
+  }
+  if (!bad.any().item<bool>()) return;
+  const std::int64_t i = bad.nonzero()[0][0].item<std::int64_t>();
+  // The row's number in the file: rows come sequence by sequence.
+  std::int64_t row = -1, left = i;
+  for (std::int64_t j : sequences) {
+    const std::int64_t count = offsets[j + 1] - offsets[j];
+    if (left < count) {
+      row = offsets[j] + left;
+      break;
+    }
+    left -= count;
+  }
+  const std::string what =
+      repeated[i].item<bool>()
+          ? "a token id appears twice among its top-k"
+          : fmt::format("its probabilities add up to {:.6g} (log-probabilities from {:.6g} to {:.6g})",
+                        std::exp(log_mass[i].item<double>()), all[i].min().item<double>(), all[i].max().item<double>());
+  HONE_THROW(InputError, Hint{"make the cache again with hone distill --cache-teacher"},
+             "{}: row {} of train/{} is not a teacher distribution: {}", path, row, kLogprobs, what);
+}
+
+}  // namespace
 
 TeacherTopK TeacherCacheReader::rows(const std::vector<std::int64_t>& sequences, c10::Device device) const {
   const Impl& m = *impl_;
@@ -256,6 +312,7 @@ TeacherTopK TeacherCacheReader::rows(const std::vector<std::int64_t>& sequences,
     HONE_CHECK(id >= 0 && id < m.meta.vocab_size, InputError, "{}: token id {} outside the vocabulary ({})", m.path,
                id, m.meta.vocab_size);
   }
+  check_distributions(m.path, m.offsets, ids, lp, tail, sequences);
   return {ids.to(device, at::kLong), lp.to(device), tail.to(device)};
 }
 
