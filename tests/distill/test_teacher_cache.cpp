@@ -21,20 +21,22 @@ namespace {
 constexpr std::int64_t kRows = 5, kK = 4, kVocab = 50;
 const std::vector<std::int64_t> kOffsets = {0, 3, 5};  // sequence 0: rows 0-2, sequence 1: rows 3-4
 
-// A cache of random teacher rows (top 4 of 50), then `edit` applied to the file through HDF5.
-fs::path cache_edited(const TempDir& dir, const std::function<void(hid_t)>& edit) {
+// A cache of random teacher rows (the top `k` of `vocab`), then `edit` applied to the file
+// through HDF5.
+fs::path cache_edited(const TempDir& dir, const std::function<void(hid_t)>& edit, std::int64_t k = kK,
+                      std::int64_t vocab = kVocab) {
   const fs::path path = dir / "cache.h5";
   fs::remove(path);
   TeacherCacheMeta meta;
   meta.tokenizer_fingerprint = "0123456789abcdef";
   meta.store_sha256 = "feed";
-  meta.topk = kK;
+  meta.topk = k;
   meta.temperature = 1.0;
-  meta.vocab_size = kVocab;
+  meta.vocab_size = vocab;
   meta.rows = kRows;
   TeacherCacheWriter w(path, meta, kOffsets);
   at::manual_seed(0);
-  w.append(teacher_topk(at::randn({kRows, kVocab}), kK, 1.0));
+  w.append(teacher_topk(at::randn({kRows, vocab}), k, 1.0));
   w.commit();
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   edit(f);
@@ -90,6 +92,18 @@ TEST(TeacherCache, RowsThatAreNotDistributionsAreRefused) {
   EXPECT_HONE_ERROR(
       TeacherCacheReader(path).rows({1}, at::kCPU), InputError,
       "row 4 of train/topk_logprobs is not a teacher distribution: a token id appears twice among its top-k");
+  // The same with long rows (top 300 of 400), which the reader checks by counting, not sorting.
+  path = cache_edited(
+      dir,
+      [](hid_t f) {
+        rewrite<std::int32_t>(f, "train/topk_ids", H5T_NATIVE_INT32, kRows * 300,
+                              [](std::vector<std::int32_t>& v) { v[2 * 300 + 299] = v[2 * 300]; });
+      },
+      300, 400);
+  EXPECT_NO_THROW(TeacherCacheReader(path).rows({1}, at::kCPU));
+  EXPECT_HONE_ERROR(
+      TeacherCacheReader(path).rows({0}, at::kCPU), InputError,
+      "row 2 of train/topk_logprobs is not a teacher distribution: a token id appears twice among its top-k");
   // Log-probabilities stored as integers.
   path = cache_edited(dir, [](hid_t f) {
     H5Ldelete(f, "train/topk_logprobs", H5P_DEFAULT);
