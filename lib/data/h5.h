@@ -133,9 +133,9 @@ inline void write_attr(hid_t obj, const char* name, const std::string& v) {
   H5Awrite(a.id, type.id, buf.data());
 }
 
-// The attribute's type class, after checking that it is one value of class `want` (or, where
-// `also` is given, of that class). InputError naming the file and attribute otherwise.
-inline H5T_class_t check_attr(hid_t a, const char* name, const std::string& file, H5T_class_t want,
+// InputError naming the file and attribute unless attribute `a` is one value of class `want` (or,
+// where `also` is given, of that class).
+inline void check_attr(hid_t a, const char* name, const std::string& file, H5T_class_t want,
                               H5T_class_t also = H5T_NO_CLASS) {
   H5 type{H5Aget_type(a), H5Tclose};
   H5 space{H5Aget_space(a), H5Sclose};
@@ -144,7 +144,6 @@ inline H5T_class_t check_attr(hid_t a, const char* name, const std::string& file
              "{}: attribute '{}' holds a {} value, expected {}", file, name, class_name(c), class_name(want));
   HONE_CHECK(H5Sget_simple_extent_npoints(space.id) == 1, InputError,
              "{}: attribute '{}' holds {} values, expected one", file, name, H5Sget_simple_extent_npoints(space.id));
-  return c;
 }
 
 // An integer attribute, or nullopt when absent.

@@ -150,8 +150,6 @@ void describe_checkpoint(std::ostringstream& out, const SafetensorsCheckpoint& c
   }
 }
 
-// What else in a PEFT adapter_config.json decides what the adapter changes: the layers it adapts
-// (all when absent), DoRA, whole modules saved beside the adapter, and the base it was made for.
 // A field of adapter_config.json as written ("?" when absent). info also describes adapters that
 // hone's loader refuses (DoRA, say), so it prints fields without judging their types.
 std::string config_field(const json& a, const char* key) {
@@ -160,6 +158,9 @@ std::string config_field(const json& a, const char* key) {
   if (it->is_string()) return it->get<std::string>();
   return it->is_number() ? fmt::format("{}", it->get<double>()) : it->dump();
 }
+
+// What else in a PEFT adapter_config.json decides what the adapter changes: the layers it adapts
+// (all when absent), DoRA, whole modules saved beside the adapter, and the base it was made for.
 
 void describe_adapter_config(std::ostringstream& out, const json& a) {
   const auto it = a.find("layers_to_transform");

@@ -19,8 +19,8 @@ using ordered_json = nlohmann::ordered_json;
 
 namespace {
 
+// The JSON object in `p`; read_json_object's errors, with what the file was expected to be.
 ordered_json read_json_file(const fs::path& p, const std::string& what) {
-  HONE_CHECK(fs::exists(p), InputError, "{}: no such file ({})", p.string(), what);
   try {
     return read_json_object<ordered_json>(p);
   } catch (const InputError& e) {
