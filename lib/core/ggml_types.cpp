@@ -7,6 +7,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/ggml_quants.h"
 
 namespace hone {
 namespace {
@@ -15,20 +16,28 @@ struct Entry {
   GGMLType type;
   GGMLTypeTraits traits;
 };
-constexpr std::array<Entry, 20> kTypes = {{
-    {GGMLType::kF32, {"F32", 1, 4, true}},       {GGMLType::kF16, {"F16", 1, 2, true}},
-    {GGMLType::kQ4_0, {"Q4_0", 32, 18, true}},   {GGMLType::kQ4_1, {"Q4_1", 32, 20, true}},
-    {GGMLType::kQ5_0, {"Q5_0", 32, 22, false}},  {GGMLType::kQ5_1, {"Q5_1", 32, 24, false}},
-    {GGMLType::kQ8_0, {"Q8_0", 32, 34, true}},   {GGMLType::kQ8_1, {"Q8_1", 32, 36, false}},
-    {GGMLType::kQ2_K, {"Q2_K", 256, 84, false}}, {GGMLType::kQ3_K, {"Q3_K", 256, 110, false}},
-    {GGMLType::kQ4_K, {"Q4_K", 256, 144, false}}, {GGMLType::kQ5_K, {"Q5_K", 256, 176, false}},
-    {GGMLType::kQ6_K, {"Q6_K", 256, 210, false}}, {GGMLType::kQ8_K, {"Q8_K", 256, 292, false}},
-    {GGMLType::kI8, {"I8", 1, 1, false}},        {GGMLType::kI16, {"I16", 1, 2, false}},
-    {GGMLType::kI32, {"I32", 1, 4, false}},      {GGMLType::kI64, {"I64", 1, 8, false}},
-    {GGMLType::kF64, {"F64", 1, 8, false}},      {GGMLType::kBF16, {"BF16", 1, 2, true}},
+// Every type of ggml.h with its block size and bytes per block (gguf-py's GGML_QUANT_SIZES), so
+// that a file holding a type hone cannot dequantise still opens, and the error names the type.
+constexpr std::array<Entry, 32> kTypes = {{
+    {GGMLType::kF32, {"F32", 1, 4, true}},          {GGMLType::kF16, {"F16", 1, 2, true}},
+    {GGMLType::kQ4_0, {"Q4_0", 32, 18, true}},      {GGMLType::kQ4_1, {"Q4_1", 32, 20, true}},
+    {GGMLType::kQ5_0, {"Q5_0", 32, 22, true}},      {GGMLType::kQ5_1, {"Q5_1", 32, 24, true}},
+    {GGMLType::kQ8_0, {"Q8_0", 32, 34, true}},      {GGMLType::kQ8_1, {"Q8_1", 32, 36, false}},
+    {GGMLType::kQ2_K, {"Q2_K", 256, 84, true}},     {GGMLType::kQ3_K, {"Q3_K", 256, 110, true}},
+    {GGMLType::kQ4_K, {"Q4_K", 256, 144, true}},    {GGMLType::kQ5_K, {"Q5_K", 256, 176, true}},
+    {GGMLType::kQ6_K, {"Q6_K", 256, 210, true}},    {GGMLType::kQ8_K, {"Q8_K", 256, 292, false}},
+    {GGMLType::kIQ2_XXS, {"IQ2_XXS", 256, 66, false}}, {GGMLType::kIQ2_XS, {"IQ2_XS", 256, 74, false}},
+    {GGMLType::kIQ3_XXS, {"IQ3_XXS", 256, 98, false}}, {GGMLType::kIQ1_S, {"IQ1_S", 256, 50, false}},
+    {GGMLType::kIQ4_NL, {"IQ4_NL", 32, 18, false}}, {GGMLType::kIQ3_S, {"IQ3_S", 256, 110, false}},
+    {GGMLType::kIQ2_S, {"IQ2_S", 256, 82, false}},  {GGMLType::kIQ4_XS, {"IQ4_XS", 256, 136, false}},
+    {GGMLType::kI8, {"I8", 1, 1, false}},           {GGMLType::kI16, {"I16", 1, 2, false}},
+    {GGMLType::kI32, {"I32", 1, 4, false}},         {GGMLType::kI64, {"I64", 1, 8, false}},
+    {GGMLType::kF64, {"F64", 1, 8, false}},         {GGMLType::kIQ1_M, {"IQ1_M", 256, 56, false}},
+    {GGMLType::kBF16, {"BF16", 1, 2, true}},        {GGMLType::kTQ1_0, {"TQ1_0", 256, 54, false}},
+    {GGMLType::kTQ2_0, {"TQ2_0", 256, 66, false}},  {GGMLType::kMXFP4, {"MXFP4", 32, 17, false}},
 }};
 
-constexpr const char* kDequantizable = "F32, F16, BF16, Q8_0, Q4_0, Q4_1";
+constexpr const char* kDequantizable = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
 
 std::uint16_t load_u16(const std::byte* p) {
   std::uint16_t v;
@@ -110,8 +119,15 @@ void ggml_dequantize(GGMLType type, const std::byte* src, float* dst, std::int64
         }
       }
       return;
+    case GGMLType::kQ5_0: quants::dequantize_q5_0(src, dst, n); return;
+    case GGMLType::kQ5_1: quants::dequantize_q5_1(src, dst, n); return;
+    case GGMLType::kQ2_K: quants::dequantize_q2_k(src, dst, n); return;
+    case GGMLType::kQ3_K: quants::dequantize_q3_k(src, dst, n); return;
+    case GGMLType::kQ4_K: quants::dequantize_q4_k(src, dst, n); return;
+    case GGMLType::kQ5_K: quants::dequantize_q5_k(src, dst, n); return;
+    case GGMLType::kQ6_K: quants::dequantize_q6_k(src, dst, n); return;
     default:
-      HONE_THROW(InputError, Hint{"re-export the model with llama.cpp's convert script as f16, bf16 or q8_0"},
+      HONE_THROW(InputError, Hint{"convert or requantise the model with llama.cpp to one of the types listed"},
                  "cannot dequantise GGML type {} (hone reads {})", ggml_type_name(type), kDequantizable);
   }
 }

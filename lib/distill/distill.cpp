@@ -216,6 +216,10 @@ ModelWeights layer_student(ModelWeights teacher, const std::vector<std::int64_t>
   ModelWeights s;
   s.config = teacher.config;
   s.config.num_hidden_layers = static_cast<std::int64_t>(keep.size());
+  if (!teacher.config.sliding_layers.empty()) {  // each kept layer keeps its attention kind
+    s.config.sliding_layers.clear();
+    for (std::int64_t l : keep) s.config.sliding_layers.push_back(teacher.config.sliding_layers[static_cast<std::size_t>(l)]);
+  }
   s.rope_freq_factors = teacher.rope_freq_factors;
   s.source = teacher.source;
   for (auto& [name, tensor] : teacher.tensors) {

@@ -52,9 +52,12 @@ ModelConfig read_config(const fs::path& model) {
   return load_hf_config(model / "config.json");
 }
 
-// The rows of `weight` (canonical name) permuted as llama.cpp stores them, when this family does so.
+// The rows of `weight` (canonical name) as llama.cpp stores them: permuted where this family's Q/K
+// are, norms shifted where its norms are (family.h).
 at::Tensor gguf_layout(const ModelConfig& c, const std::string& weight, const at::Tensor& rows) {
-  if (!family_traits(c.family).gguf_qk_permuted) return rows;
+  const FamilyTraits& family = family_traits(c.family);
+  if (family.decoder.gguf_norm_shift != 0.0f && is_norm_weight(weight)) return rows + static_cast<double>(family.decoder.gguf_norm_shift);
+  if (!family.gguf_qk_permuted) return rows;
   if (weight.find("self_attn.q_proj.") != std::string::npos) return gguf_qk_permute(rows, c.num_attention_heads, true);
   if (weight.find("self_attn.k_proj.") != std::string::npos) return gguf_qk_permute(rows, c.num_key_value_heads, true);
   return rows;
@@ -130,6 +133,7 @@ void add_arch_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& a
     w.set(key("rope.scaling.type"), GGUFValue::str("linear"));
     w.set(key("rope.scaling.factor"), GGUFValue::f32(static_cast<float>(c.rope_scaling.factor)));
   }
+  family_traits(c.family).write_gguf_keys(c, arch, w);
 }
 
 // ---------------------------------------------------------------------------- formats
@@ -181,7 +185,7 @@ void export_hf(const ExportOptions& o, ModelWeights& m, const Tokenizer& tokeniz
 void export_gguf(const ExportOptions& o, ModelWeights& m, const WeightType& wt) {
   const ModelConfig& c = m.config;
   const std::string arch(family_traits(c.family).gguf_arch);
-  if (c.sliding_window)
+  if (c.sliding_window && c.sliding_layers.empty())
     spdlog::warn("{}: llama.cpp's '{}' architecture has no sliding attention window; the GGUF attends to the whole context",
               o.out.string(), arch);
   GGUFWriter w;
@@ -193,7 +197,7 @@ void export_gguf(const ExportOptions& o, ModelWeights& m, const WeightType& wt) 
   for (const WeightSpec& spec : expected_weights(c)) {
     at::Tensor& t = m.tensors.at(spec.name);
     t = gguf_layout(c, spec.name, t.to(at::kFloat)).contiguous();  // replaces the original: one model in memory
-    w.add_tensor_f32(*hf_to_gguf_name(spec.name), tensor_type(wt, spec.shape), spec.shape, t.data_ptr<float>());
+    w.add_tensor_f32(spec.gguf_name, tensor_type(wt, spec.shape), spec.shape, t.data_ptr<float>());
   }
   at::Tensor freqs = m.rope_freq_factors;
   if (!freqs.defined() && c.rope_scaling.type == "llama3") {
@@ -219,7 +223,7 @@ void export_gguf_lora(const ExportOptions& o, const ModelConfig& c, const LoraAd
   w.set("adapter.lora.alpha", GGUFValue::f32(static_cast<float>(alpha)));
   std::vector<at::Tensor> keep;
   for (const LoraFactors& f : adapter.factors) {
-    const std::string name = *hf_to_gguf_name(f.weight);
+    const std::string name = *hf_to_gguf_name(c, f.weight);
     // A multiplies the input, so only B's rows (the layer's outputs) follow the q/k permutation.
     at::Tensor a = f.a.contiguous(), b = gguf_layout(c, f.weight, f.b).contiguous();
     keep.push_back(a);

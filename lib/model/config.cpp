@@ -11,11 +11,23 @@ namespace hone {
 
 using nlohmann::json;
 
+namespace {
+constexpr const char* kSupportedFamilies =
+    "hone supports the llama (Llama 2/3.x, SmolLM2), mistral, qwen2, qwen3 and gemma3 (GGUF 'gemma3', HF "
+    "'gemma3_text') families";
+}  // namespace
+
+bool ModelConfig::layer_slides(std::int64_t l) const {
+  if (!sliding_window) return false;
+  return sliding_layers.empty() || sliding_layers.at(static_cast<std::size_t>(l));
+}
+
 std::int64_t ModelConfig::parameter_count() const {
   const std::int64_t h = hidden_size, q = num_attention_heads * head_dim, kv = num_key_value_heads * head_dim;
   std::int64_t layer = h * q + 2 * h * kv + q * h   // q, k, v, o projections
-                       + 3 * h * intermediate_size  // gate, up, down
-                       + 2 * h;                      // input and post-attention RMSNorm
+                       + 3 * h * intermediate_size;  // gate, up, down
+  for (const LayerNormName& n : family_traits(family).decoder.layer_norms)
+    layer += n.role == NormRole::kQ || n.role == NormRole::kK ? head_dim : h;
   if (attention_bias) layer += q + 2 * kv;
   return vocab_size * h * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer + h;
 }
@@ -42,9 +54,26 @@ void ModelConfig::validate(const std::string& source) const {
              "{}: unsupported rope_scaling type '{}'", source, rope_scaling.type);
   HONE_CHECK(rope_scaling.type.empty() || rope_scaling.factor > 0, InputError,
              "{}: rope_scaling.factor must be positive, got {}", source, rope_scaling.factor);
+  HONE_CHECK(sliding_layers.empty() || static_cast<std::int64_t>(sliding_layers.size()) == num_hidden_layers,
+             InputError, "{}: {} layer types for {} layers", source, sliding_layers.size(), num_hidden_layers);
+  HONE_CHECK(rope_local_theta >= 0 && query_pre_attn_scalar >= 0, InputError,
+             "{}: rope_local_base_freq and query_pre_attn_scalar must be positive", source);
 }
 
 // ---------------------------------------------------------------------------- HF config.json
+
+void read_rope_parameters(const json& rope, ModelConfig& c, const std::string& src) {
+  HONE_CHECK(rope.is_object(), InputError, "{}: rope parameters should be an object, got {}", src, rope.dump());
+  c.rope_theta = json_value<double>(rope, "rope_theta", c.rope_theta, src);
+  std::string rtype = json_value<std::string>(rope, "rope_type", json_value<std::string>(rope, "type", "", src), src);
+  if (rtype == "default") rtype.clear();
+  c.rope_scaling.type = rtype;
+  c.rope_scaling.factor = json_value<double>(rope, "factor", 1.0, src);
+  c.rope_scaling.low_freq_factor = json_value<double>(rope, "low_freq_factor", 1.0, src);
+  c.rope_scaling.high_freq_factor = json_value<double>(rope, "high_freq_factor", 4.0, src);
+  c.rope_scaling.original_max_position_embeddings =
+      json_value<std::int64_t>(rope, "original_max_position_embeddings", 8192, src);
+}
 
 namespace {
 
@@ -67,8 +96,7 @@ ModelConfig load_hf_config(const fs::path& config_json) {
   const json j = read_json_object(config_json);
   const std::string type = json_value<std::string>(j, "model_type", "", src);
   const FamilyTraits* family = find_family_by_model_type(type);
-  HONE_CHECK(family != nullptr, InputError, Hint{"hone supports the llama, qwen2 and mistral families"},
-             "{}: unsupported model_type '{}'", src, type);
+  HONE_CHECK(family != nullptr, InputError, Hint{kSupportedFamilies}, "{}: unsupported model_type '{}'", src, type);
   ModelConfig c;
   c.family = family->id;
   c.vocab_size = req_int(j, "vocab_size", src);
@@ -81,21 +109,14 @@ ModelConfig load_hf_config(const fs::path& config_json) {
   c.max_position_embeddings = json_value<std::int64_t>(j, "max_position_embeddings", 2048, src);
   c.rms_norm_eps = json_value<double>(j, "rms_norm_eps", 1e-6, src);
   c.tie_word_embeddings = json_value<bool>(j, "tie_word_embeddings", false, src);
-  family->read_hf_keys(j, c, src);
   // transformers >= 5 nests rope_theta and the scaling under "rope_parameters"; older files
   // have "rope_theta" and "rope_scaling" at the top level.
-  json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"]
-              : j.contains("rope_scaling") && j["rope_scaling"].is_object()   ? j["rope_scaling"]
-                                                                               : json::object();
-  c.rope_theta = json_value<double>(rope, "rope_theta", json_value<double>(j, "rope_theta", 10000.0, src), src);
-  std::string rtype = json_value<std::string>(rope, "rope_type", json_value<std::string>(rope, "type", "", src), src);
-  if (rtype == "default") rtype.clear();
-  c.rope_scaling.type = rtype;
-  c.rope_scaling.factor = json_value<double>(rope, "factor", 1.0, src);
-  c.rope_scaling.low_freq_factor = json_value<double>(rope, "low_freq_factor", 1.0, src);
-  c.rope_scaling.high_freq_factor = json_value<double>(rope, "high_freq_factor", 4.0, src);
-  c.rope_scaling.original_max_position_embeddings =
-      json_value<std::int64_t>(rope, "original_max_position_embeddings", 8192, src);
+  const json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"]
+                    : j.contains("rope_scaling") && j["rope_scaling"].is_object()   ? j["rope_scaling"]
+                                                                                     : json::object();
+  c.rope_theta = json_value<double>(j, "rope_theta", 10000.0, src);
+  read_rope_parameters(rope, c, src);
+  family->read_hf_keys(j, c, src);  // after the common keys: a family may read them its own way
   auto bos = id_list(j, "bos_token_id", src);
   if (!bos.empty()) c.bos_token_id = bos[0];
   c.eos_token_ids = id_list(j, "eos_token_id", src);
@@ -149,8 +170,8 @@ ModelConfig load_gguf_config(const GGUFFile& g) {
   const std::string src = g.path().string();
   const std::string arch = g.get_string("general.architecture");
   const FamilyTraits* family = find_family_by_gguf_arch(arch);
-  HONE_CHECK(family != nullptr, InputError, Hint{"hone supports the llama, qwen2 and mistral families"},
-             "{}: unsupported general.architecture '{}'", src, arch);
+  HONE_CHECK(family != nullptr, InputError, Hint{kSupportedFamilies}, "{}: unsupported general.architecture '{}'", src,
+             arch);
   ModelConfig c;
   c.family = family->id;
   auto key = [&](const char* k) { return arch + "." + k; };
@@ -184,6 +205,7 @@ ModelConfig load_gguf_config(const GGUFFile& g) {
   if (auto b = g.opt_uint("tokenizer.ggml.bos_token_id")) c.bos_token_id = as_i64(*b);
   if (auto e = g.opt_uint("tokenizer.ggml.eos_token_id")) c.eos_token_ids = {as_i64(*e)};
   if (auto p = g.opt_uint("tokenizer.ggml.padding_token_id")) c.pad_token_id = as_i64(*p);
+  family->read_gguf_keys(g, arch, c);
   c.validate(src);
   return c;
 }

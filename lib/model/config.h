@@ -1,4 +1,4 @@
-// Hyper-parameters of a decoder-only model of the llama / qwen2 / mistral families, read from an
+// Hyper-parameters of a decoder-only model of the llama / qwen2 / mistral / qwen3 / gemma3 families, read from an
 // HF `config.json` or from GGUF metadata (`<arch>.*` keys), validated before any weight is read.
 #pragma once
 
@@ -13,8 +13,13 @@ namespace hone {
 
 class GGUFFile;
 
-enum class ModelFamily { kLlama, kQwen2, kMistral };
-const char* family_name(ModelFamily f);  // "llama", "qwen2", "mistral" (HF model_type)
+enum class ModelFamily { kLlama, kQwen2, kMistral, kQwen3, kGemma3 };
+const char* family_name(ModelFamily f);  // "llama", "qwen2", ... (HF model_type)
+
+// The per-layer RMSNorms by what they normalise. Every family has kAttnIn and kMlpIn; qwen3 and
+// gemma3 add q/k norms (over head_dim, per head, before RoPE); gemma3 also normalises the
+// attention and MLP outputs before they join the residual stream ("sandwich" norms).
+enum class NormRole { kAttnIn, kAttnOut, kMlpIn, kMlpOut, kQ, kK };
 
 // rope_scaling of type "llama3" (Llama 3.1+): frequencies below/above the two wavelength bounds
 // are scaled by 1/factor or kept, and smoothly interpolated in between.
@@ -41,12 +46,20 @@ struct ModelConfig {
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
   bool attention_bias = false;               // q/k/v biases (qwen2: true)
-  std::optional<std::int64_t> sliding_window;  // mistral; informational
+  // Sliding attention window: a token attends to the last `sliding_window` positions, itself
+  // included. Mistral slides on every layer; Gemma 3 only on the layers `sliding_layers` marks
+  // (its config's layer_types), which also take their own RoPE base.
+  std::optional<std::int64_t> sliding_window;
+  std::vector<bool> sliding_layers;          // empty: every layer slides (when sliding_window is set)
+  double rope_local_theta = 0.0;             // RoPE base of sliding layers (gemma3); 0: rope_theta
+  double query_pre_attn_scalar = 0.0;        // attention scale 1/sqrt(this) (gemma3); 0: head_dim
   std::optional<std::int64_t> bos_token_id;
   std::vector<std::int64_t> eos_token_ids;
   std::optional<std::int64_t> pad_token_id;
   std::string torch_dtype = "float32";
 
+  // Whether layer `l` attends through the sliding window.
+  bool layer_slides(std::int64_t l) const;
   // Counts of the weights such a model holds (embedding counted once when tied).
   std::int64_t parameter_count() const;
   // Throws InputError naming `source` and the offending key when the numbers do not fit together.

@@ -16,12 +16,15 @@
 #include <ATen/ops/index_select.h>
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/dropout.h>
+#include <ATen/ops/gelu.h>
+#include <ATen/ops/scalar_tensor.h>
 #include <ATen/core/grad_mode.h>
 
 #include <cmath>
 
 #include "core/error.h"
 #include "model/checkpoint.h"
+#include "model/family.h"
 #include "model/fused.h"
 #include "model/packed_linear.h"
 
@@ -41,6 +44,18 @@ std::vector<std::pair<std::string, Linear*>> DecoderLayer::linears() {
   return {{"self_attn.q_proj", &q_proj}, {"self_attn.k_proj", &k_proj}, {"self_attn.v_proj", &v_proj},
           {"self_attn.o_proj", &o_proj}, {"mlp.gate_proj", &gate_proj}, {"mlp.up_proj", &up_proj},
           {"mlp.down_proj", &down_proj}};
+}
+
+at::Tensor& DecoderLayer::norm(NormRole role) {
+  switch (role) {
+    case NormRole::kAttnIn: return input_norm;
+    case NormRole::kAttnOut: return attn_out_norm;
+    case NormRole::kMlpIn: return mlp_norm;
+    case NormRole::kMlpOut: return mlp_out_norm;
+    case NormRole::kQ: return q_norm;
+    case NormRole::kK: return k_norm;
+  }
+  HONE_THROW(RuntimeError, "unknown norm role");
 }
 
 std::vector<std::pair<std::string, const Linear*>> DecoderLayer::linears() const {
@@ -86,17 +101,11 @@ at::Tensor rope_inv_freq(const ModelConfig& c, const at::Tensor& freq_factors) {
 
 // ---------------------------------------------------------------------------- decoder
 
-Decoder::Decoder(ModelWeights w) : config_(std::move(w.config)) {
+Decoder::Decoder(ModelWeights w) : config_(std::move(w.config)), traits_(&family_traits(config_.family).decoder) {
   auto take = [&](const std::string& name) {
     auto it = w.tensors.find(name);
     HONE_CHECK(it != w.tensors.end(), InputError, "{}: missing tensor '{}'", w.source.string(), name);
     return it->second;
-  };
-  auto linear = [&](const std::string& prefix, bool bias) {
-    Linear lin;
-    lin.weight = take(prefix + ".weight");
-    if (bias) lin.bias = take(prefix + ".bias");
-    return lin;
   };
   embed_ = take("model.embed_tokens.weight");
   final_norm_ = take("model.norm.weight");
@@ -104,18 +113,21 @@ Decoder::Decoder(ModelWeights w) : config_(std::move(w.config)) {
   for (std::int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
     DecoderLayer layer;
-    layer.input_norm = take(p + "input_layernorm.weight");
-    layer.q_proj = linear(p + "self_attn.q_proj", config_.attention_bias);
-    layer.k_proj = linear(p + "self_attn.k_proj", config_.attention_bias);
-    layer.v_proj = linear(p + "self_attn.v_proj", config_.attention_bias);
-    layer.o_proj = linear(p + "self_attn.o_proj", false);
-    layer.post_attn_norm = take(p + "post_attention_layernorm.weight");
-    layer.gate_proj = linear(p + "mlp.gate_proj", false);
-    layer.up_proj = linear(p + "mlp.up_proj", false);
-    layer.down_proj = linear(p + "mlp.down_proj", false);
+    for (const LayerNormName& n : traits_->layer_norms) layer.norm(n.role) = take(fmt::format("{}{}.weight", p, n.hf));
+    for (auto& [path, lin] : layer.linears()) {
+      lin->weight = take(p + path + ".weight");
+      const bool biased = path == "self_attn.q_proj" || path == "self_attn.k_proj" || path == "self_attn.v_proj";
+      if (biased && config_.attention_bias) lin->bias = take(p + path + ".bias");
+    }
     layers_.push_back(std::move(layer));
   }
   inv_freq_ = rope_inv_freq(config_, w.rope_freq_factors).to(embed_.device());
+  if (config_.rope_local_theta > 0) {
+    ModelConfig local = config_;  // sliding layers: their own base, no scaling
+    local.rope_theta = config_.rope_local_theta;
+    local.rope_scaling = {};
+    inv_freq_local_ = rope_inv_freq(local).to(embed_.device());
+  }
 }
 
 std::map<std::string, at::Tensor> Decoder::named_weights() const {
@@ -127,8 +139,7 @@ std::map<std::string, at::Tensor> Decoder::named_weights() const {
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
     const DecoderLayer& L = layers_[l];
-    out[p + "input_layernorm.weight"] = L.input_norm;
-    out[p + "post_attention_layernorm.weight"] = L.post_attn_norm;
+    for (const LayerNormName& n : traits_->layer_norms) out[fmt::format("{}{}.weight", p, n.hf)] = L.norm(n.role);
     for (const auto& [name, lin] : L.linears()) {
       out[p + name + ".weight"] = lin->weight;
       if (lin->bias.defined()) out[p + name + ".bias"] = lin->bias;
@@ -137,90 +148,138 @@ std::map<std::string, at::Tensor> Decoder::named_weights() const {
   return out;
 }
 
-at::Tensor Decoder::attention(const DecoderLayer& L, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                              const at::Tensor& mask, bool causal, KVCache* cache, int layer_index) const {
+at::Tensor Decoder::norm(const at::Tensor& x, const at::Tensor& w) const {
+  if (!traits_->norm_unit_offset) return rms_norm(x, w, config_.rms_norm_eps);
+  // Gemma3RMSNorm: (x / rms(x)) * (1 + w), all in float32, then cast back.
+  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + config_.rms_norm_eps);
+  return (normed * (w.to(at::kFloat) + 1.0)).to(x.scalar_type());
+}
+
+at::Tensor Decoder::attention(const DecoderLayer& L, const at::Tensor& x, const AttentionInputs& a, KVCache* cache,
+                              int layer_index) const {
   const std::int64_t B = x.size(0), T = x.size(1), hd = config_.head_dim;
   const std::int64_t nh = config_.num_attention_heads, nkv = config_.num_key_value_heads;
-  // [B, T, heads * hd] -> [B, heads, T, hd]
-  at::Tensor q = L.q_proj.forward(x, training_).view({B, T, nh, hd}).transpose(1, 2);
-  at::Tensor k = L.k_proj.forward(x, training_).view({B, T, nkv, hd}).transpose(1, 2);
+  // [B, T, heads * hd] -> [B, T, heads, hd] (per-head norms) -> [B, heads, T, hd]
+  at::Tensor q = L.q_proj.forward(x, training_).view({B, T, nh, hd});
+  at::Tensor k = L.k_proj.forward(x, training_).view({B, T, nkv, hd});
+  if (L.q_norm.defined()) q = norm(q, L.q_norm);
+  if (L.k_norm.defined()) k = norm(k, L.k_norm);
+  q = apply_rope(q.transpose(1, 2), a.cos, a.sin);
+  k = apply_rope(k.transpose(1, 2), a.cos, a.sin);
   at::Tensor v = L.v_proj.forward(x, training_).view({B, T, nkv, hd}).transpose(1, 2);
-  q = apply_rope(q, cos, sin);
-  k = apply_rope(k, cos, sin);
   if (cache != nullptr) std::tie(k, v) = cache->append(layer_index, k, v);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const double scale = config_.query_pre_attn_scalar > 0 ? std::pow(config_.query_pre_attn_scalar, -0.5)
+                                                         : 1.0 / std::sqrt(static_cast<double>(hd));
 
   at::Tensor out;  // [B, nh, T, hd]
   if (attention_impl_ == AttentionImpl::kSdpa) {
-    out = at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
-                                           /*dropout_p=*/0.0, /*is_causal=*/causal, scale, /*enable_gqa=*/nh != nkv);
+    out = at::scaled_dot_product_attention(q, k, v, a.mask.defined() ? std::optional<at::Tensor>(a.mask) : std::nullopt,
+                                           /*dropout_p=*/0.0, /*is_causal=*/a.causal, scale, /*enable_gqa=*/nh != nkv);
   } else {
     // Reference: every query head group shares its key/value head (grouped-query attention).
     const std::int64_t rep = nh / nkv;
     at::Tensor kr = k.repeat_interleave(rep, 1), vr = v.repeat_interleave(rep, 1);
     at::Tensor scores = at::matmul(q, kr.transpose(-1, -2)) * scale;  // [B, nh, T, S]
-    at::Tensor allowed = mask;
-    if (causal) allowed = at::ones({T, k.size(2)}, q.options().dtype(at::kBool)).tril();
+    at::Tensor allowed = a.mask;
+    if (a.causal) allowed = at::ones({T, k.size(2)}, q.options().dtype(at::kBool)).tril();
     if (allowed.defined()) scores = scores.masked_fill(allowed.logical_not(), -INFINITY);
     out = at::matmul(at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type()), vr);
   }
   return L.o_proj.forward(out.transpose(1, 2).reshape({B, T, nh * hd}), training_);
 }
 
-at::Tensor Decoder::layer_forward(const DecoderLayer& L, const at::Tensor& x_in, const at::Tensor& cos,
-                                  const at::Tensor& sin, const at::Tensor& mask, bool causal, KVCache* cache,
-                                  int layer_index) const {
-  at::Tensor x = x_in + attention(L, rms_norm(x_in, L.input_norm, config_.rms_norm_eps), cos, sin, mask, causal, cache,
-                                  layer_index);
-  at::Tensor h = rms_norm(x, L.post_attn_norm, config_.rms_norm_eps);
-  return x + L.down_proj.forward(swiglu(L.gate_proj.forward(h, training_), L.up_proj.forward(h, training_)), training_);
+at::Tensor Decoder::mlp(const DecoderLayer& L, const at::Tensor& h) const {
+  const at::Tensor gate = L.gate_proj.forward(h, training_), up = L.up_proj.forward(h, training_);
+  const at::Tensor act = traits_->mlp_activation == MlpActivation::kGeluTanh ? at::gelu(gate, "tanh") * up : swiglu(gate, up);
+  return L.down_proj.forward(act, training_);
+}
+
+at::Tensor Decoder::layer_forward(const DecoderLayer& L, const at::Tensor& x_in, const AttentionInputs& a,
+                                  KVCache* cache, int layer_index) const {
+  at::Tensor attn = attention(L, norm(x_in, L.input_norm), a, cache, layer_index);
+  if (L.attn_out_norm.defined()) attn = norm(attn, L.attn_out_norm);
+  const at::Tensor x = x_in + attn;
+  at::Tensor m = mlp(L, norm(x, L.mlp_norm));
+  if (L.mlp_out_norm.defined()) m = norm(m, L.mlp_out_norm);
+  return x + m;
+}
+
+namespace {
+
+// The boolean mask [B|1, 1, T, S] (true = attend) of one pass, or none where is_causal (or
+// nothing, for one new token over a cache) says everything. `window` > 0 limits each query to the
+// last `window` positions. An explicit in.attention_mask replaces the causal, document, padding and
+// window masks (tree-shaped scoring over a short prompt).
+AttentionInputs attention_mask(const ForwardInput& in, std::int64_t past, std::int64_t window, c10::Device dev) {
+  const std::int64_t B = in.input_ids.size(0), T = in.input_ids.size(1), S = past + T;
+  const bool slides = window > 0 && S > window;
+  AttentionInputs a;
+  if (in.attention_mask.defined()) {
+    HONE_CHECK(in.attention_mask.dim() == 3 && in.attention_mask.size(1) == T && in.attention_mask.size(2) == S,
+               UsageError, "attention_mask must be [B, {}, {}]", T, S);
+    a.mask = in.attention_mask.to(dev, at::kBool).unsqueeze(1);  // [B, 1, T, S]
+    return a;
+  }
+  const bool plain = !in.document_ids.defined() && !in.key_mask.defined() && !slides;
+  if (plain && past == 0) {
+    a.causal = T > 1;
+    return a;
+  }
+  if (plain && T == 1) return a;  // one new token attends to everything cached
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(dev);
+  at::Tensor qpos = at::arange(past, S, long_opts).unsqueeze(1), kpos = at::arange(0, S, long_opts).unsqueeze(0);
+  at::Tensor mask = (kpos <= qpos);  // [T, S]
+  if (slides) mask = mask & (kpos > qpos - window);
+  mask = mask.unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
+  if (in.document_ids.defined()) {
+    at::Tensor d = in.document_ids.to(dev);
+    mask = mask & (d.unsqueeze(2) == d.unsqueeze(1)).unsqueeze(1);  // [B, 1, T, T]
+  }
+  if (in.key_mask.defined()) mask = mask & in.key_mask.to(dev, at::kBool).view({B, 1, 1, S});
+  a.mask = mask;
+  return a;
+}
+
+// cos/sin [B, 1, T, hd] of positions `pos` [B, T]: freqs = pos * inv_freq, duplicated over the halves.
+std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& pos, const at::Tensor& inv_freq, c10::ScalarType dtype) {
+  at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1) * inv_freq;
+  at::Tensor emb = at::cat({freqs, freqs}, -1).unsqueeze(1);
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+}  // namespace
+
+std::pair<AttentionInputs, AttentionInputs> Decoder::attention_inputs(const ForwardInput& in, std::int64_t past) const {
+  const std::int64_t B = in.input_ids.size(0), T = in.input_ids.size(1);
+  const auto dev = embed_.device();
+  at::Tensor pos = in.position_ids.defined()
+                       ? in.position_ids.to(dev)
+                       : at::arange(past, past + T, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0).expand({B, T});
+  AttentionInputs global = attention_mask(in, past, 0, dev);
+  std::tie(global.cos, global.sin) = rope_cos_sin(pos, inv_freq_, dtype());
+  if (!config_.sliding_window) return {global, global};
+  AttentionInputs local = attention_mask(in, past, *config_.sliding_window, dev);
+  if (inv_freq_local_.defined()) std::tie(local.cos, local.sin) = rope_cos_sin(pos, inv_freq_local_, dtype());
+  else std::tie(local.cos, local.sin) = std::make_pair(global.cos, global.sin);
+  return {global, local};
 }
 
 at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
   HONE_CHECK(in.input_ids.dim() == 2, UsageError, "input_ids must be [batch, time], got {} dimensions",
              in.input_ids.dim());
-  const std::int64_t B = in.input_ids.size(0), T = in.input_ids.size(1);
+  const std::int64_t T = in.input_ids.size(1);
   const std::int64_t past = in.cache ? in.cache->length() : 0, S = past + T;
   if (in.cache) {
     HONE_CHECK(S <= in.cache->capacity(), UsageError, "KV cache of {} positions cannot hold {}", in.cache->capacity(), S);
     HONE_CHECK(!in.document_ids.defined(), UsageError, "packed documents cannot be used with a KV cache");
   }
-  const auto dev = embed_.device();
-  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(dev);
+  const auto [global, local] = attention_inputs(in, past);
 
-  at::Tensor pos = in.position_ids.defined() ? in.position_ids.to(dev)
-                                             : at::arange(past, S, long_opts).unsqueeze(0).expand({B, T});
-  // cos/sin [B, 1, T, hd]: freqs = pos * inv_freq, duplicated over the two halves.
-  at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1) * inv_freq_;
-  at::Tensor emb = at::cat({freqs, freqs}, -1).unsqueeze(1);
-  at::Tensor cos = emb.cos().to(dtype()), sin = emb.sin().to(dtype());
-
-  // The mask: is_causal alone when it says everything; an explicit boolean mask [B|1, 1, T, S]
-  // (true = attend) for cached steps, packed documents, padding or a sliding window.
-  const bool window = config_.sliding_window.has_value() && S > *config_.sliding_window;
-  at::Tensor mask;
-  bool causal = false;
-  if (in.attention_mask.defined()) {
-    HONE_CHECK(in.attention_mask.dim() == 3 && in.attention_mask.size(1) == T && in.attention_mask.size(2) == S,
-               UsageError, "attention_mask must be [B, {}, {}]", T, S);
-    mask = in.attention_mask.to(dev, at::kBool).unsqueeze(1);  // [B, 1, T, S]
-  } else if (!in.document_ids.defined() && !in.key_mask.defined() && !window && past == 0) {
-    causal = T > 1;
-  } else if (!in.document_ids.defined() && !in.key_mask.defined() && !window && T == 1) {
-    // one new token attends to everything cached: no mask
-  } else {
-    at::Tensor qpos = at::arange(past, S, long_opts).unsqueeze(1), kpos = at::arange(0, S, long_opts).unsqueeze(0);
-    mask = (kpos <= qpos);  // [T, S]
-    if (window) mask = mask & (kpos > qpos - *config_.sliding_window);
-    mask = mask.unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
-    if (in.document_ids.defined()) {
-      at::Tensor d = in.document_ids.to(dev);
-      mask = mask & (d.unsqueeze(2) == d.unsqueeze(1)).unsqueeze(1);  // [B, 1, T, T]
-    }
-    if (in.key_mask.defined()) mask = mask & in.key_mask.to(dev, at::kBool).view({B, 1, 1, S});
-  }
-
-  at::Tensor x = at::embedding(embed_, in.input_ids.to(dev));  // [B, T, hidden]
+  at::Tensor x = at::embedding(embed_, in.input_ids.to(embed_.device()));  // [B, T, hidden]
+  if (traits_->embed_scaled)  // sqrt(hidden) rounded to the weights' dtype, as Gemma3TextScaledWordEmbedding
+    x = x * at::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), x.options().dtype(at::kFloat))
+                .to(x.scalar_type());
   const bool checkpoint = in.checkpoint_layers && at::GradMode::is_enabled() && in.cache == nullptr;
   // With a frozen embedding, the layers below the lowest one holding a trainable tensor (LoRA on
   // the top layers only) run without autograd: nothing of theirs is kept for, or reached by, the
@@ -233,9 +292,11 @@ at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
   }
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayer* L = &layers_[l];
+    const AttentionInputs& a = config_.layer_slides(static_cast<std::int64_t>(l)) ? local : global;
+    const int li = static_cast<int>(l);
     if (l < first_trainable) {
       at::NoGradGuard frozen;
-      x = layer_forward(*L, x, cos, sin, mask, causal, in.cache, static_cast<int>(l));
+      x = layer_forward(*L, x, a, in.cache, li);
       if (in.layer_outputs) in.layer_outputs->push_back(x);
       continue;
     }
@@ -243,23 +304,19 @@ at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
     // frozen: their input then becomes a (detached) leaf that asks for its gradient.
     if (checkpoint && !x.requires_grad()) x = x.detach().requires_grad_(true);
     if (checkpoint) {
-      const int li = static_cast<int>(l);
-      x = checkpoint_segment(
-          [this, L, cos, sin, mask, causal, li](const at::Tensor& h) {
-            return layer_forward(*L, h, cos, sin, mask, causal, nullptr, li);
-          },
-          x);
+      x = checkpoint_segment([this, L, a, li](const at::Tensor& h) { return layer_forward(*L, h, a, nullptr, li); }, x);
     } else {
-      x = layer_forward(*L, x, cos, sin, mask, causal, in.cache, static_cast<int>(l));
+      x = layer_forward(*L, x, a, in.cache, li);
     }
     if (in.layer_outputs) in.layer_outputs->push_back(x);
   }
   if (in.cache) in.cache->commit(T);
-  return rms_norm(x, final_norm_, config_.rms_norm_eps);
+  return norm(x, final_norm_);
 }
 
 bool layer_requires_grad(const DecoderLayer& L) {
-  if (L.input_norm.requires_grad() || L.post_attn_norm.requires_grad()) return true;
+  for (const at::Tensor* t : {&L.input_norm, &L.attn_out_norm, &L.mlp_norm, &L.mlp_out_norm, &L.q_norm, &L.k_norm})
+    if (t->defined() && t->requires_grad()) return true;
   for (const auto& [path, lin] : L.linears())
     for (const at::Tensor* t : {&lin->weight, &lin->bias, &lin->lora_a, &lin->lora_b})
       if (t->defined() && t->requires_grad()) return true;

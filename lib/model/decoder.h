@@ -1,10 +1,13 @@
-// The decoder-only transformer shared by the llama, qwen2 and mistral families:
-//   x = embed(ids)
-//   per layer:  x += o_proj(attention(rope(q_proj(rms(x))), rope(k_proj(rms(x))), v_proj(rms(x))))
-//               x += down_proj(silu(gate_proj(rms(x))) * up_proj(rms(x)))
-//   logits = lm_head(rms(x))            (lm_head = embed_tokens when tied)
-// The families differ only in what ModelConfig records: q/k/v biases (qwen2), rope scaling
-// (llama3), a sliding attention window (mistral), tied or separate output head.
+// The decoder-only transformer shared by the llama, qwen2, mistral, qwen3 and gemma3 families:
+//   x = embed(ids)                                   (gemma3: * sqrt(hidden))
+//   per layer:  a = attention(rope(qn(q_proj(rms(x)))), rope(kn(k_proj(rms(x)))), v_proj(rms(x)))
+//               x += [rms](o_proj(a))                (gemma3 normalises the attention output)
+//               x += [rms](down_proj(act(gate_proj(rms(x))) * up_proj(rms(x))))
+//   logits = lm_head(rms(x))                         (lm_head = embed_tokens when tied)
+// qn/kn are per-head RMSNorms (qwen3, gemma3), act is SiLU or GELU-tanh (gemma3), and rms scales
+// by w or by (1 + w) (gemma3): the family's DecoderTraits (family.h). ModelConfig records the
+// rest: q/k/v biases (qwen2), rope scaling (llama3), sliding windows on all (mistral) or on some
+// layers with their own RoPE base (gemma3), the query scale, tied or separate output head.
 // The model knows nothing about training: it is a function of its weights and its inputs.
 #pragma once
 
@@ -41,15 +44,30 @@ struct Linear {
 };
 
 struct DecoderLayer {
-  at::Tensor input_norm;      // [hidden]
+  at::Tensor input_norm;      // [hidden] before attention
+  at::Tensor q_norm, k_norm;  // [head_dim] per-head query/key norms (qwen3, gemma3), or undefined
   Linear q_proj, k_proj, v_proj, o_proj;
-  at::Tensor post_attn_norm;  // [hidden]
+  at::Tensor attn_out_norm;   // [hidden] on the attention output (gemma3), or undefined
+  at::Tensor mlp_norm;        // [hidden] before the MLP
   Linear gate_proj, up_proj, down_proj;
+  at::Tensor mlp_out_norm;    // [hidden] on the MLP output (gemma3), or undefined
+
+  // The norm of this role (the member above, defined or not).
+  at::Tensor& norm(NormRole role);
+  const at::Tensor& norm(NormRole role) const { return const_cast<DecoderLayer*>(this)->norm(role); }
 
   // The seven linear modules under their HF/PEFT paths inside the layer ("self_attn.q_proj", ...,
   // "mlp.down_proj"), in that fixed order.
   std::vector<std::pair<std::string, Linear*>> linears();
   std::vector<std::pair<std::string, const Linear*>> linears() const;
+};
+
+struct DecoderTraits;
+// Per-layer attention inputs: rotary cos/sin [B, 1, T, hd] and the mask (see forward_hidden).
+struct AttentionInputs {
+  at::Tensor cos, sin;
+  at::Tensor mask;      // [B|1, 1, T, S] bool (true = attend), or undefined
+  bool causal = false;  // is_causal alone says everything
 };
 
 // Whether any of the layer's tensors (norms, weights, biases, LoRA factors) requires grad.
@@ -113,10 +131,15 @@ class Decoder {
   bool packed() const { return lm_head_packed_.defined(); }
 
  private:
-  at::Tensor attention(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const at::Tensor& mask, bool causal, KVCache* cache, int layer_index) const;
-  at::Tensor layer_forward(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                           const at::Tensor& mask, bool causal, KVCache* cache, int layer_index) const;
+  at::Tensor attention(const DecoderLayer& layer, const at::Tensor& x, const AttentionInputs& a, KVCache* cache,
+                       int layer_index) const;
+  at::Tensor layer_forward(const DecoderLayer& layer, const at::Tensor& x, const AttentionInputs& a, KVCache* cache,
+                           int layer_index) const;
+  at::Tensor mlp(const DecoderLayer& layer, const at::Tensor& h) const;
+  // RMSNorm as the family computes it (w or 1 + w).
+  at::Tensor norm(const at::Tensor& x, const at::Tensor& weight) const;
+  // Global (full-attention) and local (sliding) attention inputs for one pass.
+  std::pair<AttentionInputs, AttentionInputs> attention_inputs(const ForwardInput& in, std::int64_t past) const;
 
   ModelConfig config_;
   at::Tensor embed_;      // [vocab, hidden]
@@ -124,6 +147,8 @@ class Decoder {
   at::Tensor lm_head_;    // [vocab, hidden] (== embed_ when tied)
   at::Tensor lm_head_packed_;  // lm_head_ in oneDNN's layout, after pack_for_cpu_inference
   at::Tensor inv_freq_;   // [head_dim / 2] float32 rotary frequencies, scaling applied
+  at::Tensor inv_freq_local_;  // of the sliding layers, when they have their own base (gemma3)
+  const DecoderTraits* traits_;
   std::vector<DecoderLayer> layers_;
   AttentionImpl attention_impl_ = AttentionImpl::kSdpa;
   bool training_ = false;

@@ -7,11 +7,14 @@ namespace hone {
 extern const FamilyTraits kLlamaFamily;
 extern const FamilyTraits kQwen2Family;
 extern const FamilyTraits kMistralFamily;
+extern const FamilyTraits kQwen3Family;
+extern const FamilyTraits kGemma3Family;
 
 namespace {
 // In ModelFamily order; the first entry of a GGUF architecture is the family it loads as.
-const std::array<const FamilyTraits*, 3>& all_families() {
-  static const std::array<const FamilyTraits*, 3> kAll = {&kLlamaFamily, &kQwen2Family, &kMistralFamily};
+const std::array<const FamilyTraits*, 5>& all_families() {
+  static const std::array<const FamilyTraits*, 5> kAll = {&kLlamaFamily, &kQwen2Family, &kMistralFamily,
+                                                          &kQwen3Family, &kGemma3Family};
   return kAll;
 }
 }  // namespace
@@ -31,5 +34,12 @@ const FamilyTraits* find_family_by_gguf_arch(std::string_view arch) {
 }
 
 const char* family_name(ModelFamily f) { return family_traits(f).model_type.data(); }
+
+std::vector<LayerNormName> llama_layer_norms() {
+  return {{NormRole::kAttnIn, "input_layernorm", "attn_norm"}, {NormRole::kMlpIn, "post_attention_layernorm", "ffn_norm"}};
+}
+
+void no_gguf_keys(const GGUFFile&, const std::string&, ModelConfig&) {}
+void write_no_gguf_keys(const ModelConfig&, const std::string&, GGUFWriter&) {}
 
 }  // namespace hone

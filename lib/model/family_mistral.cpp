@@ -19,6 +19,7 @@ void write_keys(const ModelConfig& c, nlohmann::json& j) {
 }  // namespace
 
 extern const FamilyTraits kMistralFamily = {ModelFamily::kMistral, "mistral", "MistralForCausalLM", "llama",
-                                            /*gguf_qk_permuted=*/true, read_keys, write_keys};
+                                            /*gguf_qk_permuted=*/true, read_keys, write_keys,
+    no_gguf_keys, write_no_gguf_keys, DecoderTraits{llama_layer_norms()}};
 
 }  // namespace hone

@@ -18,6 +18,7 @@ void write_keys(const ModelConfig&, nlohmann::json& j) { j["use_sliding_window"]
 }  // namespace
 
 extern const FamilyTraits kQwen2Family = {ModelFamily::kQwen2, "qwen2", "Qwen2ForCausalLM", "qwen2",
-                                          /*gguf_qk_permuted=*/false, read_keys, write_keys};
+                                          /*gguf_qk_permuted=*/false, read_keys, write_keys,
+    no_gguf_keys, write_no_gguf_keys, DecoderTraits{llama_layer_norms()}};
 
 }  // namespace hone

@@ -1,5 +1,7 @@
 #include "model/loader.h"
 
+#include <ATen/TensorOperators.h>
+
 #include "core/error.h"
 #include "core/gguf.h"
 #include "core/safetensors.h"
@@ -29,7 +31,8 @@ ModelWeights load_gguf(const fs::path& path, const LoadOptions& o) {
   m.source = path;
   m.config = load_gguf_config(g);
   const ModelConfig& c = m.config;
-  const bool permuted = family_traits(c.family).gguf_qk_permuted;
+  const FamilyTraits& family = family_traits(c.family);
+  const bool permuted = family.gguf_qk_permuted;
   if (const GGUFValue* tokens = g.find("tokenizer.ggml.tokens"); tokens && tokens->type == GGUFType::kArray) {
     const auto n = static_cast<std::int64_t>(std::get<GGUFValue::Array>(tokens->v).items.size());
     HONE_CHECK(n <= c.vocab_size, InputError,
@@ -37,7 +40,7 @@ ModelWeights load_gguf(const fs::path& path, const LoadOptions& o) {
                path.string(), n, c.vocab_size);
   }
   for (const WeightSpec& spec : expected_weights(c)) {
-    const std::string gname = *hf_to_gguf_name(spec.name);
+    const std::string& gname = spec.gguf_name;
     HONE_CHECK(g.has_tensor(gname), InputError, "{}: missing tensor '{}' (the model's config needs it)",
                path.string(), gname);
     const GGUFTensorInfo& info = g.tensor(gname);
@@ -46,6 +49,7 @@ ModelWeights load_gguf(const fs::path& path, const LoadOptions& o) {
     at::Tensor t = to_tensor_f32(g, info, o.device);
     if (permuted && spec.name.find("self_attn.q_proj") != std::string::npos) t = gguf_qk_permute(t, c.num_attention_heads, false);
     if (permuted && spec.name.find("self_attn.k_proj") != std::string::npos) t = gguf_qk_permute(t, c.num_key_value_heads, false);
+    if (family.decoder.gguf_norm_shift != 0.0f && is_norm_weight(spec.name)) t = t - static_cast<double>(family.decoder.gguf_norm_shift);
     m.tensors[spec.name] = t.to(o.dtype);
   }
   if (g.has_tensor("rope_freqs.weight")) {

@@ -1,6 +1,8 @@
 // Canonical weight names. hone names every weight as Hugging Face transformers does
 // ("model.layers.3.self_attn.q_proj.weight"); GGUF files use llama.cpp's names ("blk.3.attn_q.weight").
 // This file is the one place that maps between the two (llama.cpp: gguf-py/gguf/tensor_mapping.py).
+// The per-layer norms differ by family (family.h, DecoderTraits::layer_norms): Gemma 3's
+// post_attention_layernorm normalises the attention output, llama's the MLP input.
 #pragma once
 
 #include <cstdint>
@@ -14,14 +16,17 @@ namespace hone {
 
 struct WeightSpec {
   std::string name;                 // canonical (HF) name
+  std::string gguf_name;            // llama.cpp's name
   std::vector<std::int64_t> shape;  // torch order
 };
 
 // Every weight a model of this configuration holds, in a stable order (embedding, layers, norm, head).
 std::vector<WeightSpec> expected_weights(const ModelConfig& config);
 
-// HF name -> GGUF name, and back; nullopt for a name outside the mapping.
-std::optional<std::string> hf_to_gguf_name(const std::string& hf_name);
-std::optional<std::string> gguf_to_hf_name(const std::string& gguf_name);
+// HF name -> GGUF name for a model of this configuration; nullopt for a name it does not hold.
+std::optional<std::string> hf_to_gguf_name(const ModelConfig& config, const std::string& hf_name);
+
+// Whether a weight is an RMSNorm scale (GGUF stores some families' norms shifted, family.h).
+bool is_norm_weight(const std::string& name);
 
 }  // namespace hone

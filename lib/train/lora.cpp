@@ -16,6 +16,7 @@
 #include "core/tensor_io.h"
 #include "model/adapter.h"
 #include "model/config.h"
+#include "model/family.h"
 #include "model/decoder.h"
 #include "text/tokenizer_export.h"
 
@@ -149,8 +150,8 @@ std::vector<TrainableParam> full_parameters(Decoder& model, bool freeze_embeddin
   for (std::size_t l = 0; l < model.layers().size(); ++l) {
     DecoderLayer& L = model.layers()[l];
     const std::string p = fmt::format("model.layers.{}.", l);
-    params.push_back({p + "input_layernorm.weight", own(L.input_norm), false});
-    params.push_back({p + "post_attention_layernorm.weight", own(L.post_attn_norm), false});
+    for (const LayerNormName& n : family_traits(model.config().family).decoder.layer_norms)
+      params.push_back({fmt::format("{}{}.weight", p, n.hf), own(L.norm(n.role)), false});
     for (auto& [path, lin] : L.linears()) {
       params.push_back({p + path + ".weight", own(lin->weight), true});
       if (lin->bias.defined()) params.push_back({p + path + ".bias", own(lin->bias), false});

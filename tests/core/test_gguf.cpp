@@ -226,6 +226,22 @@ TEST(GGUF, WriterRoundTripsEveryValueTypeAndTensorType) {
   }
 }
 
+// A file holding a type hone knows but cannot dequantise (IQ4_NL) opens; dequantising that tensor
+// is an InputError naming the file, the tensor, the type and the types hone reads.
+TEST(GGUF, TensorOfATypeHoneCannotDequantiseIsAClearError) {
+  TempDir dir;
+  GGUFWriter g;
+  g.add_tensor("blk.0.ffn_down.weight", GGMLType::kIQ4_NL, {2, 64}, [](std::byte* dst) { std::memset(dst, 0, 4 * 18); });
+  g.write(dir / "iq.gguf");
+  auto f = GGUFFile::open(dir / "iq.gguf");
+  const auto& t = f.tensor("blk.0.ffn_down.weight");
+  EXPECT_EQ(t.type, GGMLType::kIQ4_NL);
+  std::vector<float> out(128);
+  EXPECT_HONE_ERROR(f.dequantize(t, out.data()), InputError,
+                    (dir / "iq.gguf").string() + ": tensor 'blk.0.ffn_down.weight': cannot dequantise GGML type IQ4_NL "
+                    "(hone reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
+}
+
 TEST(GGUF, WriterRejectsBadTensors) {
   GGUFWriter g;
   std::vector<float> x(40);

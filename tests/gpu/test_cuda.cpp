@@ -1,7 +1,9 @@
 // GPU tests (ctest label "gpu"): each skips where no GPU is visible or the build has no CUDA.
 // They hold the CUDA path to the CPU path, which the rest of the suite holds to the peers:
-//  - the CUDA kernels (RMSNorm and SwiGLU forward and backward, GGUF dequantisation) against the
-//    CPU composite / reference in float32, bfloat16 and float16;
+//  - the CUDA kernels (RMSNorm and SwiGLU forward and backward) against the CPU composite /
+//    reference in float32, bfloat16 and float16;
+//  - the GGUF dequantisation kernels against the CPU decoders, bit for bit: on SmolLM2's tensors,
+//    and on random blocks of every quantised type;
 //  - a LoRA training step on a tiny random Llama (packed rows with per-document attention, and
 //    causal rows): loss, every LoRA gradient and the parameters after one AdamW step, CUDA float32
 //    against CPU float32, and CUDA bf16 autocast against CPU float32 within bf16 tolerances.
@@ -12,10 +14,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <map>
 #include <set>
 
+#include "core/ggml_blocks.h"
 #include "core/gguf.h"
 #include "core/tensor_io.h"
+#include "helpers.h"
 #include "model/decoder.h"
 #include "model/fused.h"
 #include "model/model_fixtures.h"
@@ -97,6 +103,35 @@ TEST(CudaKernels, DequantizationMatchesTheCpu) {
     EXPECT_TRUE(gpu.cpu().equal(cpu)) << "max diff " << (gpu.cpu() - cpu).abs().max().item<double>();
   }
   EXPECT_GE(seen.size(), 2u);
+}
+
+// Every quantised type's kernel equals the CPU decoder bit for bit on random blocks
+// (core/ggml_blocks.h: 512 a type, random bytes with finite f16 scales), stored in a GGUF and read
+// through to_tensor_f32 on each device.
+TEST(CudaKernels, DequantizationOfRandomBlocksIsBitwiseTheCpu) {
+  REQUIRE_GPU();
+  test::TempDir dir;
+  GGUFWriter g;
+  std::map<GGMLType, std::vector<std::byte>> raw;
+  for (GGMLType type : test::quantised_ggml_types()) {
+    raw[type] = test::random_ggml_blocks(type, 512, 200 + static_cast<std::uint32_t>(type));
+    const std::int64_t row = 32 * ggml_type_traits(static_cast<std::uint32_t>(type))->block_size;
+    const std::vector<std::byte>& bytes = raw[type];
+    g.add_tensor(std::string(ggml_type_name(type)), type, {16, row},
+                 [&bytes](std::byte* dst) { std::memcpy(dst, bytes.data(), bytes.size()); });
+  }
+  g.write(dir / "blocks.gguf");
+  const GGUFFile f = GGUFFile::open(dir / "blocks.gguf");
+  ASSERT_EQ(f.tensors().size(), raw.size());
+  for (const GGUFTensorInfo& info : f.tensors()) {
+    SCOPED_TRACE(info.name);
+    const at::Tensor cpu = to_tensor_f32(f, info, c10::kCPU), gpu = to_tensor_f32(f, info, kGpu).cpu();
+    ASSERT_EQ(gpu.sizes(), cpu.sizes());
+    const at::Tensor differ = gpu.view(at::kInt).ne(cpu.view(at::kInt)).flatten();
+    const std::int64_t n_differ = differ.sum().item<std::int64_t>();
+    EXPECT_EQ(n_differ, 0) << "of " << differ.numel() << " floats; the first at "
+                           << (n_differ ? differ.nonzero()[0].item<std::int64_t>() : -1);
+  }
 }
 
 // One LoRA training step of a tiny random Llama on `device`, optionally in bf16 autocast: the

@@ -11,7 +11,11 @@ namespace hone::test {
 
 ModelConfig tiny_config(const std::string& family) {
   ModelConfig c;
-  c.family = family == "qwen2" ? ModelFamily::kQwen2 : family == "mistral" ? ModelFamily::kMistral : ModelFamily::kLlama;
+  c.family = family == "qwen2"     ? ModelFamily::kQwen2
+             : family == "mistral" ? ModelFamily::kMistral
+             : family == "qwen3"   ? ModelFamily::kQwen3
+             : family == "gemma3"  ? ModelFamily::kGemma3
+                                   : ModelFamily::kLlama;
   c.vocab_size = 97;
   c.hidden_size = 32;
   c.intermediate_size = 48;
@@ -24,6 +28,19 @@ ModelConfig tiny_config(const std::string& family) {
   c.attention_bias = family == "qwen2";
   c.tie_word_embeddings = family == "qwen2";
   if (family == "mistral") c.sliding_window = 6;
+  if (family == "qwen3") {  // head_dim apart from hidden / heads
+    c.head_dim = 12;
+    c.tie_word_embeddings = true;
+  }
+  if (family == "gemma3") {  // a local layer (window 6, its own RoPE base) and a global one
+    c.num_hidden_layers = 3;
+    c.sliding_window = 6;
+    c.sliding_layers = {true, false, true};
+    c.rope_theta = 1e6;
+    c.rope_local_theta = 10000.0;
+    c.query_pre_attn_scalar = 10.0;
+    c.tie_word_embeddings = true;
+  }
   return c;
 }
 

@@ -9,7 +9,8 @@
 
 namespace hone::test {
 
-// A 2-layer model of `family` ("llama", "qwen2" with biases, "mistral" with a sliding window of 6),
+// A 2-layer model of `family` ("llama", "qwen2" with biases, "mistral" with a sliding window of 6,
+// "qwen3" with head_dim 12 and q/k norms, "gemma3" with 3 layers: local, global, local, window 6),
 // GQA with 4 query and 2 key/value heads, vocab 97.
 ModelConfig tiny_config(const std::string& family);
 ModelWeights random_weights(const ModelConfig& config, std::uint64_t seed);

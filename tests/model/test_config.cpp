@@ -129,7 +129,7 @@ TEST(ModelConfigPeer, ReadsConfigsWrittenByTransformers) {
   TempDir dir;
   auto r = test::run_python("hf_config_peer.py", {"write", dir.path().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::vector<std::string> families = {"llama", "llama3", "qwen2", "mistral"};
+  const std::vector<std::string> families = {"llama", "llama3", "qwen2", "mistral", "qwen3", "gemma3"};
   std::vector<std::string> check_args = {"check"};
   for (const auto& family : families) {
     const ModelConfig c = load_hf_config(dir / family / "config.json");
@@ -150,6 +150,12 @@ TEST(ModelConfigPeer, ReadsConfigsWrittenByTransformers) {
     EXPECT_EQ(c.head_dim, ref["head_dim"]) << family;
     EXPECT_DOUBLE_EQ(c.rope_theta, ref["rope_theta"].get<double>()) << family;
     EXPECT_EQ(c.tie_word_embeddings, ref["tie_word_embeddings"]) << family;
+    if (family == "gemma3") {
+      EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, false, true}));
+      EXPECT_EQ(c.sliding_window, ref["sliding_window"].get<std::int64_t>());
+      EXPECT_DOUBLE_EQ(c.rope_local_theta, ref["rope_local_theta"].get<double>());
+      EXPECT_DOUBLE_EQ(c.query_pre_attn_scalar, ref["query_pre_attn_scalar"].get<double>());
+    }
     EXPECT_EQ(c.attention_bias, family == "qwen2") << family;
     if (family == "llama3") {
       EXPECT_EQ(c.rope_scaling.type, "llama3");
@@ -174,6 +180,61 @@ TEST(ModelConfigGGUF, SmolLM2) {
   EXPECT_EQ(c.head_dim, 64);
   EXPECT_EQ(c.vocab_size, 49152);
   EXPECT_DOUBLE_EQ(c.rope_theta, 100000.0);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  std::int64_t stored = 0;
+  for (const auto& t : g.tensors()) stored += t.numel();
+  EXPECT_EQ(c.parameter_count(), stored) << "config-derived count equals the tensors' element count";
+}
+
+// Gemma 3 configs as the hub ships them (transformers 4: rope_theta, rope_local_base_freq and the
+// sliding_window_pattern at the top level), and what hone refuses rather than compute otherwise.
+TEST(ModelConfig, Gemma3LegacyKeysAndRefusals) {
+  TempDir dir;
+  json j = base_config();
+  j["model_type"] = "gemma3_text";
+  j["num_hidden_layers"] = 7;
+  j["head_dim"] = 32;
+  j["rope_theta"] = 1000000.0;
+  j["rope_local_base_freq"] = 10000.0;
+  j["sliding_window"] = 512;
+  j["sliding_window_pattern"] = 3;
+  j["query_pre_attn_scalar"] = 32;
+  j["final_logit_softcapping"] = nullptr;
+  auto c = load(dir, j);
+  EXPECT_EQ(c.family, ModelFamily::kGemma3);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, true, false, true, true, false, true}));
+  EXPECT_TRUE(c.layer_slides(0));
+  EXPECT_FALSE(c.layer_slides(2));
+  EXPECT_DOUBLE_EQ(c.rope_theta, 1e6);
+  EXPECT_DOUBLE_EQ(c.rope_local_theta, 1e4);
+  // 4 hidden norms and 2 head_dim norms per layer
+  EXPECT_EQ(c.parameter_count(), 64000 + 7 * (64 * 128 * 2 + 2 * 64 * 64 + 30720 + 4 * 64 + 2 * 32) + 64);
+  test::write_bytes(dir / "config.json", c.to_hf_json());
+  EXPECT_EQ(load_hf_config(dir / "config.json").to_hf_json(), c.to_hf_json());
+  j["final_logit_softcapping"] = 30.0;
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "'final_logit_softcapping' is not supported (got 30.0)");
+  j["final_logit_softcapping"] = nullptr;
+  j["layer_types"] = {"sliding_attention", "full_attention"};
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "layer_types has 2 entries, expected num_hidden_layers = 7");
+  j["layer_types"] = std::vector<std::string>(7, "chunked_attention");
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "layer_types holds 'chunked_attention'");
+}
+
+TEST(ModelConfigGGUF, Gemma3270M) {
+  if (!fs::exists(HONE_GEMMA_GGUF)) GTEST_SKIP() << "no " << HONE_GEMMA_GGUF << " (run scripts/setup.sh)";
+  auto g = GGUFFile::open(HONE_GEMMA_GGUF);
+  auto c = load_gguf_config(g);
+  EXPECT_EQ(c.family, ModelFamily::kGemma3);
+  EXPECT_EQ(c.num_hidden_layers, 18);
+  EXPECT_EQ(c.hidden_size, 640);
+  EXPECT_EQ(c.head_dim, 256);
+  EXPECT_EQ(c.num_key_value_heads, 1);
+  EXPECT_EQ(c.vocab_size, 262144);
+  EXPECT_EQ(c.sliding_window, 512);
+  EXPECT_TRUE(c.layer_slides(4));
+  EXPECT_FALSE(c.layer_slides(5));  // every 6th layer is global
+  EXPECT_DOUBLE_EQ(c.rope_theta, 1e6);
+  EXPECT_DOUBLE_EQ(c.rope_local_theta, 1e4);
   EXPECT_TRUE(c.tie_word_embeddings);
   std::int64_t stored = 0;
   for (const auto& t : g.tensors()) stored += t.numel();

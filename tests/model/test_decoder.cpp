@@ -18,6 +18,7 @@
 #include "helpers.h"
 #include "model/adapter.h"
 #include "model/generate.h"
+#include "text/tokenizer.h"
 #include "model_fixtures.h"
 
 namespace hone {
@@ -158,7 +159,7 @@ TEST_P(DecoderFamilies, LeftPaddedBatchEqualsUnpaddedRows) {
   EXPECT_LT(rel_diff(out[0], model.forward(ia)[0]), 1e-5);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, DecoderFamilies, ::testing::Values("llama", "qwen2", "mistral"));
+INSTANTIATE_TEST_SUITE_P(Families, DecoderFamilies, ::testing::Values("llama", "qwen2", "mistral", "qwen3", "gemma3"));
 
 TEST(Decoder, HfDirectoryRoundTripAndGreedyGeneration) {
   TempDir dir;
@@ -292,14 +293,38 @@ TEST(DecoderPeer, SmolLM2LogitsAndGreedyTokensEqualTransformers) {
   expect_logits_and_greedy_match(test::model_path(), prompts, 1e-3, dir);
 }
 
+// Gemma 3 270M as llama.cpp quantised it (Q4_K, Q6_K, Q5_0, Q8_0): hone and transformers each
+// dequantise the same GGUF. Five prompts; the last is longer than the 512-token sliding window,
+// so the local layers' window is exercised.
+TEST(DecoderPeer, Gemma3GgufLogitsAndGreedyTokensEqualTransformers) {
+  if (!test::have_python() || !fs::exists(HONE_GEMMA_GGUF)) GTEST_SKIP() << "no virtualenv or " << HONE_GEMMA_GGUF;
+  TempDir dir;
+  const auto tok = Tokenizer::load(HONE_GEMMA_GGUF);
+  std::string long_text;
+  for (int i = 0; i < 24; ++i)
+    long_text += "Paragraph " + std::to_string(i) +
+                 ": the customer asked why the card payment was declined twice, and the agent explained the "
+                 "limits on contactless payments abroad.\n";
+  std::vector<std::vector<std::int64_t>> prompts;
+  for (const std::string text : {"The capital of France is", "def fibonacci(n):", "1, 2, 3, 4,",
+                                 "<start_of_turn>user\nWhy was my card declined?<end_of_turn>\n<start_of_turn>model\n"}) {
+    const auto ids = tok->encode(text, /*add_special=*/true, /*parse_special=*/true);
+    prompts.emplace_back(ids.begin(), ids.end());
+  }
+  const auto ids = tok->encode(long_text, true, true);
+  prompts.emplace_back(ids.begin(), ids.end());
+  ASSERT_GT(prompts.back().size(), 560u);
+  expect_logits_and_greedy_match(HONE_GEMMA_GGUF, prompts, 1e-3, dir);
+}
+
 TEST(DecoderPeer, TinyFamiliesEqualTransformers) {
   if (!test::have_python()) GTEST_SKIP() << "no virtualenv";
-  for (const std::string family : {"qwen2", "llama3", "mistral"}) {
+  for (const std::string family : {"qwen2", "llama3", "llama32", "mistral", "qwen3", "gemma3"}) {
     TempDir dir;
     auto r = test::run_python("model_peer.py", {"tiny", (dir / "model").string(), family});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     // 20 tokens: longer than the llama3 original context (32 -> scaled frequencies matter
-    // already) and than mistral's sliding window of 8.
+    // already) and than mistral's and gemma3's sliding windows of 8.
     expect_logits_and_greedy_match((dir / "model").string(), {some_ids(20, 256, 1), some_ids(3, 256, 2)}, 1e-4, dir);
   }
 }

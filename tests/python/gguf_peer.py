@@ -3,6 +3,8 @@
   dequant GGUF OUT.safetensors      every tensor dequantised to float32 by gguf-py
   read GGUF                          metadata and tensor infos as JSON on stdout
   quantize IN.safetensors OUT.safetensors TYPE   float32 tensors quantised by gguf-py (raw bytes as U8)
+  dequant-raw IN.safetensors OUT.safetensors     U8 tensors of raw blocks, each named by its GGML
+                                                 type (Q4_K, ...), dequantised to float32 by gguf-py
 """
 import json
 import sys
@@ -61,6 +63,14 @@ def quant(inp, out, qtype):
     save_file(result, out)
 
 
+def dequant_raw(inp, out):
+    result = {}
+    for name, raw in load_file(inp).items():
+        floats = dequantize(raw.reshape(-1), GGMLQuantizationType[name])
+        result[name] = np.ascontiguousarray(floats.astype(np.float32).reshape(-1))
+    save_file(result, out)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "dequant":
@@ -69,5 +79,7 @@ if __name__ == "__main__":
         read(sys.argv[2])
     elif cmd == "quantize":
         quant(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "dequant-raw":
+        dequant_raw(sys.argv[2], sys.argv[3])
     else:
         sys.exit(f"unknown command {cmd}")

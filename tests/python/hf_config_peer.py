@@ -1,7 +1,8 @@
 """Reference peer for hone's config.json loading: transformers' own config classes.
 
   write ROOT          save_pretrained() of a small config of each family into ROOT/<family>
-                      (llama, llama3 with rope scaling, qwen2, mistral)
+                      (llama, llama3 with rope scaling, qwen2, mistral, qwen3 with its own head_dim,
+                      gemma3 with local and global layers)
   check DIR...        AutoConfig.from_pretrained(DIR) of each, as one JSON object keyed by DIR
 One process per command: importing transformers costs seconds.
 """
@@ -9,7 +10,7 @@ import json
 import os
 import sys
 
-from transformers import AutoConfig, LlamaConfig, MistralConfig, Qwen2Config
+from transformers import AutoConfig, Gemma3TextConfig, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
 
 COMMON = dict(vocab_size=1000, hidden_size=64, intermediate_size=160, num_hidden_layers=2,
               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-5)
@@ -23,6 +24,11 @@ def write(root):
                                             "high_freq_factor": 4.0, "original_max_position_embeddings": 64}),
         "qwen2": Qwen2Config(**COMMON, rope_theta=1000000.0, tie_word_embeddings=True, eos_token_id=2),
         "mistral": MistralConfig(**COMMON, rope_theta=10000.0, sliding_window=128, eos_token_id=2),
+        "qwen3": Qwen3Config(**COMMON, head_dim=32, rope_theta=1000000.0, tie_word_embeddings=True, eos_token_id=2),
+        "gemma3": Gemma3TextConfig(**{**COMMON, "num_hidden_layers": 3}, head_dim=32, query_pre_attn_scalar=24,
+                                   sliding_window=16, layer_types=["sliding_attention", "full_attention",
+                                                                   "sliding_attention"],
+                                   rope_theta=1000000.0, rope_local_base_freq=20000.0, eos_token_id=1),
     }
     for family, cfg in configs.items():
         cfg.save_pretrained(os.path.join(root, family))
@@ -31,7 +37,14 @@ def write(root):
 def summary(path):
     cfg = AutoConfig.from_pretrained(path)
     rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
+    local = {}
+    if "full_attention" in rope:  # per layer type (gemma3)
+        rope, local = rope["full_attention"], rope.get("sliding_attention") or {}
     return {
+        "layer_types": getattr(cfg, "layer_types", None) if local else None,
+        "sliding_window": getattr(cfg, "sliding_window", None) if local else None,
+        "rope_local_theta": local.get("rope_theta"),
+        "query_pre_attn_scalar": getattr(cfg, "query_pre_attn_scalar", None),
         "model_type": cfg.model_type, "vocab_size": cfg.vocab_size, "hidden_size": cfg.hidden_size,
         "intermediate_size": cfg.intermediate_size, "num_hidden_layers": cfg.num_hidden_layers,
         "num_attention_heads": cfg.num_attention_heads, "num_key_value_heads": cfg.num_key_value_heads,

@@ -11,7 +11,10 @@
       PeftModel (base + adapter) for each prompt as logits.<i>.
   tiny DIR FAMILY
       writes a small random model of FAMILY (qwen2: q/k/v biases, tied head; llama3: llama3 rope
-      scaling, separate head, sharded safetensors; mistral: sliding window) with save_pretrained.
+      scaling, separate head, sharded safetensors; llama32: llama3 rope scaling and a tied head, as
+      Llama 3.2 1B/3B; mistral: sliding window; qwen3: q/k norms, head_dim apart from hidden / heads;
+      gemma3: local and global layers, a window shorter than the test sequence, its own query
+      scale) with save_pretrained.
 """
 import json
 import os
@@ -19,7 +22,8 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config
+from transformers import (AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, MistralConfig, Qwen2Config,
+                          Qwen3Config)
 
 torch.set_grad_enabled(False)
 
@@ -57,8 +61,18 @@ def tiny(out, family):
         cfg = LlamaConfig(**common, rope_theta=500000.0, tie_word_embeddings=False,
                           rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                         "high_freq_factor": 4.0, "original_max_position_embeddings": 32})
+    elif family == "llama32":
+        cfg = LlamaConfig(**common, rope_theta=500000.0, tie_word_embeddings=True,
+                          rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                                        "high_freq_factor": 4.0, "original_max_position_embeddings": 16})
     elif family == "mistral":
         cfg = MistralConfig(**common, rope_theta=10000.0, sliding_window=8)
+    elif family == "qwen3":
+        cfg = Qwen3Config(**common, head_dim=24, rope_theta=1000000.0, tie_word_embeddings=True)
+    elif family == "gemma3":
+        cfg = Gemma3TextConfig(**common, head_dim=24, query_pre_attn_scalar=20, sliding_window=8,
+                               layer_types=["sliding_attention", "full_attention"], rope_theta=1000000.0,
+                               rope_local_base_freq=10000.0, pad_token_id=0, bos_token_id=2, eos_token_id=1)
     else:
         sys.exit(f"unknown family {family}")
     m = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)

@@ -41,13 +41,16 @@ fs::path write_tiny_gguf(const fs::path& dir, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.05f);
   std::vector<std::vector<float>> keep;  // the writer reads the data when it writes
+  ModelConfig llama;  // names only: llama's GGUF names do not depend on the sizes
+  llama.num_hidden_layers = layers;
+  llama.attention_bias = false;
   auto add = [&](const std::string& hf, std::vector<std::int64_t> shape, bool ones) {
     std::int64_t n = 1;
     for (auto s : shape) n *= s;
     std::vector<float> data(n);
     for (auto& x : data) x = ones ? 1.0f : normal(rng);
     keep.push_back(std::move(data));
-    w.add_tensor_f32(*hf_to_gguf_name(hf), GGMLType::kF32, shape, keep.back().data());
+    w.add_tensor_f32(*hf_to_gguf_name(llama, hf), GGMLType::kF32, shape, keep.back().data());
   };
   keep.reserve(64);
   add("model.embed_tokens.weight", {vocab, hidden}, false);
