@@ -32,8 +32,7 @@ test: build
 demo: build
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory -C recipes/banking77 SCALE=$(SCALE) BANKING77_DIR=$(BANKING77_DIR) && \
-	echo "recipe time (set-up and build excluded): $$(( $$(date +%s) - start )) s" && \
-	echo "report: $(CURDIR)/runs/banking77-$(SCALE)/report/report.html (also report.md, report.json)"
+	echo "recipe time (set-up and build excluded): $$(( $$(date +%s) - start )) s"
 
 clean:
 	rm -rf $(BUILD)

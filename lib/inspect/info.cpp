@@ -61,6 +61,13 @@ void describe_config(std::ostringstream& out, const ModelConfig& c) {
                                 c.rope_scaling.type.empty() ? ""
                                                             : fmt::format(", scaling {} x{:g}", c.rope_scaling.type,
                                                                           c.rope_scaling.factor)));
+  if (c.rope_local_theta > 0) line(out, "local rope", fmt::format("theta {:g} (sliding layers)", c.rope_local_theta));
+  if (c.sliding_window) {
+    std::int64_t sliding = 0;
+    for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) sliding += c.layer_slides(l);
+    line(out, "sliding window", fmt::format("{} tokens on {} of {} layers", *c.sliding_window, sliding,
+                                            c.num_hidden_layers));
+  }
   line(out, "rms norm eps", fmt::format("{:g}", c.rms_norm_eps));
   line(out, "tied embedding", c.tie_word_embeddings ? "yes" : "no");
   if (c.attention_bias) line(out, "qkv bias", "yes");

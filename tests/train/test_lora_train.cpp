@@ -63,10 +63,13 @@ json read_json(const fs::path& p) { return json::parse(read_bytes(p)); }
 // One forward/backward pass of hone with LoRA options `o` against PEFT loading the adapter hone
 // wrote: the loss, the set of trainable tensors PEFT builds from adapter_config.json, and every
 // gradient.
-void expect_peft_gradients(const LoraOptions& o) {
+// `examples` are token-id lists, the loss on the last `loss_tail` tokens of each; `bound` is the
+// largest relative gradient error allowed per tensor.
+void expect_peft_gradients(const std::string& model_dir, const LoraOptions& o,
+                           const std::vector<std::vector<std::int32_t>>& examples, std::size_t loss_tail, double bound) {
   TempDir tmp;
   LoadOptions load;
-  Decoder model = load_decoder(model_path(), load);
+  Decoder model = load_decoder(model_dir, load);
   const auto params = attach_lora(model, o, 11);
   {  // B random too, so that A receives gradients (seeded: the test must be reproducible)
     at::NoGradGuard g;
@@ -74,17 +77,13 @@ void expect_peft_gradients(const LoraOptions& o) {
     for (const auto& p : params)
       if (p.name.find("lora_B") != std::string::npos) p.tensor.normal_(0, 0.02);
   }
-  write_peft_adapter(tmp / "adapter", o, params, model_path());
+  write_peft_adapter(tmp / "adapter", o, params, model_dir);
 
-  // A fixed batch of two examples of different lengths, loss on their last tokens.
-  const auto tok = Tokenizer::load(model_path());
   data::TokenSplit s;
-  for (const std::string text : {"How do I top up my card with a bank transfer? top_up_by_bank_transfer_charge",
-                                 "Why was my card declined? declined_card_payment"}) {
-    std::vector<std::int32_t> ids = tok->encode(text, false, false);
+  for (const auto& ids : examples) {
     for (std::size_t i = 0; i < ids.size(); ++i) {
       s.input_ids.push_back(ids[i]);
-      s.loss_mask.push_back(i + 6 >= ids.size() ? 1 : 0);
+      s.loss_mask.push_back(i + loss_tail >= ids.size() ? 1 : 0);
     }
     s.example_offsets.push_back(static_cast<std::int64_t>(s.input_ids.size()));
     s.sequence_offsets.push_back(static_cast<std::int64_t>(s.sequence_offsets.size()));
@@ -96,7 +95,7 @@ void expect_peft_gradients(const LoraOptions& o) {
     std::vector<std::int64_t> ids(T), mask(T, 0), labels(T, -100);
     const std::int64_t lo = s.example_offsets[r], n = s.example_offsets[r + 1] - lo;
     for (std::int64_t t = 0; t < T; ++t) {
-      ids[t] = t < n ? s.input_ids[lo + t] : tok->eos_id().value_or(0);
+      ids[t] = t < n ? s.input_ids[lo + t] : 0;  // padding: masked, and after the example
       mask[t] = t < n;
       if (t > 0 && t < n && s.loss_mask[lo + t]) labels[t] = s.input_ids[lo + t];
     }
@@ -117,7 +116,7 @@ void expect_peft_gradients(const LoraOptions& o) {
   for (const auto& p : params) grads.push_back({p.name, p.tensor.grad(), true});
   write_parameters(tmp / "hone_grads.safetensors", grads);
 
-  const CommandResult r = run_python("train_peer.py", {"grads", model_path(), (tmp / "adapter").string(),
+  const CommandResult r = run_python("train_peer.py", {"grads", model_dir, (tmp / "adapter").string(),
                                                        (tmp / "batch.json").string(), (tmp / "peft.safetensors").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json peft = json::parse(r.out.substr(r.out.rfind('{')));
@@ -144,10 +143,20 @@ void expect_peft_gradients(const LoraOptions& o) {
     ASSERT_GT(den, 0) << mine[i].first << ": PEFT gradient is zero";
     const double e = std::sqrt(num / den);
     worst = std::max(worst, e);
-    EXPECT_LT(e, 2e-4) << mine[i].first;
+    EXPECT_LT(e, bound) << mine[i].first;
   }
   std::cout << "loss hone " << loss.item<double>() << " peft " << peft["loss"].get<double>()
             << "; worst relative gradient error " << worst << " over " << mine.size() << " tensors\n";
+}
+
+// Two Banking77-like examples of different lengths, loss on their last 6 tokens.
+std::vector<std::vector<std::int32_t>> smollm2_examples() {
+  const auto tok = Tokenizer::load(model_path());
+  std::vector<std::vector<std::int32_t>> out;
+  for (const std::string text : {"How do I top up my card with a bank transfer? top_up_by_bank_transfer_charge",
+                                 "Why was my card declined? declined_card_payment"})
+    out.push_back(tok->encode(text, false, false));
+  return out;
 }
 
 TEST(LoraTrainParity, LossAndGradientsEqualPeftOnSmolLM2) {
@@ -156,7 +165,29 @@ TEST(LoraTrainParity, LossAndGradientsEqualPeftOnSmolLM2) {
   o.r = 8;
   o.alpha = 16;
   o.dropout = 0;
-  expect_peft_gradients(o);
+  expect_peft_gradients(model_path(), o, smollm2_examples(), 6, 2e-4);
+}
+
+// The other families on tiny random models that transformers makes (tests/python/model_peer.py):
+// every linear layer adapted, examples of 14 and 11 tokens (past gemma3's window of 8).
+TEST(LoraTrainParity, LossAndGradientsEqualPeftOnTinyFamilies) {
+  if (!have_python()) GTEST_SKIP() << "needs the virtualenv";
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<std::int32_t> id(3, 255);
+  std::vector<std::vector<std::int32_t>> examples(2);
+  for (std::size_t n : {14u, 11u})
+    for (std::size_t i = 0; i < n; ++i) examples[n == 14 ? 0 : 1].push_back(id(rng));
+  for (const std::string family : {"qwen3", "gemma3", "llama32"}) {
+    TempDir dir;
+    const CommandResult r = run_python("model_peer.py", {"tiny", (dir / "model").string(), family});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    LoraOptions o;
+    o.r = 4;
+    o.alpha = 8;
+    o.dropout = 0;
+    SCOPED_TRACE(family);
+    expect_peft_gradients((dir / "model").string(), o, examples, 5, 1e-4);
+  }
 }
 
 // --lora-layers and --targets: PEFT builds the same factors from layers_to_transform and
@@ -170,7 +201,7 @@ TEST(LoraTrainParity, LayersToTransformEqualsPeftOnSmolLM2) {
   o.dropout = 0;
   o.targets = parse_lora_targets("q,k,gate,down");
   o.layers = parse_lora_layers("14-15,29,3");
-  expect_peft_gradients(o);
+  expect_peft_gradients(model_path(), o, smollm2_examples(), 6, 2e-4);
 }
 
 // ---------------------------------------------------------------------------- the CLI on a tiny model
