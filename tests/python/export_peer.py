@@ -1,15 +1,17 @@
 """Reference peers for `hone export`: HF PEFT, transformers and llama.cpp (llama-cpp-python) load
 what hone wrote.
 
-  adapter BASE.gguf OUT_DIR
+  adapter BASE.gguf OUT_DIR [B_SCALE]
       a PEFT LoRA adapter (r=8, alpha=16, rsLoRA off, all seven projections, random A, B scaled
-      by 0.5) for the base that transformers loads from the GGUF, saved with save_pretrained.
+      by B_SCALE, default 0.5) for the base that transformers loads from the GGUF, saved with
+      save_pretrained.
   peft-logits BASE.gguf ADAPTER_DIR IDS.json OUT.safetensors
       PeftModel.from_pretrained(base, ADAPTER_DIR); exits 1 if loading the adapter leaves a LoRA
       key missing or finds an unexpected one; writes logits.<i> [T, vocab] per prompt.
   tokenize HF_DIR TEXTS.json OUT.json
       AutoTokenizer.from_pretrained(HF_DIR)(text)["input_ids"] per text, plus the chat template
-      rendered for each text as a user turn ("chat.<i>" ids, add_generation_prompt).
+      rendered for each text as a user turn ("chat.<i>" ids, add_generation_prompt) when the
+      tokenizer has a chat template.
   llama-greedy MODEL.gguf LORA.gguf|- IDS.json STEPS OUT.json
       llama.cpp's greedy continuation (argmax of the logits, no stop) of each prompt (token ids).
   llama-quantize F32.gguf OUT.gguf OTHER.gguf
@@ -32,7 +34,7 @@ def load_gguf_model(path):
                                                 gguf_file=os.path.basename(path), dtype=torch.float32)
 
 
-def adapter(base, out):
+def adapter(base, out, b_scale="0.5"):
     import torch
     from peft import LoraConfig, get_peft_model
     torch.manual_seed(3)
@@ -43,7 +45,7 @@ def adapter(base, out):
     with torch.no_grad():
         for name, p in pm.named_parameters():
             if "lora_B" in name:
-                p.mul_(0.5)
+                p.mul_(float(b_scale))
     pm.save_pretrained(out)
 
 
@@ -72,7 +74,7 @@ def tokenize(hf_dir, texts_path, out):
     tok = AutoTokenizer.from_pretrained(hf_dir)
     texts = json.load(open(texts_path))
     result = {f"text.{i}": tok(t)["input_ids"] for i, t in enumerate(texts)}
-    for i, t in enumerate(texts):
+    for i, t in enumerate(texts if tok.chat_template else []):
         result[f"chat.{i}"] = list(tok.apply_chat_template([{"role": "user", "content": t}], tokenize=True,
                                                            add_generation_prompt=True, return_dict=False))
     json.dump(result, open(out, "w"))
