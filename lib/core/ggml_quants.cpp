@@ -125,15 +125,21 @@ void dequantize_q3_k(const std::byte* src, float* dst, std::int64_t n) {
   }
 }
 
+namespace {
+
 // block_q4_K (144 bytes): f16 d, f16 dmin, u8 scales[12] (8 scales and 8 mins of 6 bits, see
 // scale_min_k4), u8 qs[128]; w = d * sc * q - dmin * m per 32 weights. Each 32 bytes of qs hold
 // 64 weights: the low nibbles the first 32, the high nibbles the next 32.
-void dequantize_q4_k(const std::byte* src, float* dst, std::int64_t n) {
-  for (std::int64_t b = 0; b < n / kQKK; ++b, src += 144, dst += kQKK) {
+// block_q5_K (176 bytes): the same with u8 qh[32] between scales and qs; bit j of qh[l] is the
+// fifth bit of weight 32 j + l.
+void dequantize_q45_k(const std::byte* src, float* dst, std::int64_t n, bool five_bits) {
+  const std::size_t block_bytes = five_bits ? 176 : 144;
+  for (std::int64_t b = 0; b < n / kQKK; ++b, src += block_bytes, dst += kQKK) {
     const float d = load_half(src);
     const float dmin = load_half(src + 2);
     const std::uint8_t* scales = u8(src + 4);
-    const std::uint8_t* qs = u8(src + 16);
+    const std::uint8_t* qh = five_bits ? u8(src + 16) : nullptr;
+    const std::uint8_t* qs = u8(src + (five_bits ? 48 : 16));
     for (int j = 0; j < 8; ++j) {  // sub-block of 32 weights
       int sc = 0, m = 0;
       scale_min_k4(j, scales, sc, m);
@@ -142,37 +148,18 @@ void dequantize_q4_k(const std::byte* src, float* dst, std::int64_t n) {
       const std::uint8_t* q = qs + (j / 2) * 32;
       const int shift = 4 * (j % 2);
       for (int l = 0; l < 32; ++l) {
-        const float scaled = d1 * static_cast<float>((q[l] >> shift) & 0x0F);
+        const int code = ((q[l] >> shift) & 0x0F) | (qh != nullptr ? ((qh[l] >> j) & 1) << 4 : 0);
+        const float scaled = d1 * static_cast<float>(code);  // rounded before the subtraction, as gguf-py
         dst[j * 32 + l] = scaled - m1;
       }
     }
   }
 }
 
-// block_q5_K (176 bytes): f16 d, f16 dmin, u8 scales[12] (as Q4_K), u8 qh[32], u8 qs[128] (as
-// Q4_K); bit j of qh[l] is the fifth bit of weight 32 j + l; w = d * sc * q - dmin * m.
-void dequantize_q5_k(const std::byte* src, float* dst, std::int64_t n) {
-  for (std::int64_t b = 0; b < n / kQKK; ++b, src += 176, dst += kQKK) {
-    const float d = load_half(src);
-    const float dmin = load_half(src + 2);
-    const std::uint8_t* scales = u8(src + 4);
-    const std::uint8_t* qh = u8(src + 16);
-    const std::uint8_t* qs = u8(src + 48);
-    for (int j = 0; j < 8; ++j) {  // sub-block of 32 weights
-      int sc = 0, m = 0;
-      scale_min_k4(j, scales, sc, m);
-      const float d1 = d * static_cast<float>(sc);
-      const float m1 = dmin * static_cast<float>(m);
-      const std::uint8_t* q = qs + (j / 2) * 32;
-      const int shift = 4 * (j % 2);
-      for (int l = 0; l < 32; ++l) {
-        const int code = ((q[l] >> shift) & 0x0F) | (((qh[l] >> j) & 1) << 4);
-        const float scaled = d1 * static_cast<float>(code);
-        dst[j * 32 + l] = scaled - m1;
-      }
-    }
-  }
-}
+}  // namespace
+
+void dequantize_q4_k(const std::byte* src, float* dst, std::int64_t n) { dequantize_q45_k(src, dst, n, false); }
+void dequantize_q5_k(const std::byte* src, float* dst, std::int64_t n) { dequantize_q45_k(src, dst, n, true); }
 
 // block_q6_K (210 bytes): u8 ql[128] (low 4 bits), u8 qh[64] (high 2 bits), i8 scales[16] (per
 // 16 weights), f16 d; w = d * sc * (q - 32). Per 128 weights (64 bytes of ql, 32 of qh): weight
