@@ -19,7 +19,9 @@ std::vector<std::pair<std::string, GGUFValue>> tokenizer_gguf_metadata(const fs:
 
 // Writes the HF tokenizer files for `model_path` into `dir` (an HF directory: its files copied; a
 // .gguf file: tokenizer.json built from the byte-level BPE vocabulary, merges and pre-tokenizer
-// regexes). `model_max_length` goes into tokenizer_config.json. Returns the files written.
+// regexes, or from the SentencePiece pieces and scores as transformers' SpmConverter builds it),
+// such that HF tokenizers gives hone's ids. `model_max_length` goes into tokenizer_config.json.
+// Returns the files written.
 std::vector<fs::path> write_hf_tokenizer_files(const fs::path& model_path, const fs::path& dir,
                                                std::int64_t model_max_length);
 
