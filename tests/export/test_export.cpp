@@ -133,7 +133,9 @@ TEST_P(ExportPeers, MergedHfCheckpointLoadsInTransformers) {
     EXPECT_TRUE(fs::exists(out / f)) << f;
   const auto tok = Tokenizer::load(m);
   const auto ids = prompt_ids(*tok);
-  constexpr int kSteps = 32;
+  // transformers recomputes the whole sequence per greedy step: with Gemma's 262,144-row head that
+  // is most of this test's time, and DecoderPeer.Gemma3Gguf... already compares 32 steps.
+  const int kSteps = m == HONE_GEMMA_GGUF ? 8 : 32;
   auto r = test::run_python("model_peer.py", {"logits", out.string(), write_ids(dir / "ids.json", ids).string(),
                                               (dir / "hf.safetensors").string(), std::to_string(kSteps)});
   ASSERT_EQ(r.exit_code, 0) << r.err;
