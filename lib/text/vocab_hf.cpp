@@ -4,7 +4,9 @@
 // ["a b"] or [["a","b"]], ignore_merges}, added_tokens [{id, content, special}], pre_tokenizer,
 // post_processor. tokenizer_config.json (transformers): bos/eos/pad/unk_token, add_bos_token,
 // add_eos_token, chat_template (or chat_template.jinja beside it). tokenizer.model: a
-// SentencePiece ModelProto.
+// SentencePiece ModelProto. A BPE tokenizer.json with byte_fallback and no tokenizer.model beside
+// it (a SentencePiece vocabulary converted as transformers converts Gemma's or Llama 2's, and as
+// hone exports a GGUF's) is tokenized with llama.cpp's SentencePiece algorithm (vocab_hf_spm.cpp).
 //
 // Token types follow llama.cpp's convert_hf_to_gguf.py (get_vocab_base) so that a converted GGUF
 // and its source directory give the same fingerprint: added special tokens and added tokens that
@@ -21,6 +23,7 @@
 namespace hone {
 
 void fill_spm_vocab(VocabSpec& spec);  // spm.cpp
+void spm_from_bpe_json(const nlohmann::json& j, VocabSpec& spec);  // vocab_hf_spm.cpp
 
 namespace {
 
@@ -132,6 +135,10 @@ std::optional<std::string> template_special(const json& item) {
   return std::nullopt;
 }
 
+void read_byte_level_steps(const json& j, VocabSpec& spec, const std::string& src);
+
+// tokenizer.json's vocabulary, added tokens, merges and post-processor; then the byte-level steps,
+// or, for spec.kind == kSentencePiece (BPE with byte fallback), what spm_from_bpe_json derives.
 void read_bpe_json(const fs::path& path, const json& j, VocabSpec& spec, std::optional<std::string>& post_bos,
                    std::optional<std::string>& post_eos) {
   const std::string src = path.string();
@@ -190,6 +197,22 @@ void read_bpe_json(const fs::path& path, const json& j, VocabSpec& spec, std::op
     }
   }
 
+  if (spec.kind == TokenizerKind::kSentencePiece) {
+    spm_from_bpe_json(j, spec);  // vocab_hf_spm.cpp: normalizer, scores and piece types
+  } else {
+    read_byte_level_steps(j, spec, src);
+  }
+  if (const json* tp = find_template_processing(field(j, "post_processor"))) {
+    const json single = tp->value("single", json::array());
+    if (!single.empty()) {
+      post_bos = template_special(single.front());
+      post_eos = single.size() > 1 ? template_special(single.back()) : std::nullopt;
+    }
+  }
+}
+
+// A byte-level BPE's normalizer (none, or NFC) and pre-tokenizer regexes.
+void read_byte_level_steps(const json& j, VocabSpec& spec, const std::string& src) {
   const json& norm = field(j, "normalizer");
   // llama.cpp applies no normalizer to BPE vocabularies (Qwen2's NFC included); so neither do we.
   const std::string norm_type = norm.is_object() ? norm.value("type", "") : norm.dump();
@@ -201,14 +224,6 @@ void read_bpe_json(const fs::path& path, const json& j, VocabSpec& spec, std::op
              Hint{"a BPE tokenizer.json without ByteLevel is SentencePiece-style; hone reads tokenizer.model for it"},
              "{}: tokenizer.json: pre_tokenizer has no ByteLevel step, expected byte-level BPE", src);
   spec.pre_name = "tokenizer.json";
-
-  if (const json* tp = find_template_processing(field(j, "post_processor"))) {
-    const json single = tp->value("single", json::array());
-    if (!single.empty()) {
-      post_bos = template_special(single.front());
-      post_eos = single.size() > 1 ? template_special(single.back()) : std::nullopt;
-    }
-  }
 }
 
 std::optional<std::int32_t> id_of(const VocabSpec& spec, const std::optional<std::string>& text, const char* key,
@@ -244,7 +259,7 @@ VocabSpec read_hf_dir(const fs::path& dir) {
   VocabSpec spec;
   std::optional<std::string> post_bos, post_eos;
   json tok_json;
-  bool use_spm = false;
+  bool use_spm = false, spm_json = false;  // tokenizer.model; or a SentencePiece-style tokenizer.json
   if (fs::exists(tj)) {
     tok_json = read_json(tj);
     const json& model = field(tok_json, "model");
@@ -254,6 +269,7 @@ VocabSpec read_hf_dir(const fs::path& dir) {
     // A SentencePiece model exported to tokenizer.json (Unigram, or BPE with byte_fallback) is
     // read from tokenizer.model when that is present.
     use_spm = fs::exists(tm) && (type != "BPE" || byte_fallback);
+    spm_json = !use_spm && type == "BPE" && byte_fallback;
     if (!use_spm) {
       HONE_CHECK(type == "BPE", InputError, Hint{"hone reads byte-level BPE tokenizer.json or a tokenizer.model"},
                  "{}: tokenizer.json: model.type is '{}', expected 'BPE'", tj.string(), type);
@@ -273,7 +289,7 @@ VocabSpec read_hf_dir(const fs::path& dir) {
     fill_spm_vocab(spec);  // tokens, types, scores, bos/eos/pad/unk from the ModelProto
     spec.add_bos = true;   // llama.cpp's and transformers' LlamaTokenizer default for SentencePiece
   } else {
-    spec.kind = TokenizerKind::kByteLevelBPE;
+    spec.kind = spm_json ? TokenizerKind::kSentencePiece : TokenizerKind::kByteLevelBPE;
     spec.source = tj.string();
     read_bpe_json(tj, tok_json, spec, post_bos, post_eos);
     // Embedding rows beyond the tokenizer (config.json vocab_size) are "[PAD<id>]" tokens in a

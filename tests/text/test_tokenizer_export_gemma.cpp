@@ -124,6 +124,35 @@ TEST_F(GemmaHFExport, HFTokenizersIdsEqualHoneOnEveryText) {
   EXPECT_EQ(mismatches, 0u);
 }
 
+// hone reads the directory back (a byte-fallback BPE tokenizer.json without tokenizer.model, as a
+// distilled student or an HF export carries it): the same ids and the same decoded text as from the
+// GGUF, on every text, special-token strings parsed and not.
+TEST_F(GemmaHFExport, HoneReadsItsTokenizerJsonBack) {
+  const auto back = Tokenizer::load(dir_->path());
+  EXPECT_EQ(back->vocab_size(), tok_->vocab_size());
+  EXPECT_EQ(back->bos_id(), tok_->bos_id());
+  EXPECT_EQ(back->eos_id(), tok_->eos_id());
+  EXPECT_EQ(back->add_bos(), tok_->add_bos());
+  std::vector<std::string> texts;
+  const auto banking = test::banking77_texts();
+  for (std::size_t i = 0; i < banking.size(); i += 4) texts.push_back(banking[i]);
+  for (const auto& t : test::stress_texts()) texts.push_back(t);
+  for (const auto& t : test::invalid_utf8_texts()) texts.push_back(t);
+  for (const auto& t : test::fuzz_texts(1000, 31)) texts.push_back(t);
+  std::size_t mismatches = 0, compared = 0;
+  for (const auto& t : texts)
+    for (bool special : {false, true}) {
+      ++compared;
+      const auto want = tok_->encode(t, true, special), got = back->encode(t, true, special);
+      if ((got != want || back->decode(got) != tok_->decode(want)) && ++mismatches <= 10)
+        ADD_FAILURE() << "'" << test::printable(t) << "' (parse_special " << special << ")\n  from GGUF: "
+                      << ids_text(want) << "\n  from tokenizer.json: " << ids_text(got);
+    }
+  std::cout << "[ parity ] " << compared << " encodings from tokenizer.json against the GGUF: " << mismatches
+            << " mismatches\n";
+  EXPECT_EQ(mismatches, 0u);
+}
+
 // transformers' AutoTokenizer on the directory: <bos> first, as hone's encode with add_special.
 TEST_F(GemmaHFExport, AutoTokenizerAddsBosAsHone) {
   const std::vector<std::string> texts = {
