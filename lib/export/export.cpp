@@ -56,7 +56,8 @@ ModelConfig read_config(const fs::path& model) {
 // are, norms shifted where its norms are (family.h).
 at::Tensor gguf_layout(const ModelConfig& c, const std::string& weight, const at::Tensor& rows) {
   const FamilyTraits& family = family_traits(c.family);
-  if (family.decoder.gguf_norm_shift != 0.0f && is_norm_weight(weight)) return rows + static_cast<double>(family.decoder.gguf_norm_shift);
+  const double norm_shift = family.decoder.gguf_norm_shift;
+  if (norm_shift != 0.0 && is_norm_weight(weight)) return rows + norm_shift;
   if (!family.gguf_qk_permuted) return rows;
   if (weight.find("self_attn.q_proj.") != std::string::npos) return gguf_qk_permute(rows, c.num_attention_heads, true);
   if (weight.find("self_attn.k_proj.") != std::string::npos) return gguf_qk_permute(rows, c.num_key_value_heads, true);

@@ -253,15 +253,18 @@ std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& pos, const at::
 std::pair<AttentionInputs, AttentionInputs> Decoder::attention_inputs(const ForwardInput& in, std::int64_t past) const {
   const std::int64_t B = in.input_ids.size(0), T = in.input_ids.size(1);
   const auto dev = embed_.device();
-  at::Tensor pos = in.position_ids.defined()
-                       ? in.position_ids.to(dev)
-                       : at::arange(past, past + T, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0).expand({B, T});
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(dev);
+  at::Tensor pos = in.position_ids.defined() ? in.position_ids.to(dev)
+                                             : at::arange(past, past + T, long_opts).unsqueeze(0).expand({B, T});
   AttentionInputs global = attention_mask(in, past, 0, dev);
   std::tie(global.cos, global.sin) = rope_cos_sin(pos, inv_freq_, dtype());
   if (!config_.sliding_window) return {global, global};
-  AttentionInputs local = attention_mask(in, past, *config_.sliding_window, dev);
+  // Sliding layers: the global mask too while the window covers every position.
+  const std::int64_t window = *config_.sliding_window;
+  AttentionInputs local = past + T > window ? attention_mask(in, past, window, dev) : global;
+  local.cos = global.cos;
+  local.sin = global.sin;
   if (inv_freq_local_.defined()) std::tie(local.cos, local.sin) = rope_cos_sin(pos, inv_freq_local_, dtype());
-  else std::tie(local.cos, local.sin) = std::make_pair(global.cos, global.sin);
   return {global, local};
 }
 

@@ -49,7 +49,8 @@ ModelWeights load_gguf(const fs::path& path, const LoadOptions& o) {
     at::Tensor t = to_tensor_f32(g, info, o.device);
     if (permuted && spec.name.find("self_attn.q_proj") != std::string::npos) t = gguf_qk_permute(t, c.num_attention_heads, false);
     if (permuted && spec.name.find("self_attn.k_proj") != std::string::npos) t = gguf_qk_permute(t, c.num_key_value_heads, false);
-    if (family.decoder.gguf_norm_shift != 0.0f && is_norm_weight(spec.name)) t = t - static_cast<double>(family.decoder.gguf_norm_shift);
+    const double norm_shift = family.decoder.gguf_norm_shift;
+    if (norm_shift != 0.0 && is_norm_weight(spec.name)) t = t - norm_shift;
     m.tensors[spec.name] = t.to(o.dtype);
   }
   if (g.has_tensor("rope_freqs.weight")) {

@@ -33,8 +33,6 @@ GGUFValue string_array(const std::vector<std::string>& v) {
   return GGUFValue::array(GGUFType::kString, std::move(items));
 }
 
-ordered_json json_or_null(const std::optional<std::string>& s) { return s ? ordered_json(*s) : ordered_json(nullptr); }
-
 }  // namespace
 
 std::vector<std::pair<std::string, GGUFValue>> tokenizer_gguf_metadata(const fs::path& model_path) {

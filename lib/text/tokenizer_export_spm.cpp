@@ -98,7 +98,6 @@ ordered_json spm_tokenizer_json(const VocabSpec& spec, std::size_t n) {
     merges.get_ref<ordered_json::array_t&>().reserve(ranked.size());
     for (const SpmMerge& m : ranked) merges.push_back({spec.tokens[m.left], spec.tokens[m.right]});
   }
-  const auto unk = hf_token_text(spec, spec.unk);
   return {
       {"version", "1.0"},
       {"truncation", nullptr},
@@ -111,7 +110,7 @@ ordered_json spm_tokenizer_json(const VocabSpec& spec, std::size_t n) {
       {"model",
        {{"type", "BPE"},
         {"dropout", nullptr},
-        {"unk_token", unk ? ordered_json(*unk) : ordered_json(nullptr)},
+        {"unk_token", json_or_null(hf_token_text(spec, spec.unk))},
         {"continuing_subword_prefix", nullptr},
         {"end_of_word_suffix", nullptr},
         {"fuse_unk", true},

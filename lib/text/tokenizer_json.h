@@ -19,6 +19,11 @@ std::size_t hf_exported_size(const VocabSpec& spec);
 // The vocabulary string of `id`, or nothing for an absent or out-of-range id.
 std::optional<std::string> hf_token_text(const VocabSpec& spec, const std::optional<std::int32_t>& id);
 
+// The string, or JSON null.
+inline ordered_json json_or_null(const std::optional<std::string>& s) {
+  return s ? ordered_json(*s) : ordered_json(nullptr);
+}
+
 // {"piece": id, ...} for ids [0, n), in id order. InputError when a string appears twice.
 ordered_json hf_vocab(const VocabSpec& spec, std::size_t n);
 
