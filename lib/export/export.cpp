@@ -113,7 +113,7 @@ void set_general(GGUFWriter& w, const std::string& arch, const char* type, const
   if (wt.ggml == GGMLType::kQ8_0) w.set("general.quantization_version", GGUFValue::u32(2));
 }
 
-void add_arch_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& arch) {
+void add_arch_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& arch, const std::string& src) {
   auto key = [&](const std::string& k) { return arch + "." + k; };
   auto u32 = [](std::int64_t v) { return GGUFValue::u32(static_cast<std::uint32_t>(v)); };
   w.set(key("vocab_size"), u32(c.vocab_size));
@@ -134,7 +134,7 @@ void add_arch_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& a
     w.set(key("rope.scaling.type"), GGUFValue::str("linear"));
     w.set(key("rope.scaling.factor"), GGUFValue::f32(static_cast<float>(c.rope_scaling.factor)));
   }
-  family_traits(c.family).write_gguf_keys(c, arch, w);
+  family_traits(c.family).write_gguf_keys(c, arch, src, w);
 }
 
 // ---------------------------------------------------------------------------- formats
@@ -191,7 +191,7 @@ void export_gguf(const ExportOptions& o, ModelWeights& m, const WeightType& wt) 
               o.out.string(), arch);
   GGUFWriter w;
   set_general(w, arch, "model", o.out, wt);
-  add_arch_metadata(w, c, arch);
+  add_arch_metadata(w, c, arch, o.model.string());
   for (auto& [key, value] : tokenizer_gguf_metadata(o.model)) w.set(key, std::move(value));
 
   c10::InferenceMode guard;

@@ -40,6 +40,6 @@ std::vector<LayerNormName> llama_layer_norms() {
 }
 
 void no_gguf_keys(const GGUFFile&, const std::string&, ModelConfig&) {}
-void write_no_gguf_keys(const ModelConfig&, const std::string&, GGUFWriter&) {}
+void write_no_gguf_keys(const ModelConfig&, const std::string&, const std::string&, GGUFWriter&) {}
 
 }  // namespace hone

@@ -53,8 +53,8 @@ struct FamilyTraits {
   void (*write_hf_keys)(const ModelConfig& c, nlohmann::json& j);
   // Reads the GGUF metadata only this family has (sliding window, its layer pattern) into `c`.
   void (*read_gguf_keys)(const GGUFFile& g, const std::string& arch, ModelConfig& c);
-  // Writes it (export); `arch` is gguf_arch.
-  void (*write_gguf_keys)(const ModelConfig& c, const std::string& arch, GGUFWriter& w);
+  // Writes it (export); `arch` is gguf_arch, `src` the model being exported (named in errors).
+  void (*write_gguf_keys)(const ModelConfig& c, const std::string& arch, const std::string& src, GGUFWriter& w);
   DecoderTraits decoder;
 };
 
@@ -65,7 +65,7 @@ std::vector<LayerNormName> llama_layer_norms();
 void read_rope_parameters(const nlohmann::json& rope, ModelConfig& c, const std::string& src);
 // Family hooks that read or write nothing.
 void no_gguf_keys(const GGUFFile&, const std::string&, ModelConfig&);
-void write_no_gguf_keys(const ModelConfig&, const std::string&, GGUFWriter&);
+void write_no_gguf_keys(const ModelConfig&, const std::string&, const std::string&, GGUFWriter&);
 
 const FamilyTraits& family_traits(ModelFamily f);
 const FamilyTraits* find_family_by_model_type(std::string_view model_type);

@@ -105,12 +105,13 @@ void read_gguf_keys(const GGUFFile& g, const std::string& arch, ModelConfig& c) 
   c.query_pre_attn_scalar = static_cast<double>(c.head_dim);
 }
 
-void write_gguf_keys(const ModelConfig& c, const std::string& arch, GGUFWriter& w) {
+void write_gguf_keys(const ModelConfig& c, const std::string& arch, const std::string& src, GGUFWriter& w) {
   HONE_CHECK(c.sliding_layers == pattern_layers(c.num_hidden_layers, kGgufSlidingPattern) &&
                  c.rope_local_theta == kLocalTheta && c.query_pre_attn_scalar == static_cast<double>(c.head_dim),
              InputError, Hint{"llama.cpp fixes these for gemma3; export --format hf keeps them"},
-             "this Gemma 3 model's layer pattern, local RoPE base or query scale differs from what llama.cpp assumes "
-             "for a gemma3 GGUF (every 6th layer global, base 10000, scale 1/sqrt(head_dim))");
+             "{}: this Gemma 3 model's layer pattern, local RoPE base or query scale differs from what llama.cpp "
+             "assumes for a gemma3 GGUF (every 6th layer global, base 10000, scale 1/sqrt(head_dim))",
+             src);
   w.set(arch + ".attention.sliding_window", GGUFValue::u32(static_cast<std::uint32_t>(c.sliding_window.value_or(4096))));
 }
 
