@@ -11,7 +11,7 @@ void TrainCliValues::apply(TrainOptions& t) const {
 
 void add_lora_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {
   CLI::App* cmd = &cmd_;
-  cmd->add_option("--targets", v.targets, "LoRA modules: all-linear, or a list of q,k,v,o,gate,up,down")
+  cmd->add_option("--targets", v.targets, "LoRA modules: all-linear, or a list of q,k,v,o,gate,up,down (phi3: qkv,o,gate_up,down)")
       ->capture_default_str()->group("LoRA");
   cmd->add_option("-r,--rank", t.lora.r, "LoRA rank")->capture_default_str()->group("LoRA");
   cmd->add_option("--alpha", t.lora.alpha, "LoRA alpha (scale alpha / rank)")->capture_default_str()->group("LoRA");

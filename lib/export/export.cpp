@@ -125,7 +125,7 @@ void add_arch_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& a
   w.set(key("attention.head_count_kv"), u32(c.num_key_value_heads));
   w.set(key("attention.layer_norm_rms_epsilon"), GGUFValue::f32(static_cast<float>(c.rms_norm_eps)));
   w.set(key("rope.freq_base"), GGUFValue::f32(static_cast<float>(c.rope_theta)));
-  w.set(key("rope.dimension_count"), u32(c.head_dim));
+  w.set(key("rope.dimension_count"), u32(c.rotary_dim()));
   if (c.head_dim * c.num_attention_heads != c.hidden_size) {
     w.set(key("attention.key_length"), u32(c.head_dim));
     w.set(key("attention.value_length"), u32(c.head_dim));

@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -13,9 +14,22 @@ using nlohmann::json;
 
 namespace {
 constexpr const char* kSupportedFamilies =
-    "hone supports the llama (Llama 2/3.x, SmolLM2), mistral, qwen2, qwen3 and gemma3 (GGUF 'gemma3', HF "
-    "'gemma3_text') families";
+    "hone supports the llama (Llama 2/3.x, SmolLM2), mistral, qwen2, qwen3, gemma3 (GGUF 'gemma3', HF "
+    "'gemma3_text') and phi3 (Phi-3, Phi-3.5-mini, Phi-4-mini) families";
 }  // namespace
+
+std::int64_t ModelConfig::rotary_dim() const {
+  return static_cast<std::int64_t>(static_cast<double>(head_dim) * partial_rotary_factor);
+}
+
+double ModelConfig::rope_attention_factor() const {
+  if (rope_scaling.type != "longrope") return 1.0;
+  if (rope_scaling.attention_factor > 0) return rope_scaling.attention_factor;
+  // _compute_longrope_parameters: sqrt(1 + ln(factor) / ln(original length)) when stretched.
+  const double orig = static_cast<double>(rope_scaling.original_max_position_embeddings);
+  const double factor = rope_scaling.factor > 0 ? rope_scaling.factor : static_cast<double>(max_position_embeddings) / orig;
+  return factor <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(factor) / std::log(orig));
+}
 
 bool ModelConfig::layer_slides(std::int64_t l) const {
   if (!sliding_window) return false;
@@ -49,11 +63,25 @@ void ModelConfig::validate(const std::string& source) const {
   HONE_CHECK(head_dim % 2 == 0, InputError, "{}: head_dim {} must be even for rotary embeddings", source, head_dim);
   HONE_CHECK(rms_norm_eps > 0 && rope_theta > 0, InputError, "{}: rms_norm_eps and rope_theta must be positive",
              source);
-  HONE_CHECK(rope_scaling.type.empty() || rope_scaling.type == "llama3" || rope_scaling.type == "linear",
-             InputError, Hint{"hone supports rope_scaling types llama3 and linear"},
-             "{}: unsupported rope_scaling type '{}'", source, rope_scaling.type);
-  HONE_CHECK(rope_scaling.type.empty() || rope_scaling.factor > 0, InputError,
+  const std::string& rt = rope_scaling.type;
+  HONE_CHECK(rt.empty() || rt == "llama3" || rt == "linear" || rt == "longrope", InputError,
+             Hint{"hone supports rope_scaling types llama3, linear and longrope"},
+             "{}: unsupported rope_scaling type '{}'", source, rt);
+  HONE_CHECK(rt.empty() || rope_scaling.factor > 0 || (rt == "longrope" && rope_scaling.factor == 0), InputError,
              "{}: rope_scaling.factor must be positive, got {}", source, rope_scaling.factor);
+  const std::int64_t rot = rotary_dim();
+  HONE_CHECK(rot > 0 && rot <= head_dim && rot % 2 == 0, InputError,
+             "{}: partial_rotary_factor {} gives {} rotary channels of head_dim {}; expected an even number in (0, {}]",
+             source, partial_rotary_factor, rot, head_dim, head_dim);
+  if (rt == "longrope") {
+    for (const auto* f : {&rope_scaling.short_factor, &rope_scaling.long_factor})
+      HONE_CHECK(static_cast<std::int64_t>(f->size()) == rot / 2, InputError,
+                 "{}: rope_scaling.{} has {} values, expected rotary_dim / 2 = {}", source,
+                 f == &rope_scaling.short_factor ? "short_factor" : "long_factor", f->size(), rot / 2);
+    HONE_CHECK(rope_scaling.original_max_position_embeddings > 1, InputError,
+               "{}: original_max_position_embeddings must be above 1 for longrope, got {}", source,
+               rope_scaling.original_max_position_embeddings);
+  }
   HONE_CHECK(sliding_layers.empty() || static_cast<std::int64_t>(sliding_layers.size()) == num_hidden_layers,
              InputError, "{}: {} layer types for {} layers", source, sliding_layers.size(), num_hidden_layers);
   HONE_CHECK(rope_local_theta >= 0 && query_pre_attn_scalar >= 0, InputError,
@@ -73,6 +101,13 @@ void read_rope_parameters(const json& rope, ModelConfig& c, const std::string& s
   c.rope_scaling.high_freq_factor = json_value<double>(rope, "high_freq_factor", 4.0, src);
   c.rope_scaling.original_max_position_embeddings =
       json_value<std::int64_t>(rope, "original_max_position_embeddings", 8192, src);
+  if (rtype == "su") c.rope_scaling.type = "longrope";  // transformers' older name for it
+  if (c.rope_scaling.type == "longrope") {
+    c.rope_scaling.factor = json_value<double>(rope, "factor", 0.0, src);
+    c.rope_scaling.short_factor = json_value<std::vector<double>>(rope, "short_factor", {}, src);
+    c.rope_scaling.long_factor = json_value<std::vector<double>>(rope, "long_factor", {}, src);
+    c.rope_scaling.attention_factor = json_value<double>(rope, "attention_factor", 0.0, src);
+  }
 }
 
 namespace {
@@ -151,6 +186,13 @@ std::string ModelConfig::to_hf_json() const {
     j["rope_scaling"] = nullptr;
   } else {
     j["rope_scaling"] = {{"rope_type", rope_scaling.type}, {"factor", rope_scaling.factor}};
+    if (rope_scaling.type == "longrope") {
+      j["rope_scaling"].erase("factor");  // derived from the lengths unless the source gave it
+      if (rope_scaling.factor > 0) j["rope_scaling"]["factor"] = rope_scaling.factor;
+      if (rope_scaling.attention_factor > 0) j["rope_scaling"]["attention_factor"] = rope_scaling.attention_factor;
+      j["rope_scaling"]["short_factor"] = rope_scaling.short_factor;
+      j["rope_scaling"]["long_factor"] = rope_scaling.long_factor;
+    }
     if (rope_scaling.type == "llama3") {
       j["rope_scaling"]["low_freq_factor"] = rope_scaling.low_freq_factor;
       j["rope_scaling"]["high_freq_factor"] = rope_scaling.high_freq_factor;

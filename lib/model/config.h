@@ -1,4 +1,4 @@
-// Hyper-parameters of a decoder-only model of the llama / qwen2 / mistral / qwen3 / gemma3 families, read from an
+// Hyper-parameters of a decoder-only model of the llama / qwen2 / mistral / qwen3 / gemma3 / phi3 families, read from an
 // HF `config.json` or from GGUF metadata (`<arch>.*` keys), validated before any weight is read.
 #pragma once
 
@@ -13,7 +13,7 @@ namespace hone {
 
 class GGUFFile;
 
-enum class ModelFamily { kLlama, kQwen2, kMistral, kQwen3, kGemma3 };
+enum class ModelFamily { kLlama, kQwen2, kMistral, kQwen3, kGemma3, kPhi3 };
 const char* family_name(ModelFamily f);  // "llama", "qwen2", ... (HF model_type)
 
 // The per-layer RMSNorms by what they normalise. Every family has kAttnIn and kMlpIn; qwen3 and
@@ -21,14 +21,21 @@ const char* family_name(ModelFamily f);  // "llama", "qwen2", ... (HF model_type
 // attention and MLP outputs before they join the residual stream ("sandwich" norms).
 enum class NormRole { kAttnIn, kAttnOut, kMlpIn, kMlpOut, kQ, kK };
 
-// rope_scaling of type "llama3" (Llama 3.1+): frequencies below/above the two wavelength bounds
-// are scaled by 1/factor or kept, and smoothly interpolated in between.
+// RoPE scaling (transformers' modeling_rope_utils):
+//  - "linear": every frequency divided by factor;
+//  - "llama3" (Llama 3.1+): frequencies below/above the two wavelength bounds are scaled by
+//    1/factor or kept, and smoothly interpolated in between;
+//  - "longrope" (Phi-3, Phi-4-mini): frequency i divided by short_factor[i], or by long_factor[i]
+//    for a pass whose positions reach past original_max_position_embeddings; cos and sin are
+//    multiplied by the attention factor.
 struct RopeScaling {
-  std::string type;                         // "" (none), "llama3", "linear"
-  double factor = 1.0;
+  std::string type;                         // "" (none), "linear", "llama3", "longrope"
+  double factor = 1.0;                      // longrope: 0 means max_position / original_max_position
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   std::int64_t original_max_position_embeddings = 8192;
+  std::vector<double> short_factor, long_factor;  // longrope: [rotary_dim / 2] each
+  double attention_factor = 0.0;            // longrope: 0 derives it from the factor, as transformers
 };
 
 struct ModelConfig {
@@ -44,6 +51,9 @@ struct ModelConfig {
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
+  // Rotary embedding on the first head_dim * partial_rotary_factor channels of each head only
+  // (Phi-4-mini: 0.75); the rest pass through unrotated.
+  double partial_rotary_factor = 1.0;
   bool tie_word_embeddings = false;
   bool attention_bias = false;               // q/k/v biases (qwen2: true)
   // Sliding attention window: a token attends to the last `sliding_window` positions, itself
@@ -58,6 +68,10 @@ struct ModelConfig {
   std::optional<std::int64_t> pad_token_id;
   std::string torch_dtype = "float32";
 
+  // The rotated channels of each head: int(head_dim * partial_rotary_factor).
+  std::int64_t rotary_dim() const;
+  // The factor cos and sin are multiplied by (longrope; 1 otherwise).
+  double rope_attention_factor() const;
   // Whether layer `l` attends through the sliding window.
   bool layer_slides(std::int64_t l) const;
   // Counts of the weights such a model holds (embedding counted once when tied).

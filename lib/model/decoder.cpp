@@ -26,6 +26,7 @@
 #include "model/checkpoint.h"
 #include "model/family.h"
 #include "model/fused.h"
+#include "model/names.h"
 #include "model/packed_linear.h"
 
 namespace hone {
@@ -41,6 +42,9 @@ at::Tensor Linear::forward(const at::Tensor& x, bool training) const {
 }
 
 std::vector<std::pair<std::string, Linear*>> DecoderLayer::linears() {
+  if (fused)
+    return {{"self_attn.qkv_proj", &qkv_proj}, {"self_attn.o_proj", &o_proj}, {"mlp.gate_up_proj", &gate_up_proj},
+            {"mlp.down_proj", &down_proj}};
   return {{"self_attn.q_proj", &q_proj}, {"self_attn.k_proj", &k_proj}, {"self_attn.v_proj", &v_proj},
           {"self_attn.o_proj", &o_proj}, {"mlp.gate_proj", &gate_proj}, {"mlp.up_proj", &up_proj},
           {"mlp.down_proj", &down_proj}};
@@ -72,19 +76,28 @@ at::Tensor rotate_half(const at::Tensor& x) {
   return at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
 }
 
-// x [B, heads, T, d], cos/sin [B, 1, T, d]
+// x [B, heads, T, d], cos/sin [B, 1, T, r]: the first r channels rotate, the others pass (partial rotary).
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  return x * cos + rotate_half(x) * sin;
+  const std::int64_t r = cos.size(-1);
+  if (r == x.size(-1)) return x * cos + rotate_half(x) * sin;
+  const at::Tensor rot = x.narrow(-1, 0, r);
+  return at::cat({rot * cos + rotate_half(rot) * sin, x.narrow(-1, r, x.size(-1) - r)}, -1);
 }
 
 }  // namespace
 
-at::Tensor rope_inv_freq(const ModelConfig& c, const at::Tensor& freq_factors) {
-  const std::int64_t dim = c.head_dim;
+at::Tensor rope_inv_freq(const ModelConfig& c, const at::Tensor& freq_factors, bool long_context) {
+  const std::int64_t dim = c.rotary_dim();
   // 1 / theta^(2i/d), computed as transformers does: int64 arange cast to float32.
-  at::Tensor inv = 1.0 / at::pow(c.rope_theta, at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(dim));
-  if (freq_factors.defined()) return inv / freq_factors.to(inv.device(), at::kFloat);
+  const at::Tensor exponent = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(dim);
   const RopeScaling& s = c.rope_scaling;
+  if (s.type == "longrope" && !freq_factors.defined()) {  // _compute_longrope_parameters: 1 / (ext * base^e)
+    const std::vector<double>& f = long_context ? s.long_factor : s.short_factor;
+    const at::Tensor ext = at::tensor(std::vector<float>(f.begin(), f.end()), at::kFloat);
+    return 1.0 / (ext * at::pow(c.rope_theta, exponent));
+  }
+  at::Tensor inv = 1.0 / at::pow(c.rope_theta, exponent);
+  if (freq_factors.defined()) return inv / freq_factors.to(inv.device(), at::kFloat);
   if (s.type == "linear") return inv / s.factor;
   if (s.type == "llama3") {  // _compute_llama3_parameters
     const double old_len = static_cast<double>(s.original_max_position_embeddings);
@@ -110,18 +123,22 @@ Decoder::Decoder(ModelWeights w) : config_(std::move(w.config)), traits_(&family
   embed_ = take("model.embed_tokens.weight");
   final_norm_ = take("model.norm.weight");
   lm_head_ = config_.tie_word_embeddings ? embed_ : take("lm_head.weight");
+  const std::vector<LayerLinear> specs = layer_linears(config_);
   for (std::int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
     DecoderLayer layer;
+    layer.fused = traits_->fused_projections;
     for (const LayerNormName& n : traits_->layer_norms) layer.norm(n.role) = take(fmt::format("{}{}.weight", p, n.hf));
-    for (auto& [path, lin] : layer.linears()) {
-      lin->weight = take(p + path + ".weight");
-      const bool biased = path == "self_attn.q_proj" || path == "self_attn.k_proj" || path == "self_attn.v_proj";
-      if (biased && config_.attention_bias) lin->bias = take(p + path + ".bias");
+    const auto modules = layer.linears();
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      modules[i].second->weight = take(p + specs[i].hf + ".weight");
+      if (specs[i].biased) modules[i].second->bias = take(p + specs[i].hf + ".bias");
     }
     layers_.push_back(std::move(layer));
   }
   inv_freq_ = rope_inv_freq(config_, w.rope_freq_factors).to(embed_.device());
+  if (config_.rope_scaling.type == "longrope")
+    inv_freq_long_ = rope_inv_freq(config_, {}, /*long_context=*/true).to(embed_.device());
   if (config_.rope_local_theta > 0) {
     ModelConfig local = config_;  // sliding layers: their own base, no scaling
     local.rope_theta = config_.rope_local_theta;
@@ -161,13 +178,24 @@ at::Tensor Decoder::attention(const DecoderLayer& L, const at::Tensor& x, const 
   const std::int64_t B = x.size(0), T = x.size(1), hd = config_.head_dim;
   const std::int64_t nh = config_.num_attention_heads, nkv = config_.num_key_value_heads;
   // [B, T, heads * hd] -> [B, T, heads, hd] (per-head norms) -> [B, heads, T, hd]
-  at::Tensor q = L.q_proj.forward(x, training_).view({B, T, nh, hd});
-  at::Tensor k = L.k_proj.forward(x, training_).view({B, T, nkv, hd});
+  at::Tensor q, k, v;
+  if (L.fused) {
+    const at::Tensor qkv = L.qkv_proj.forward(x, training_);
+    q = qkv.narrow(-1, 0, nh * hd);
+    k = qkv.narrow(-1, nh * hd, nkv * hd);
+    v = qkv.narrow(-1, (nh + nkv) * hd, nkv * hd);
+  } else {
+    q = L.q_proj.forward(x, training_);
+    k = L.k_proj.forward(x, training_);
+    v = L.v_proj.forward(x, training_);
+  }
+  q = q.view({B, T, nh, hd});
+  k = k.view({B, T, nkv, hd});
   if (L.q_norm.defined()) q = norm(q, L.q_norm);
   if (L.k_norm.defined()) k = norm(k, L.k_norm);
   q = apply_rope(q.transpose(1, 2), a.cos, a.sin);
   k = apply_rope(k.transpose(1, 2), a.cos, a.sin);
-  at::Tensor v = L.v_proj.forward(x, training_).view({B, T, nkv, hd}).transpose(1, 2);
+  v = v.view({B, T, nkv, hd}).transpose(1, 2);
   if (cache != nullptr) std::tie(k, v) = cache->append(layer_index, k, v);
   const double scale = config_.query_pre_attn_scalar > 0 ? std::pow(config_.query_pre_attn_scalar, -0.5)
                                                          : 1.0 / std::sqrt(static_cast<double>(hd));
@@ -190,7 +218,16 @@ at::Tensor Decoder::attention(const DecoderLayer& L, const at::Tensor& x, const 
 }
 
 at::Tensor Decoder::mlp(const DecoderLayer& L, const at::Tensor& h) const {
-  const at::Tensor gate = L.gate_proj.forward(h, training_), up = L.up_proj.forward(h, training_);
+  at::Tensor gate, up;
+  if (L.fused) {
+    const at::Tensor gu = L.gate_up_proj.forward(h, training_);
+    const std::int64_t ff = config_.intermediate_size;
+    gate = gu.narrow(-1, 0, ff);
+    up = gu.narrow(-1, ff, ff);
+  } else {
+    gate = L.gate_proj.forward(h, training_);
+    up = L.up_proj.forward(h, training_);
+  }
   const at::Tensor act = traits_->mlp_activation == MlpActivation::kGeluTanh ? at::gelu(gate, "tanh") * up : swiglu(gate, up);
   return L.down_proj.forward(act, training_);
 }
@@ -241,11 +278,14 @@ AttentionInputs attention_mask(const ForwardInput& in, std::int64_t past, std::i
   return a;
 }
 
-// cos/sin [B, 1, T, hd] of positions `pos` [B, T]: freqs = pos * inv_freq, duplicated over the halves.
-std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& pos, const at::Tensor& inv_freq, c10::ScalarType dtype) {
+// cos/sin [B, 1, T, rotary_dim] of positions `pos` [B, T]: freqs = pos * inv_freq, duplicated over
+// the halves, times the attention factor (longrope) in float32 before the cast.
+std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& pos, const at::Tensor& inv_freq, c10::ScalarType dtype,
+                                               double attention_factor = 1.0) {
   at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1) * inv_freq;
   at::Tensor emb = at::cat({freqs, freqs}, -1).unsqueeze(1);
-  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+  if (attention_factor == 1.0) return {emb.cos().to(dtype), emb.sin().to(dtype)};
+  return {(emb.cos() * attention_factor).to(dtype), (emb.sin() * attention_factor).to(dtype)};
 }
 
 }  // namespace
@@ -257,7 +297,14 @@ std::pair<AttentionInputs, AttentionInputs> Decoder::attention_inputs(const Forw
   at::Tensor pos = in.position_ids.defined() ? in.position_ids.to(dev)
                                              : at::arange(past, past + T, long_opts).unsqueeze(0).expand({B, T});
   AttentionInputs global = attention_mask(in, past, 0, dev);
-  std::tie(global.cos, global.sin) = rope_cos_sin(pos, inv_freq_, dtype());
+  // longrope: the long factors for a pass whose positions reach past the original context (as
+  // transformers decides per forward call).
+  const at::Tensor* inv_freq = &inv_freq_;
+  if (inv_freq_long_.defined()) {
+    const std::int64_t last = in.position_ids.defined() ? pos.max().item<std::int64_t>() : past + T - 1;
+    if (last + 1 > config_.rope_scaling.original_max_position_embeddings) inv_freq = &inv_freq_long_;
+  }
+  std::tie(global.cos, global.sin) = rope_cos_sin(pos, *inv_freq, dtype(), config_.rope_attention_factor());
   if (!config_.sliding_window) return {global, global};
   // Sliding layers: the global mask too while the window covers every position.
   const std::int64_t window = *config_.sliding_window;

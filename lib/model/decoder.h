@@ -1,12 +1,13 @@
-// The decoder-only transformer shared by the llama, qwen2, mistral, qwen3 and gemma3 families:
+// The decoder-only transformer shared by every family (family.h):
 //   x = embed(ids)                                   (gemma3: * sqrt(hidden))
 //   per layer:  a = attention(rope(qn(q_proj(rms(x)))), rope(kn(k_proj(rms(x)))), v_proj(rms(x)))
 //               x += [rms](o_proj(a))                (gemma3 normalises the attention output)
 //               x += [rms](down_proj(act(gate_proj(rms(x))) * up_proj(rms(x))))
 //   logits = lm_head(rms(x))                         (lm_head = embed_tokens when tied)
-// qn/kn are per-head RMSNorms (qwen3, gemma3), act is SiLU or GELU-tanh (gemma3), and rms scales
-// by w or by (1 + w) (gemma3): the family's DecoderTraits (family.h). ModelConfig records the
-// rest: q/k/v biases (qwen2), rope scaling (llama3), sliding windows on all (mistral) or on some
+// qn/kn are per-head RMSNorms (qwen3, gemma3), act is SiLU or GELU-tanh (gemma3), rms scales by w
+// or by (1 + w) (gemma3), and phi3 computes q/k/v and gate/up each with one fused projection: the
+// family's DecoderTraits. ModelConfig records the rest: q/k/v biases (qwen2), rope scaling
+// (llama3, longrope) and partial rotary (phi3), sliding windows on all (mistral, phi3) or on some
 // layers with their own RoPE base (gemma3), the query scale, tied or separate output head.
 // The model knows nothing about training: it is a function of its weights and its inputs.
 #pragma once
@@ -47,17 +48,20 @@ struct DecoderLayer {
   at::Tensor input_norm;      // [hidden] before attention
   at::Tensor q_norm, k_norm;  // [head_dim] per-head query/key norms (qwen3, gemma3), or undefined
   Linear q_proj, k_proj, v_proj, o_proj;
+  Linear qkv_proj;            // [q; k; v] rows in one projection instead of q/k/v_proj (fused)
   at::Tensor attn_out_norm;   // [hidden] on the attention output (gemma3), or undefined
   at::Tensor mlp_norm;        // [hidden] before the MLP
   Linear gate_proj, up_proj, down_proj;
+  Linear gate_up_proj;        // [gate; up] rows in one projection instead of gate/up_proj (fused)
   at::Tensor mlp_out_norm;    // [hidden] on the MLP output (gemma3), or undefined
+  bool fused = false;         // the family's fused_projections: qkv_proj and gate_up_proj are used
 
   // The norm of this role (the member above, defined or not).
   at::Tensor& norm(NormRole role);
   const at::Tensor& norm(NormRole role) const { return const_cast<DecoderLayer*>(this)->norm(role); }
 
-  // The seven linear modules under their HF/PEFT paths inside the layer ("self_attn.q_proj", ...,
-  // "mlp.down_proj"), in that fixed order.
+  // The linear modules in use under their HF/PEFT paths inside the layer, in the order of
+  // layer_linears (names.h): "self_attn.q_proj", ..., "mlp.down_proj", or the four fused ones.
   std::vector<std::pair<std::string, Linear*>> linears();
   std::vector<std::pair<std::string, const Linear*>> linears() const;
 };
@@ -105,6 +109,13 @@ class Decoder {
   at::Tensor logits(const at::Tensor& hidden) const;
   at::Tensor forward(const ForwardInput& in) const { return logits(forward_hidden(in)); }
 
+  // longrope: a pass whose positions reach past this length rotates with the long factors, so
+  // keys cached before it no longer fit (generation re-encodes there, as transformers does);
+  // 0 when the rotation does not depend on the length.
+  std::int64_t rope_switch_length() const {
+    return inv_freq_long_.defined() ? config_.rope_scaling.original_max_position_embeddings : 0;
+  }
+
   void set_attention_impl(AttentionImpl impl) { attention_impl_ = impl; }
   // Training mode turns on the LoRA dropout.
   void set_training(bool training) { training_ = training; }
@@ -146,7 +157,8 @@ class Decoder {
   at::Tensor final_norm_; // [hidden]
   at::Tensor lm_head_;    // [vocab, hidden] (== embed_ when tied)
   at::Tensor lm_head_packed_;  // lm_head_ in oneDNN's layout, after pack_for_cpu_inference
-  at::Tensor inv_freq_;   // [head_dim / 2] float32 rotary frequencies, scaling applied
+  at::Tensor inv_freq_;   // [rotary_dim / 2] float32 rotary frequencies, scaling applied
+  at::Tensor inv_freq_long_;   // longrope's for passes beyond the original context, or undefined
   at::Tensor inv_freq_local_;  // of the sliding layers, when they have their own base (gemma3)
   const DecoderTraits* traits_;
   std::vector<DecoderLayer> layers_;
@@ -177,9 +189,10 @@ class KVCache {
   std::int64_t capacity_ = 0;
 };
 
-// Rotary inverse frequencies for `config` (plain, linear or llama3-scaled; transformers'
+// Rotary inverse frequencies [rotary_dim / 2] for `config` (plain, linear, llama3-scaled, or
+// longrope with its short factors, or its long ones when `long_context`; transformers'
 // modeling_rope_utils), or base / `freq_factors` when a GGUF file supplies them.
-at::Tensor rope_inv_freq(const ModelConfig& config, const at::Tensor& freq_factors = {});
+at::Tensor rope_inv_freq(const ModelConfig& config, const at::Tensor& freq_factors = {}, bool long_context = false);
 
 // Loads a .gguf file or an HF model directory.
 Decoder load_decoder(const fs::path& path, const LoadOptions& options = {});

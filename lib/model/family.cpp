@@ -9,12 +9,13 @@ extern const FamilyTraits kQwen2Family;
 extern const FamilyTraits kMistralFamily;
 extern const FamilyTraits kQwen3Family;
 extern const FamilyTraits kGemma3Family;
+extern const FamilyTraits kPhi3Family;
 
 namespace {
 // In ModelFamily order; the first entry of a GGUF architecture is the family it loads as.
-const std::array<const FamilyTraits*, 5>& all_families() {
-  static const std::array<const FamilyTraits*, 5> kAll = {&kLlamaFamily, &kQwen2Family, &kMistralFamily,
-                                                          &kQwen3Family, &kGemma3Family};
+const std::array<const FamilyTraits*, 6>& all_families() {
+  static const std::array<const FamilyTraits*, 6> kAll = {&kLlamaFamily, &kQwen2Family, &kMistralFamily,
+                                                          &kQwen3Family, &kGemma3Family, &kPhi3Family};
   return kAll;
 }
 }  // namespace

@@ -1,6 +1,6 @@
 // What sets one model family apart. The decoder graph is shared by all of them (decoder.h); each
 // family file (family_llama.cpp, family_qwen2.cpp, family_mistral.cpp, family_qwen3.cpp,
-// family_gemma3.cpp) states its differences here, and the rest of hone asks these traits
+// family_gemma3.cpp, family_phi3.cpp) states its differences here, and the rest of hone asks these traits
 // instead of testing family names.
 #pragma once
 
@@ -39,6 +39,9 @@ struct DecoderTraits {
   // GGUF stores every "*norm.weight" with this added (llama.cpp's converter stores Gemma's
   // norms as 1 + w); loading subtracts it, exporting adds it.
   float gguf_norm_shift = 0.0f;
+  // Q, K and V come from one fused projection (self_attn.qkv_proj, rows in that order) and gate
+  // and up from another (mlp.gate_up_proj, gate rows first), as phi3 stores and adapts them.
+  bool fused_projections = false;
 };
 
 struct FamilyTraits {

@@ -90,6 +90,13 @@ GenerationResult generate_tokens(const Decoder& model, const std::vector<std::in
     }
     if (step + 1 == max_new_tokens) break;
     in.input_ids = at::tensor(std::vector<std::int64_t>{next}, at::kLong).unsqueeze(0);
+    const std::int64_t switch_at = model.rope_switch_length();
+    if (switch_at > 0 && cache.length() == switch_at) {  // the first pass past it: everything again
+      std::vector<std::int64_t> all = prompt;
+      all.insert(all.end(), r.tokens.begin(), r.tokens.end());
+      cache.reset();
+      in.input_ids = at::tensor(all, at::kLong).unsqueeze(0);
+    }
     last = model.logits(model.forward_hidden(in).select(1, -1)).select(0, 0);
   }
   r.decode_seconds = seconds_since(t0);

@@ -1,36 +1,33 @@
 #include "model/names.h"
 
-#include <array>
 #include <fmt/format.h>
 
 #include "model/family.h"
 
 namespace hone {
-namespace {
 
-// The projections of every layer: HF (after "model.layers.N.") and GGUF (after "blk.N.").
-struct LinearName {
-  const char* hf;
-  const char* gguf;
-};
-constexpr std::array<LinearName, 7> kLinears = {{
-    {"self_attn.q_proj", "attn_q"},     // q, k, v carry biases when the config has attention_bias
-    {"self_attn.k_proj", "attn_k"},
-    {"self_attn.v_proj", "attn_v"},
-    {"self_attn.o_proj", "attn_output"},
-    {"mlp.gate_proj", "ffn_gate"},
-    {"mlp.up_proj", "ffn_up"},
-    {"mlp.down_proj", "ffn_down"},
-}};
-
-}  // namespace
-
-std::vector<WeightSpec> expected_weights(const ModelConfig& c) {
+std::vector<LayerLinear> layer_linears(const ModelConfig& c) {
   const std::int64_t h = c.hidden_size, q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
   const std::int64_t ff = c.intermediate_size;
-  // Output rows and input columns of each projection, in kLinears order.
-  const std::array<std::array<std::int64_t, 2>, 7> shapes = {{{q, h}, {kv, h}, {kv, h}, {h, q}, {ff, h}, {ff, h}, {h, ff}}};
+  const bool b = c.attention_bias;
+  if (family_traits(c.family).decoder.fused_projections)
+    return {{"self_attn.qkv_proj", "attn_qkv", q + 2 * kv, h, true, b},
+            {"self_attn.o_proj", "attn_output", h, q, true, false},
+            {"mlp.gate_up_proj", "ffn_up", 2 * ff, h, false, false},  // llama.cpp splits ffn_up in two
+            {"mlp.down_proj", "ffn_down", h, ff, false, false}};
+  return {{"self_attn.q_proj", "attn_q", q, h, true, b},
+          {"self_attn.k_proj", "attn_k", kv, h, true, b},
+          {"self_attn.v_proj", "attn_v", kv, h, true, b},
+          {"self_attn.o_proj", "attn_output", h, q, true, false},
+          {"mlp.gate_proj", "ffn_gate", ff, h, false, false},
+          {"mlp.up_proj", "ffn_up", ff, h, false, false},
+          {"mlp.down_proj", "ffn_down", h, ff, false, false}};
+}
+
+std::vector<WeightSpec> expected_weights(const ModelConfig& c) {
+  const std::int64_t h = c.hidden_size;
   const auto& norms = family_traits(c.family).decoder.layer_norms;
+  const std::vector<LayerLinear> linears = layer_linears(c);
   std::vector<WeightSpec> w;
   w.push_back({"model.embed_tokens.weight", "token_embd.weight", {c.vocab_size, h}});
   for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
@@ -42,20 +39,21 @@ std::vector<WeightSpec> expected_weights(const ModelConfig& c) {
         w.push_back({fmt::format("{}{}.weight", p, n.hf), fmt::format("{}{}.weight", g, n.gguf), {dim}});
       }
     };
-    auto linear = [&](std::size_t i) {
-      w.push_back({p + kLinears[i].hf + ".weight", g + kLinears[i].gguf + ".weight", {shapes[i][0], shapes[i][1]}});
+    auto block = [&](bool attention) {
+      for (const LayerLinear& lin : linears) {
+        if (lin.attention != attention) continue;
+        w.push_back({p + lin.hf + ".weight", g + lin.gguf + ".weight", {lin.out, lin.in}});
+        if (lin.biased) w.push_back({p + lin.hf + ".bias", g + lin.gguf + ".bias", {lin.out}});
+      }
     };
     // The order transformers' modules declare them in: attention, then the MLP.
     norm(NormRole::kAttnIn);
-    for (std::size_t i = 0; i < 3; ++i) linear(i);
-    for (std::size_t i = 0; i < 3 && c.attention_bias; ++i)
-      w.push_back({p + kLinears[i].hf + ".bias", g + kLinears[i].gguf + ".bias", {shapes[i][0]}});
-    linear(3);
+    block(/*attention=*/true);
     norm(NormRole::kQ);
     norm(NormRole::kK);
     norm(NormRole::kAttnOut);
     norm(NormRole::kMlpIn);
-    for (std::size_t i = 4; i < 7; ++i) linear(i);
+    block(/*attention=*/false);
     norm(NormRole::kMlpOut);
   }
   w.push_back({"model.norm.weight", "output_norm.weight", {h}});

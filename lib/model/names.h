@@ -20,6 +20,19 @@ struct WeightSpec {
   std::vector<std::int64_t> shape;  // torch order
 };
 
+// One linear projection of a decoder layer.
+struct LayerLinear {
+  std::string hf;         // after "model.layers.N." (without ".weight"): "self_attn.q_proj", ...
+  std::string gguf;       // after "blk.N.": "attn_q", ...
+  std::int64_t out = 0, in = 0;
+  bool attention = true;  // in the attention block (else the MLP)
+  bool biased = false;    // carries a bias (q/k/v when the config has attention_bias)
+};
+
+// The projections of each layer of this configuration, in DecoderLayer::linears() order:
+// q, k, v, o, gate, up, down; or, for families that fuse them, qkv, o, gate_up, down.
+std::vector<LayerLinear> layer_linears(const ModelConfig& config);
+
 // Every weight a model of this configuration holds, in a stable order (embedding, layers, norm, head).
 std::vector<WeightSpec> expected_weights(const ModelConfig& config);
 

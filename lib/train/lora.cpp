@@ -5,6 +5,7 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -30,8 +31,10 @@ double LoraOptions::scale() const {
 
 namespace {
 
-const std::vector<std::string>& all_modules() {
-  static const std::vector<std::string> m{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+// Every module name some family has (the fused ones are phi3's), in the order adapters list them.
+const std::vector<std::string>& known_modules() {
+  static const std::vector<std::string> m{"q_proj",   "k_proj",    "v_proj",       "qkv_proj", "o_proj",
+                                          "gate_proj", "up_proj", "gate_up_proj", "down_proj"};
   return m;
 }
 
@@ -39,8 +42,22 @@ std::string module_name(const std::string& path) { return path.substr(path.find(
 
 }  // namespace
 
+std::vector<std::string> lora_target_modules(const Decoder& model, const std::vector<std::string>& requested) {
+  std::vector<std::string> present;
+  for (const auto& [path, lin] : model.layers().front().linears()) present.push_back(module_name(path));
+  if (requested.empty()) return present;
+  for (const std::string& name : requested)
+    HONE_CHECK(std::find(present.begin(), present.end(), name) != present.end(), UsageError,
+               Hint{fmt::format("this model's modules: {}", fmt::join(present, ", "))},
+               "--targets names '{}', which a {} model does not have", name, family_name(model.config().family));
+  std::vector<std::string> out;
+  for (const std::string& m : present)
+    if (std::find(requested.begin(), requested.end(), m) != requested.end()) out.push_back(m);
+  return out;
+}
+
 std::vector<std::string> parse_lora_targets(const std::string& spec) {
-  if (spec == "all-linear" || spec == "all") return all_modules();
+  if (spec == "all-linear" || spec == "all") return {};
   std::set<std::string> chosen;
   std::size_t start = 0;
   while (start <= spec.size()) {
@@ -51,14 +68,14 @@ std::vector<std::string> parse_lora_targets(const std::string& spec) {
     if (name.empty()) continue;
     if (name.size() < 5 || name.compare(name.size() - 5, 5, "_proj") != 0) name += "_proj";
     bool known = false;
-    for (const std::string& m : all_modules()) known = known || m == name;
-    HONE_CHECK(known, UsageError, Hint{"choose from q,k,v,o,gate,up,down or all-linear"},
+    for (const std::string& m : known_modules()) known = known || m == name;
+    HONE_CHECK(known, UsageError, Hint{"choose from q,k,v,o,gate,up,down (phi3: qkv,o,gate_up,down) or all-linear"},
                "--targets: unknown module '{}'", name);
     chosen.insert(name);
   }
   HONE_CHECK(!chosen.empty(), UsageError, "--targets names no module");
   std::vector<std::string> out;
-  for (const std::string& m : all_modules())
+  for (const std::string& m : known_modules())
     if (chosen.count(m)) out.push_back(m);
   return out;
 }
@@ -105,7 +122,8 @@ std::vector<TrainableParam> attach_lora(Decoder& model, const LoraOptions& o, st
                n_layers - 1);
   const std::set<std::int64_t> layers(o.layers.begin(), o.layers.end());
   HONE_CHECK(o.dropout >= 0 && o.dropout < 1, UsageError, "--lora-dropout must be in [0, 1), got {}", o.dropout);
-  const std::set<std::string> targets(o.targets.begin(), o.targets.end());
+  const std::vector<std::string> resolved = lora_target_modules(model, o.targets);
+  const std::set<std::string> targets(resolved.begin(), resolved.end());
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto cpu = at::TensorOptions().dtype(at::kFloat);
   std::vector<TrainableParam> params;
@@ -191,6 +209,20 @@ std::vector<TensorWrite> tensor_writes(const std::vector<std::pair<std::string, 
   return out;
 }
 
+// The module names the factors adapt, in known_modules() order ("...self_attn.q_proj.lora_A.weight").
+std::vector<std::string> adapted_modules(const std::vector<TrainableParam>& params) {
+  std::set<std::string> seen;
+  for (const TrainableParam& p : params) {
+    const std::size_t end = p.name.rfind(".lora_");
+    if (end == std::string::npos) continue;
+    seen.insert(p.name.substr(p.name.rfind('.', end - 1) + 1, end - p.name.rfind('.', end - 1) - 1));
+  }
+  std::vector<std::string> out;
+  for (const std::string& m : known_modules())
+    if (seen.count(m)) out.push_back(m);
+  return out;
+}
+
 }  // namespace
 
 void write_parameters(const fs::path& file, const std::vector<TrainableParam>& params) {
@@ -214,7 +246,7 @@ void write_peft_adapter(const fs::path& dir, const LoraOptions& o, const std::ve
   c.alpha = o.alpha;
   c.dropout = o.dropout;
   c.use_rslora = o.rslora;
-  c.target_modules = o.targets;
+  c.target_modules = adapted_modules(params);
   c.layers_to_transform = o.layers;
   c.base_model = base_model;
   write_file_atomic(dir / "adapter_config.json", peft_adapter_config_json(c));

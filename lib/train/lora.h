@@ -19,8 +19,9 @@ struct LoraOptions {
   std::int64_t r = 16;
   double alpha = 32.0;
   double dropout = 0.05;
-  // Module names as PEFT's target_modules lists them ("q_proj", ..., "down_proj").
-  std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  // Module names as PEFT's target_modules lists them ("q_proj", ..., "down_proj"; phi3:
+  // "qkv_proj", "o_proj", "gate_up_proj", "down_proj"); empty: every linear module of the model.
+  std::vector<std::string> targets;
   bool rslora = false;  // scale alpha / sqrt(r) instead of alpha / r
   // Decoder layers that get factors (PEFT's layers_to_transform), ascending; empty: every layer.
   // Layers below the lowest one listed run without autograd: no activations kept, no backward.
@@ -28,9 +29,13 @@ struct LoraOptions {
   double scale() const;
 };
 
-// "q,k,v,o,gate,up,down" (short or full names, any subset) or "all-linear" -> PEFT module names.
-// UsageError for an unknown name.
+// "q,k,v,o,gate,up,down" (short or full names, any subset; phi3's qkv and gate_up too) -> PEFT
+// module names, "all-linear" -> empty (every module). UsageError for a name no family has.
 std::vector<std::string> parse_lora_targets(const std::string& spec);
+
+// The modules of `model` that `requested` (PEFT names; empty: all) selects, in the model's order.
+// UsageError naming the model's modules when it lacks one (q_proj on phi3, qkv_proj on llama).
+std::vector<std::string> lora_target_modules(const Decoder& model, const std::vector<std::string>& requested);
 
 // "20-29", "0,2,4-6" or "all" -> ascending, distinct layer indices (empty for "all"). UsageError
 // for anything else; attach_lora checks the indices against the model.

@@ -15,6 +15,7 @@ ModelConfig tiny_config(const std::string& family) {
              : family == "mistral" ? ModelFamily::kMistral
              : family == "qwen3"   ? ModelFamily::kQwen3
              : family == "gemma3"  ? ModelFamily::kGemma3
+             : family == "phi3"    ? ModelFamily::kPhi3
                                    : ModelFamily::kLlama;
   c.vocab_size = 97;
   c.hidden_size = 32;
@@ -40,6 +41,16 @@ ModelConfig tiny_config(const std::string& family) {
     c.rope_local_theta = 10000.0;
     c.query_pre_attn_scalar = 10.0;
     c.tie_word_embeddings = true;
+  }
+  if (family == "phi3") {  // fused projections, 6 of 8 channels rotated, LongRoPE past position 16
+    c.partial_rotary_factor = 0.75;
+    c.max_position_embeddings = 64;
+    c.rope_scaling.type = "longrope";
+    c.rope_scaling.factor = 0.0;
+    c.rope_scaling.original_max_position_embeddings = 16;
+    c.rope_scaling.short_factor = {1.0, 1.5, 2.0};
+    c.rope_scaling.long_factor = {2.0, 4.0, 9.0};
+    c.sliding_window = 10;
   }
   return c;
 }

@@ -14,7 +14,8 @@
       scaling, separate head, sharded safetensors; llama32: llama3 rope scaling and a tied head, as
       Llama 3.2 1B/3B; mistral: sliding window; qwen3: q/k norms, head_dim apart from hidden / heads;
       gemma3: local and global layers, a window shorter than the test sequence, its own query
-      scale) with save_pretrained.
+      scale; phi3: fused qkv/gate_up, 12 of 16 channels rotated, LongRoPE switching to its long
+      factors past 16 positions, a sliding window of 12) with save_pretrained.
 """
 import json
 import os
@@ -22,8 +23,8 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import (AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, MistralConfig, Qwen2Config,
-                          Qwen3Config)
+from transformers import (AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, MistralConfig, Phi3Config,
+                          Qwen2Config, Qwen3Config)
 
 torch.set_grad_enabled(False)
 
@@ -73,6 +74,11 @@ def tiny(out, family):
         cfg = Gemma3TextConfig(**common, head_dim=24, query_pre_attn_scalar=20, sliding_window=8,
                                layer_types=["sliding_attention", "full_attention"], rope_theta=1000000.0,
                                rope_local_base_freq=10000.0, pad_token_id=0, bos_token_id=2, eos_token_id=1)
+    elif family == "phi3":
+        cfg = Phi3Config(**common, rope_theta=10000.0, partial_rotary_factor=0.75, sliding_window=12,
+                         original_max_position_embeddings=16, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                         rope_scaling={"type": "longrope", "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5],
+                                       "long_factor": [1.5, 2.0, 3.0, 5.0, 8.0, 13.0]})
     else:
         sys.exit(f"unknown family {family}")
     m = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)

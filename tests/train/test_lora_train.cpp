@@ -169,7 +169,8 @@ TEST(LoraTrainParity, LossAndGradientsEqualPeftOnSmolLM2) {
 }
 
 // The other families on tiny random models that transformers makes (tests/python/model_peer.py):
-// every linear layer adapted, examples of 14 and 11 tokens (past gemma3's window of 8).
+// every linear layer adapted (phi3: its fused qkv_proj and gate_up_proj), examples of 14 and 11
+// tokens (past gemma3's window of 8 and phi3's of 12).
 TEST(LoraTrainParity, LossAndGradientsEqualPeftOnTinyFamilies) {
   if (!have_python()) GTEST_SKIP() << "needs the virtualenv";
   std::mt19937 rng(5);
@@ -177,7 +178,7 @@ TEST(LoraTrainParity, LossAndGradientsEqualPeftOnTinyFamilies) {
   std::vector<std::vector<std::int32_t>> examples(2);
   for (std::size_t n : {14u, 11u})
     for (std::size_t i = 0; i < n; ++i) examples[n == 14 ? 0 : 1].push_back(id(rng));
-  for (const std::string family : {"qwen3", "gemma3", "llama32"}) {
+  for (const std::string family : {"qwen3", "gemma3", "llama32", "phi3"}) {
     TempDir dir;
     const CommandResult r = run_python("model_peer.py", {"tiny", (dir / "model").string(), family});
     ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -237,8 +237,29 @@ TEST(TrainLora, PeftInitialisationAndNames) {
   // Seeded: the same factors again.
   Decoder again(test::random_weights(test::tiny_config("llama"), 1));
   EXPECT_TRUE(attach_lora(again, o, 5)[0].tensor.equal(params[0].tensor));
-  EXPECT_EQ(parse_lora_targets("all-linear").size(), 7u);
+  EXPECT_TRUE(parse_lora_targets("all-linear").empty());  // every module of the model
+  EXPECT_EQ(lora_target_modules(again, {}).size(), 7u);
   EXPECT_HONE_ERROR(parse_lora_targets("q,attn"), UsageError, "unknown module 'attn_proj'");
+  EXPECT_HONE_ERROR(lora_target_modules(again, parse_lora_targets("qkv,o")), UsageError,
+                    "'qkv_proj', which a llama model does not have");
+}
+
+// phi3 adapts its fused projections under PEFT's names; q/k/v name no module of it.
+TEST(TrainLora, FusedProjectionsOfPhi3) {
+  Decoder model(test::random_weights(test::tiny_config("phi3"), 1));
+  EXPECT_EQ(lora_target_modules(model, {}),
+            (std::vector<std::string>{"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}));
+  LoraOptions o;
+  o.r = 4;
+  const auto params = attach_lora(model, o, 5);
+  ASSERT_EQ(params.size(), 4u * 2u * model.layers().size());
+  EXPECT_EQ(params[0].name, "base_model.model.model.layers.0.self_attn.qkv_proj.lora_A.weight");
+  const ModelConfig& c = model.config();
+  EXPECT_EQ(params[1].tensor.size(0), (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim);
+  EXPECT_EQ(params[4].name, "base_model.model.model.layers.0.mlp.gate_up_proj.lora_A.weight");
+  o.targets = parse_lora_targets("q,v");
+  EXPECT_HONE_ERROR(attach_lora(model, o, 5), UsageError,
+                    "'q_proj', which a phi3 model does not have");
 }
 
 // --lora-layers: factors on the listed layers only (PEFT's layers_to_transform in the adapter
