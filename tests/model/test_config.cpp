@@ -129,7 +129,8 @@ TEST(ModelConfigPeer, ReadsConfigsWrittenByTransformers) {
   TempDir dir;
   auto r = test::run_python("hf_config_peer.py", {"write", dir.path().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::vector<std::string> families = {"llama", "llama3", "qwen2", "mistral", "qwen3", "gemma3"};
+  const std::vector<std::string> families = {"llama", "llama3", "qwen2", "mistral", "qwen3", "gemma3", "phi3",
+                                             "phi3-legacy"};
   std::vector<std::string> check_args = {"check"};
   for (const auto& family : families) {
     const ModelConfig c = load_hf_config(dir / family / "config.json");
@@ -145,6 +146,7 @@ TEST(ModelConfigPeer, ReadsConfigsWrittenByTransformers) {
     const json& ref = all[(dir / family).string()];
     const ModelConfig c = load_hf_config(dir / family / "config.json");
     EXPECT_EQ(family_name(c.family), ref["model_type"]) << family;
+    EXPECT_EQ(c.max_position_embeddings, ref["max_position_embeddings"]) << family;
     EXPECT_EQ(c.hidden_size, ref["hidden_size"]) << family;
     EXPECT_EQ(c.num_key_value_heads, ref["num_key_value_heads"]) << family;
     EXPECT_EQ(c.head_dim, ref["head_dim"]) << family;
@@ -160,6 +162,14 @@ TEST(ModelConfigPeer, ReadsConfigsWrittenByTransformers) {
     if (family == "llama3") {
       EXPECT_EQ(c.rope_scaling.type, "llama3");
       EXPECT_DOUBLE_EQ(c.rope_scaling.factor, ref["factor"].get<double>());
+    } else if (family.rfind("phi3", 0) == 0) {
+      EXPECT_EQ(c.rope_scaling.type, "longrope") << family;
+      EXPECT_DOUBLE_EQ(c.partial_rotary_factor, ref["partial_rotary_factor"].get<double>()) << family;
+      EXPECT_EQ(c.rotary_dim(), 12) << family;
+      EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, ref["original_max_position_embeddings"]) << family;
+      EXPECT_EQ(c.rope_scaling.short_factor, ref["short_factor"].get<std::vector<double>>()) << family;
+      EXPECT_EQ(c.rope_scaling.long_factor, ref["long_factor"].get<std::vector<double>>()) << family;
+      EXPECT_EQ(c.sliding_window.value_or(0), ref["phi3_sliding_window"].is_null() ? 0 : ref["phi3_sliding_window"].get<std::int64_t>()) << family;
     } else {
       EXPECT_TRUE(c.rope_scaling.type.empty()) << family;
     }
@@ -218,6 +228,38 @@ TEST(ModelConfig, Gemma3LegacyKeysAndRefusals) {
   EXPECT_HONE_ERROR(load(dir, j), InputError, "layer_types has 2 entries, expected num_hidden_layers = 7");
   j["layer_types"] = std::vector<std::string>(7, "chunked_attention");
   EXPECT_HONE_ERROR(load(dir, j), InputError, "layer_types holds 'chunked_attention'");
+}
+
+// Phi-4-mini's layout: top-level original_max_position_embeddings and partial_rotary_factor,
+// rope_scaling {type: longrope, short/long factors}; what hone cannot compute is refused by name.
+TEST(ModelConfig, Phi3LongRopeAndRefusals) {
+  TempDir dir;
+  json j = base_config();
+  j["model_type"] = "phi3";
+  j["max_position_embeddings"] = 131072;
+  j["original_max_position_embeddings"] = 4096;
+  j["partial_rotary_factor"] = 0.75;
+  j["rope_scaling"] = {{"type", "longrope"}, {"short_factor", {1.0, 1.0, 1.5, 2.0, 3.0, 4.0}},
+                       {"long_factor", {1.0, 2.0, 4.0, 8.0, 16.0, 32.0}}};
+  auto c = load(dir, j);
+  EXPECT_EQ(c.family, ModelFamily::kPhi3);
+  EXPECT_EQ(c.rotary_dim(), 12);
+  EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, 4096);
+  // sqrt(1 + ln(131072 / 4096) / ln(4096)), as transformers and llama.cpp's converter derive it.
+  EXPECT_NEAR(c.rope_attention_factor(), std::sqrt(1 + std::log(32.0) / std::log(4096.0)), 1e-12);
+  EXPECT_EQ(c.parameter_count(), load(dir, base_config()).parameter_count());  // fused: the same weights
+  test::write_bytes(dir / "config.json", c.to_hf_json());
+  EXPECT_EQ(load_hf_config(dir / "config.json").to_hf_json(), c.to_hf_json());
+  j["rope_scaling"]["short_factor"] = {1.0, 2.0};
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "rope_scaling.short_factor has 2 values, expected rotary_dim / 2 = 6");
+  j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "rope scaling 'dynamic' is not supported for phi3");
+  j["rope_scaling"] = nullptr;
+  j["partial_rotary_factor"] = 0.7;  // 11.2 -> 11 channels: not even
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "partial_rotary_factor 0.7 gives 11 rotary channels of head_dim 16");
+  j["partial_rotary_factor"] = 1.0;
+  j["hidden_act"] = "gelu";
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "hidden_act 'gelu' is not supported (phi3 uses silu)");
 }
 
 TEST(ModelConfigGGUF, Gemma3270M) {
