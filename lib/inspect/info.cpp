@@ -57,10 +57,14 @@ void describe_config(std::ostringstream& out, const ModelConfig& c) {
                                  c.head_dim));
   line(out, "vocab", std::to_string(c.vocab_size));
   line(out, "context", std::to_string(c.max_position_embeddings));
-  line(out, "rope", fmt::format("theta {:g}{}", c.rope_theta,
-                                c.rope_scaling.type.empty() ? ""
-                                                            : fmt::format(", scaling {} x{:g}", c.rope_scaling.type,
-                                                                          c.rope_scaling.factor)));
+  std::string rope = fmt::format("theta {:g}", c.rope_theta);
+  if (c.rope_scaling.type == "longrope")
+    rope += fmt::format(", scaling longrope (long factors past {} tokens, attention factor {:.4g})",
+                        c.rope_scaling.original_max_position_embeddings, c.rope_attention_factor());
+  else if (!c.rope_scaling.type.empty())
+    rope += fmt::format(", scaling {} x{:g}", c.rope_scaling.type, c.rope_scaling.factor);
+  if (c.rotary_dim() != c.head_dim) rope += fmt::format(", {} of {} channels rotated", c.rotary_dim(), c.head_dim);
+  line(out, "rope", rope);
   if (c.rope_local_theta > 0) line(out, "local rope", fmt::format("theta {:g} (sliding layers)", c.rope_local_theta));
   if (c.sliding_window) {
     std::int64_t sliding = 0;
