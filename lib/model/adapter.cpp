@@ -118,8 +118,14 @@ LoraAdapter read_lora_adapter(const fs::path& dir, const ModelConfig& base, cons
                "{}: tensor '{}' names no linear layer of this {}-layer model ({})", src, name, base.num_hidden_layers,
                base_name);
     const std::string leaf = module.substr(module.rfind('.') + 1);
+    // PEFT's rule: an entry names a module by its last name parts ("down_proj", or the full path
+    // "model.layers.0.mlp.down_proj" that PEFT saves for target_modules="all-linear").
+    const auto targets = [&](const std::string& entry) {
+      return module.size() > entry.size() && module.compare(module.size() - entry.size(), entry.size(), entry) == 0 &&
+             module[module.size() - entry.size() - 1] == '.';
+    };
     HONE_CHECK(cfg.target_modules.empty() ||
-                   std::find(cfg.target_modules.begin(), cfg.target_modules.end(), leaf) != cfg.target_modules.end(),
+                   std::any_of(cfg.target_modules.begin(), cfg.target_modules.end(), targets),
                InputError, "{}: tensor '{}' adapts '{}', which adapter_config.json's target_modules [{}] does not list",
                src, name, leaf, fmt::join(cfg.target_modules, ", "));
     if (!cfg.layers_to_transform.empty()) {
