@@ -54,6 +54,8 @@ Run register_eval(CLI::App& root) {
   cmd->add_option("--batch-size", o->eval.batch_size, "Examples per scoring pass, sequences per perplexity pass")->capture_default_str();
   cmd->add_option("--threads", o->eval.threads, "CPU threads (0: all cores)")->capture_default_str();
   cmd->add_option("--device", o->eval.device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--chat-template", o->eval.chat_template,
+                  "Jinja chat template file for prompts (default: the adapter's training template, else the model's)");
   cmd->add_option("--report", o->report, "Write the JSON report here (predictions.jsonl goes beside it)");
   cmd->add_option("--predictions", o->predictions, "Per-example predictions (JSON lines)");
   return [o] {

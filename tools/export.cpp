@@ -16,6 +16,7 @@ Run register_export(CLI::App& root) {
     std::string out;
     std::string dtype = "auto";
     bool overwrite = false;
+    std::string chat_template;  // Jinja file written as the chat template
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = root.add_subcommand("export", "Write files that transformers/PEFT, vLLM and llama.cpp load");
@@ -37,6 +38,8 @@ Run register_export(CLI::App& root) {
       ->check(CLI::IsMember({"auto", "f32", "f16", "bf16", "q8_0"}))
       ->capture_default_str();
   cmd->add_flag("--overwrite", o->overwrite, "Replace an existing output")->capture_default_str();
+  cmd->add_option("--chat-template", o->chat_template,
+                  "Jinja chat template file to write (default: the adapter's training template, else the model's)");
   return [o] {
     ExportOptions e;
     e.model = o->model;
@@ -45,6 +48,7 @@ Run register_export(CLI::App& root) {
     e.out = o->out;
     e.dtype = o->dtype;
     e.overwrite = o->overwrite;
+    e.chat_template = o->chat_template;
     const ExportResult r = export_model(e);
     for (const auto& f : r.files) std::cout << f.string() << "\n";
     spdlog::info("wrote {} ({}, {}, {:.1f} MiB)", o->out, o->format, r.dtype, static_cast<double>(r.bytes) / (1 << 20));

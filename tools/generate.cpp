@@ -7,6 +7,7 @@
 
 #include "command.h"
 #include "generate/text_generation.h"
+#include "text/chat_template.h"
 #include "model/adapter.h"
 
 namespace hone::tools {
@@ -15,6 +16,7 @@ Run register_generate(CLI::App& root) {
   struct Options {
     std::string model;                 // .gguf or HF directory
     std::string adapter;               // LoRA adapter directory
+    std::string chat_template;         // Jinja file that replaces the model's (or adapter's) template
     std::optional<std::string> system;  // system message (the one the model was tuned with)
     std::string prompt;
     bool chat = false;                 // apply the chat template as one user turn
@@ -32,6 +34,8 @@ Run register_generate(CLI::App& root) {
                   "the template's default system turn, without it it leads the prompt");
   cmd->add_option("-p,--prompt", o->prompt, "Prompt text")->required();
   cmd->add_flag("--chat", o->chat, "Apply the chat template as one user turn")->capture_default_str();
+  cmd->add_option("--chat-template", o->chat_template,
+                  "Jinja chat template file (default: the adapter's training template, else the model's)");
   cmd->add_option("-n,--max-new-tokens", o->generation.max_new_tokens, "Tokens to generate at most")->capture_default_str();
   cmd->add_option("--temperature", o->generation.sampling.temperature, "Sampling temperature (0: greedy)")
       ->capture_default_str();
@@ -53,6 +57,9 @@ Run register_generate(CLI::App& root) {
       const LoraAdapter a = read_lora_adapter(o->adapter, model.decoder->config(), o->model);
       check_adapter_tokenizer(a, *model.tokenizer);
       merge_lora_adapter(*model.decoder, a);
+      select_chat_template(*model.tokenizer, o->chat_template, a.chat_template);
+    } else {
+      select_chat_template(*model.tokenizer, o->chat_template);
     }
     model.decoder->pack_for_cpu_inference();
     const auto prompt = prompt_tokens(*model.tokenizer, o->prompt, o->chat, o->system);

@@ -35,6 +35,8 @@ Run register_report(CLI::App& root) {
   cmd->add_option("--export", o->exports, "FORMAT=PATH: an output of hone export (repeatable)");
   cmd->add_option("--base-model", o->base, "The base model the adapters apply to (for the serve commands)");
   cmd->add_option("--title", o->r.title, "Title of the report")->capture_default_str();
+  cmd->add_option("--chat-template", o->r.chat_template,
+                  "The Jinja chat template training used, for the serve commands of a GGUF LoRA adapter");
   cmd->add_option("-o,--out", o->out, "Directory for report.md, report.json and report.html")->required();
   return [o] {
     ReportOptions r = o->r;

@@ -10,6 +10,7 @@
 #include "data/tokenize.h"
 #include "data/train_spm.h"
 #include "generate/text_generation.h"
+#include "text/chat_template.h"
 
 namespace hone::tools {
 
@@ -50,6 +51,7 @@ Run register_tokenize(CLI::App& root) {
       ->capture_default_str();
   cmd->add_flag("--pack", o->store.pack, "Store mode: pack whole examples into sequences of up to --max-len tokens")
       ->capture_default_str();
+  cmd->add_option("--chat-template", o->store.chat_template, "Jinja chat template file to render with instead of the model's");
   cmd->add_option("--template", o->store.template_mode, "Store mode: chat template (auto: the model's, if any)")
       ->check(CLI::IsMember({"auto", "chat", "none"}))
       ->capture_default_str();
@@ -84,6 +86,7 @@ Run register_tokenize(CLI::App& root) {
       return;
     }
     auto tokenizer = Tokenizer::load(o->model);
+    select_chat_template(*tokenizer, o->store.chat_template);
     const std::vector<std::int32_t> ids =
         o->chat || o->system ? prompt_tokens(*tokenizer, o->text, o->chat, o->system)
                              : tokenizer->encode(o->text, o->add_special, /*parse_special=*/false);

@@ -41,6 +41,7 @@ void write_token_store(const fs::path& path, const TokenStoreMeta& m, const std:
     write_attr(f.id, "eos_id", m.eos_id);
     write_attr(f.id, "pad_id", m.pad_id);
     write_attr(f.id, "template", m.template_name);
+    write_attr(f.id, "chat_template", m.chat_template);
     write_attr(f.id, "max_len", m.max_len);
     write_attr(f.id, "packed", std::int64_t{m.packed});
     write_attr(f.id, "train_on_prompt", std::int64_t{m.train_on_prompt});
@@ -80,6 +81,7 @@ TokenStore read_token_store(const fs::path& path) {
   m.eos_id = read_int_attr(f.id, "eos_id", file).value_or(-1);
   m.pad_id = read_int_attr(f.id, "pad_id", file).value_or(-1);
   m.template_name = read_str_attr(f.id, "template", file);
+  m.chat_template = read_str_attr(f.id, "chat_template", file);
   m.max_len = read_int_attr(f.id, "max_len", file).value_or(0);
   m.packed = read_int_attr(f.id, "packed", file).value_or(0) != 0;
   m.train_on_prompt = read_int_attr(f.id, "train_on_prompt", file).value_or(0) != 0;

@@ -29,7 +29,8 @@ struct TokenStoreMeta {
   std::string tokenizer_fingerprint;  // Tokenizer::fingerprint()
   std::int64_t vocab_size = 0;
   std::int64_t bos_id = -1, eos_id = -1, pad_id = -1;  // -1: none
-  std::string template_name;          // "chatml", "llama3", "llama2" or "none"
+  std::string template_name;          // "chat" (rendered with chat_template) or "none"
+  std::string chat_template;          // the Jinja template the examples were rendered with ("" for none)
   std::int64_t max_len = 0;
   bool packed = false;
   bool train_on_prompt = false;

@@ -89,25 +89,32 @@ TokenizedExample tokenize_example(const ExampleFormat& f, const std::string& lin
       ex.loss.resize(ex.ids.size(), 1);
       return ex;
     }
-    // Chat: render the conversation one message at a time. Each rendering must extend the one
-    // before (true of the supported templates); the difference is that message's text with the
-    // template's markers, tokenized with special-token parsing as transformers'
-    // apply_chat_template(tokenize=True) does (and as `hone generate --chat` does).
-    const ChatTemplateInfo& info = *f.chat;
+    // Chat: render the conversation one message at a time (the prefix method). Each rendering
+    // must extend the one before; the difference is that message's text with the template's
+    // markers, tokenized with special-token parsing as transformers' apply_chat_template(tokenize=True)
+    // does (and as `hone generate --chat` does). The loss mask is never guessed: a template whose
+    // renderings are not prefixes of each other is refused.
+    const ChatTemplate& info = *f.chat;
+    const Hint not_prefix{"this template rewrites earlier turns as the conversation grows (e.g. it drops past "
+                          "reasoning); give one that does not with --chat-template FILE"};
     std::string done;
     for (std::size_t i = 0; i < messages.size(); ++i) {
       std::vector<ChatMessage> upto(messages.begin(), messages.begin() + static_cast<std::ptrdiff_t>(i));
       if (messages[i].role == "assistant") {
         const std::string head = render_chat(info, upto, /*add_generation_prompt=*/true);
-        HONE_CHECK(head.compare(0, done.size(), done) == 0, InputError,
-                   "{}: the chat template does not render this conversation incrementally", where);
+        HONE_CHECK(head.compare(0, done.size(), done) == 0, InputError, not_prefix,
+                   "{}: the chat template's rendering up to message {} (with the generation prompt) does not "
+                   "extend its rendering of the messages before it",
+                   where, i);
         append(ex, tok, head.substr(done.size()), train_on_prompt);
         done = head;
       }
       upto.push_back(messages[i]);
       const std::string next = render_chat(info, upto, /*add_generation_prompt=*/false);
-      HONE_CHECK(next.compare(0, done.size(), done) == 0, InputError,
-                 "{}: the chat template does not render this conversation incrementally", where);
+      HONE_CHECK(next.compare(0, done.size(), done) == 0, InputError, not_prefix,
+                 "{}: the chat template's rendering up to message {} does not extend its rendering of the messages "
+                 "before it",
+                 where, i);
       if (messages[i].role == "assistant") append_answer(ex, tok, next.substr(done.size()), f.stop_ids, train_on_prompt);
       else append(ex, tok, next.substr(done.size()), train_on_prompt);
       done = next;
@@ -124,6 +131,7 @@ TokenizeReport tokenize_dataset(const fs::path& dir, const fs::path& out, const 
              dir.string());
   HONE_CHECK(o.max_len > 1, UsageError, "--max-len must be at least 2, got {}", o.max_len);
   const auto tok = Tokenizer::load(model_path);
+  select_chat_template(*tok, o.chat_template);
   const bool chat = o.template_mode == "chat" || (o.template_mode == "auto" && !tok->chat_template().empty());
   HONE_CHECK(o.template_mode != "chat" || !tok->chat_template().empty(), InputError,
              "{}: the model has no chat template (use --template none)", model_path.string());
@@ -133,10 +141,11 @@ TokenizeReport tokenize_dataset(const fs::path& dir, const fs::path& out, const 
   meta.bos_id = tok->bos_id().value_or(-1);
   meta.eos_id = tok->eos_id().value_or(-1);
   meta.pad_id = tok->pad_id().value_or(-1);
-  std::optional<ChatTemplateInfo> chat_info;
-  if (chat) chat_info = ChatTemplateInfo::from_tokenizer(*tok);
+  std::optional<ChatTemplate> chat_info;
+  if (chat) chat_info = ChatTemplate::from_tokenizer(*tok);
   const ExampleFormat format{tok.get(), chat_info ? &*chat_info : nullptr, tok->stop_ids(), o.train_on_prompt};
-  meta.template_name = chat_info ? std::string(chat_format_name(chat_info->format)) : "none";
+  meta.template_name = chat_info ? "chat" : "none";
+  if (chat_info) meta.chat_template = chat_info->source();
   meta.max_len = o.max_len;
   meta.packed = o.pack;
   meta.train_on_prompt = o.train_on_prompt;

@@ -12,7 +12,7 @@
 
 namespace hone {
 class Tokenizer;
-struct ChatTemplateInfo;
+class ChatTemplate;
 }
 
 namespace hone::data {
@@ -25,6 +25,7 @@ struct TokenizeOptions {
   bool train_on_prompt = false;        // loss on prompt/user tokens too
   bool pack = false;                   // pack whole examples into sequences of up to max_len tokens
   std::string template_mode = "auto";  // "auto" (the model's chat template if it has one), "chat", "none"
+  fs::path chat_template;              // a Jinja file to render with instead of the model's template
   int threads = 0;                     // 0: all cores; the output does not depend on it
 };
 
@@ -37,7 +38,7 @@ struct TokenizedExample {
 // What tokenize_example needs besides the record, worked out once per run.
 struct ExampleFormat {
   const Tokenizer* tokenizer = nullptr;
-  const ChatTemplateInfo* chat = nullptr;  // null: no chat template (prompt text, completion, eos)
+  const ChatTemplate* chat = nullptr;  // null: no chat template (prompt text, completion, eos)
   std::vector<std::int32_t> stop_ids;      // end-of-turn tokens: the loss ends after the first one
   bool train_on_prompt = false;
 };

@@ -162,7 +162,9 @@ std::string default_name(const EvalModel& m) {
   return s;
 }
 
-LoadedModel load(const EvalModel& m, c10::Device device, c10::ScalarType dtype) {
+// The chat template that renders its prompts: --chat-template, else the one the adapter's training
+// data were rendered with, else the model's own.
+LoadedModel load(const EvalModel& m, c10::Device device, c10::ScalarType dtype, const fs::path& chat_template) {
   LoadedModel out;
   LoadOptions lo;
   lo.device = device;
@@ -177,6 +179,9 @@ LoadedModel load(const EvalModel& m, c10::Device device, c10::ScalarType dtype) 
     out.adapter_params = a.parameter_count();
     out.bytes += adapter_bytes(m.adapter);
     merge_lora_adapter(*out.lm.decoder, a);
+    select_chat_template(*out.lm.tokenizer, chat_template, a.chat_template);
+  } else {
+    select_chat_template(*out.lm.tokenizer, chat_template);
   }
   if (out.lm.decoder->pack_for_cpu_inference()) spdlog::debug("{}: weights packed for oneDNN", out.name);
   return out;
@@ -192,11 +197,11 @@ struct Encoded {
 
 struct Encoder {
   const Tokenizer* tok;
-  std::optional<ChatTemplateInfo> chat;
+  std::optional<ChatTemplate> chat;
   data::ExampleFormat format;
 
   explicit Encoder(const Tokenizer& t) : tok(&t) {
-    if (!t.chat_template().empty()) chat = ChatTemplateInfo::from_tokenizer(t);
+    if (!t.chat_template().empty()) chat = ChatTemplate::from_tokenizer(t);
     format = {tok, chat ? &*chat : nullptr, tok->stop_ids(), false};
   }
   Encoded encode(const std::string& line, const std::string& where) const {
@@ -899,7 +904,7 @@ std::string run_eval(const EvalOptions& o) {
   ordered_json models = ordered_json::array();
   std::vector<ordered_json> predictions;
   for (const EvalModel& m : o.models) {
-    LoadedModel lm = load(m, device, dtype);
+    LoadedModel lm = load(m, device, dtype, o.chat_template);
     spdlog::info("evaluating {} ({} parameters)", lm.name, lm.params);
     c10::InferenceMode guard;
     ModelReport r = store_mode ? evaluate_store(o, *store, lm) : evaluate_examples(o, d, lm);

@@ -46,6 +46,7 @@ struct EvalOptions {
   int threads = 0;                // CPU threads (0: all cores)
   std::string device = "cpu";     // cpu | cuda | cuda:N
   std::string dtype = "f32";      // weights and activations: f32, bf16 (about 2x faster on CPUs with AVX512-BF16 or AMX), or fast (bf16 where native)
+  fs::path chat_template;         // a Jinja file that renders prompts instead of the model's (or adapter's) template
   fs::path report;                // JSON report ("" -> none)
   fs::path predictions;           // per-example predictions (JSON lines; "" -> beside the report)
 };

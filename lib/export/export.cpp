@@ -17,6 +17,7 @@
 #include "model/loader.h"
 #include "model/names.h"
 #include "text/tokenizer.h"
+#include "text/chat_template.h"
 #include "text/tokenizer_export.h"
 
 namespace hone {
@@ -139,7 +140,8 @@ void add_arch_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& a
 
 // ---------------------------------------------------------------------------- formats
 
-void export_peft(const ExportOptions& o, const LoraAdapter& adapter, const std::string& dtype, AtomicDir& dir) {
+void export_peft(const ExportOptions& o, const LoraAdapter& adapter, const std::string& chat_template,
+                 const std::string& dtype, AtomicDir& dir) {
   LoraAdapterConfig cfg = adapter.config;
   cfg.base_model = o.model.string();
   std::vector<at::Tensor> keep;
@@ -154,8 +156,10 @@ void export_peft(const ExportOptions& o, const LoraAdapter& adapter, const std::
   }
   std::map<std::string, std::string> metadata{{"format", "pt"}};
   if (!adapter.tokenizer_fingerprint.empty()) metadata[kAdapterTokenizerKey] = adapter.tokenizer_fingerprint;
+  if (!chat_template.empty()) metadata[kAdapterChatTemplateKey] = chat_template;
   write_safetensors(dir.path() / "adapter_model.safetensors", writes, metadata);
   write_file_atomic(dir.path() / "adapter_config.json", peft_adapter_config_json(cfg));
+  if (!chat_template.empty()) write_file_atomic(dir.path() / "chat_template.jinja", chat_template);
 }
 
 void export_hf(const ExportOptions& o, ModelWeights& m, const Tokenizer& tokenizer, const std::string& dtype,
@@ -181,9 +185,10 @@ void export_hf(const ExportOptions& o, ModelWeights& m, const Tokenizer& tokeniz
   gen["transformers_version"] = "4.57.0";
   write_file_atomic(dir.path() / "generation_config.json", gen.dump(2) + "\n");
   write_hf_tokenizer_files(o.model, dir.path(), c.max_position_embeddings);
+  if (!tokenizer.chat_template().empty()) write_hf_chat_template(dir.path(), tokenizer.chat_template());
 }
 
-void export_gguf(const ExportOptions& o, ModelWeights& m, const WeightType& wt) {
+void export_gguf(const ExportOptions& o, ModelWeights& m, const Tokenizer& tokenizer, const WeightType& wt) {
   const ModelConfig& c = m.config;
   const std::string arch(family_traits(c.family).gguf_arch);
   if (c.sliding_window && c.sliding_layers.empty())
@@ -193,6 +198,7 @@ void export_gguf(const ExportOptions& o, ModelWeights& m, const WeightType& wt) 
   set_general(w, arch, "model", o.out, wt);
   add_arch_metadata(w, c, arch, o.model.string());
   for (auto& [key, value] : tokenizer_gguf_metadata(o.model)) w.set(key, std::move(value));
+  if (!tokenizer.chat_template().empty()) w.set("tokenizer.chat_template", GGUFValue::str(tokenizer.chat_template()));
 
   c10::InferenceMode guard;
   for (const WeightSpec& spec : expected_weights(c)) {
@@ -261,6 +267,8 @@ ExportResult export_model(const ExportOptions& o) {
     adapter = read_lora_adapter(o.adapter, config, o.model.string());
     check_adapter_tokenizer(adapter, *tokenizer);
   }
+  select_chat_template(*tokenizer, o.chat_template, adapter.chat_template);
+  if (!tokenizer->chat_template().empty()) ChatTemplate::from_tokenizer(*tokenizer);  // parses: refused before writing
   const fs::path parent = o.out.parent_path();
   if (!parent.empty()) fs::create_directories(parent);
 
@@ -269,9 +277,10 @@ ExportResult export_model(const ExportOptions& o) {
   switch (o.format) {
     case ExportFormat::kPeft: {
       AtomicDir dir(o.out);
-      export_peft(o, adapter, dtype, dir);
+      export_peft(o, adapter, tokenizer->chat_template(), dtype, dir);
       dir.commit();
       result.files = {o.out / "adapter_config.json", o.out / "adapter_model.safetensors"};
+      if (!tokenizer->chat_template().empty()) result.files.push_back(o.out / "chat_template.jinja");
       break;
     }
     case ExportFormat::kGgufLora:
@@ -287,7 +296,7 @@ ExportResult export_model(const ExportOptions& o) {
                    o.model.string());
       if (!o.adapter.empty()) merge_lora_adapter(m.tensors, adapter);
       if (o.format == ExportFormat::kGguf) {
-        export_gguf(o, m, wt);
+        export_gguf(o, m, *tokenizer, wt);
         result.files = {o.out};
       } else {
         AtomicDir dir(o.out);

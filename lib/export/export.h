@@ -3,6 +3,8 @@
 //   hf         a merged HF checkpoint (config.json, model.safetensors, generation_config.json, tokenizer files)
 //   gguf       a merged GGUF model for llama.cpp (f32, f16, bf16, q8_0), tokenizer and chat template included
 //   gguf-lora  a GGUF LoRA adapter for llama.cpp (general.type = adapter), used with the base GGUF
+// The chat template written is the one training used (recorded in the adapter), so that the served
+// model formats its prompts as the trained one did.
 // Every check (adapter against base, tokenizer, format against what it can hold) runs before the
 // first byte is written; outputs are written atomically.
 #pragma once
@@ -28,6 +30,10 @@ struct ExportOptions {
   // f32 | f16 | bf16 | q8_0 | auto (gguf: f16; the others: f32)
   std::string dtype = "auto";
   bool overwrite = false;  // replace an existing output
+  // A Jinja file to write as the chat template; default: the one the adapter was trained with,
+  // else the base model's. It goes into every output that holds one (tokenizer_config.json and
+  // chat_template.jinja, GGUF tokenizer.chat_template, chat_template.jinja beside a PEFT adapter).
+  fs::path chat_template;
 };
 
 struct ExportResult {

@@ -20,12 +20,12 @@ LanguageModel load_language_model(const fs::path& path, const LoadOptions& optio
 std::vector<std::int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& text, bool chat,
                                         const std::optional<std::string>& system) {
   if (!chat) return tokenizer.encode(plain_prompt(system, text), /*add_special=*/true, /*parse_special=*/false);
-  const ChatTemplateInfo info = ChatTemplateInfo::from_tokenizer(tokenizer);
+  const ChatTemplate info = ChatTemplate::from_tokenizer(tokenizer);
   std::vector<ChatMessage> messages;
   if (system) messages.push_back({"system", *system});
   messages.push_back({"user", text});
   const std::string rendered = render_chat(info, messages, /*add_generation_prompt=*/true);
-  // The rendered template carries its own bos text where the family has one (Llama 3, Llama 2),
+  // The rendered template carries its own bos text where it writes one (Llama 3, Llama 2, Gemma),
   // as transformers' apply_chat_template(tokenize=True) does.
   return tokenizer.encode(rendered, /*add_special=*/false, /*parse_special=*/true);
 }

@@ -15,6 +15,7 @@
 #include "model/config.h"
 #include "model/family.h"
 #include "model/loader.h"
+#include "text/sha256.h"
 
 namespace hone {
 
@@ -332,8 +333,12 @@ herr_t h5_visit_cb(hid_t root, const char* name, const H5O_info_t* info, void* d
 void describe_token_store(std::ostringstream& out, const fs::path& path) {
   const data::TokenStore st = data::read_token_store(path);
   const auto& m = st.meta;
+  // The chat template is named by the start of its SHA-256: two stores were rendered alike when equal.
+  const std::string tmpl =
+      m.chat_template.empty() ? m.template_name
+                              : fmt::format("{} (sha256 {})", m.template_name, sha256_hex(m.chat_template).substr(0, 12));
   line(out, "token store", fmt::format("tokenizer {}, vocab {}, template {}, max_len {}{}{}",
-                                       m.tokenizer_fingerprint.substr(0, 16), m.vocab_size, m.template_name, m.max_len,
+                                       m.tokenizer_fingerprint.substr(0, 16), m.vocab_size, tmpl, m.max_len,
                                        m.packed ? ", packed" : "", m.train_on_prompt ? ", loss on prompts too" : ""));
   if (!m.model.empty()) line(out, "made with", m.model);
   for (const auto& [name, s] : st.splits) {

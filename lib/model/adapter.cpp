@@ -93,6 +93,7 @@ LoraAdapter read_lora_adapter(const fs::path& dir, const ModelConfig& base, cons
   const SafetensorsFile st = SafetensorsFile::open(file);
   const std::string src = file.string();
   if (auto it = st.metadata().find(kAdapterTokenizerKey); it != st.metadata().end()) adapter.tokenizer_fingerprint = it->second;
+  if (auto it = st.metadata().find(kAdapterChatTemplateKey); it != st.metadata().end()) adapter.chat_template = it->second;
 
   // The base's linear layers, in model order: PEFT module name -> (weight name, [out, in]).
   std::map<std::string, std::pair<std::string, std::vector<std::int64_t>>> linears;

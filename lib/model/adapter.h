@@ -31,6 +31,9 @@ struct LoraAdapterConfig {
 // The safetensors metadata key under which hone records the tokenizer fingerprint of the base an
 // adapter was trained on (PEFT ignores metadata it does not know).
 inline constexpr const char* kAdapterTokenizerKey = "hone.tokenizer_fingerprint";
+// ... and the chat template its training data were rendered with, so that generate, eval and
+// export format prompts as training did.
+inline constexpr const char* kAdapterChatTemplateKey = "hone.chat_template";
 
 // One adapted linear layer: the base weight's canonical name ("model.layers.3.self_attn.q_proj.weight")
 // and its float32 factors A [r, in], B [out, r].
@@ -44,6 +47,7 @@ struct LoraAdapter {
   LoraAdapterConfig config;
   std::vector<LoraFactors> factors;   // in layer order, then the order of DecoderLayer::linears()
   std::string tokenizer_fingerprint;  // "" when the adapter does not record it (e.g. written by PEFT)
+  std::string chat_template;          // "" when it records none (plain prompts, or written by PEFT)
   std::int64_t parameter_count() const;
 };
 

@@ -81,9 +81,19 @@ std::string py_in_dquotes(const std::string& s) {
 
 // How to serve an export, as shell commands (one per line). `system`: the system message the
 // data were ingested with (ingest --system), which the served model must be given too.
+// `chat_template`: the template training used, given to servers of outputs that lack it (a GGUF
+// LoRA adapter; a PEFT adapter carries it as chat_template.jinja, which vLLM is pointed at).
 std::string serve_command(const std::string& format, const fs::path& path, const fs::path& base,
-                          const std::optional<std::string>& system) {
+                          const std::optional<std::string>& system, const fs::path& chat_template) {
   const std::string p = path.string(), b = base.empty() ? "BASE" : base.string();
+  std::error_code ec;
+  const fs::path peft_template = path / "chat_template.jinja";
+  const fs::path vllm_template = !chat_template.empty() ? chat_template
+                                 : fs::is_regular_file(peft_template, ec) ? peft_template
+                                                                          : fs::path();
+  const std::string vllm_flag = vllm_template.empty() ? "" : " --chat-template " + shell_quote(vllm_template.string());
+  const std::string llama_flag =
+      chat_template.empty() ? "" : " --jinja --chat-template-file " + shell_quote(chat_template.string());
   const std::string sys_flag = system ? " -sys " + shell_quote(*system) : "";
   const std::string sys_note =
       system ? "  # send the system message " + shell_quote(*system) + " with every request" : "";
@@ -92,7 +102,7 @@ std::string serve_command(const std::string& format, const fs::path& path, const
                        "&& ollama run tuned",
                        p + " -cnv", sys_flag, shell_quote("FROM " + p),
                        system ? " " + shell_quote("SYSTEM \"\"\"" + *system + "\"\"\"") : "");
-  if (format == "gguf-lora") return fmt::format("llama-cli -m {} --lora {} -cnv{}", b, p, sys_flag);
+  if (format == "gguf-lora") return fmt::format("llama-cli -m {} --lora {} -cnv{}{}", b, p, llama_flag, sys_flag);
   const std::string messages =
       system ? "[{'role': 'system', 'content': " + py_in_dquotes(*system) + "}, {'role': 'user', 'content': 'Hello'}]"
              : "'Hello'";
@@ -101,10 +111,10 @@ std::string serve_command(const std::string& format, const fs::path& path, const
                        "print(pipeline('text-generation', model='{0}')({1})[0]['generated_text'])\"", p, messages,
                        sys_note);
   if (format == "peft")
-    return fmt::format("vllm serve HF_BASE --enable-lora --lora-modules tuned={0}{2}\npython -c \"from transformers import "
+    return fmt::format("vllm serve HF_BASE --enable-lora --lora-modules tuned={0}{3}{2}\npython -c \"from transformers import "
                        "AutoModelForCausalLM; from peft import PeftModel; "
                        "m = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained('HF_BASE'), '{0}')\"  "
-                       "# HF_BASE: the base as an HF directory (hone export -m {1} --format hf -o HF_BASE)", p, b, sys_note);
+                       "# HF_BASE: the base as an HF directory (hone export -m {1} --format hf -o HF_BASE)", p, b, sys_note, vllm_flag);
   return "";
 }
 
@@ -193,7 +203,7 @@ std::string write_report(const ReportOptions& o) {
     exports.push_back({{"format", format},
                        {"path", path.string()},
                        {"bytes", path_bytes(path)},
-                       {"serve", serve_command(format, path, o.base_model, system)}});
+                       {"serve", serve_command(format, path, o.base_model, system, o.chat_template)}});
   }
 
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());

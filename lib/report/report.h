@@ -20,6 +20,9 @@ struct ReportOptions {
   // (format, path) of exports: peft, hf, gguf, gguf-lora (as `hone export --format`).
   std::vector<std::pair<std::string, fs::path>> exports;
   fs::path base_model;  // the base the adapters apply to (for the serve commands)
+  // The chat template the models were trained with, for the serve commands of outputs that do not
+  // carry it (a GGUF LoRA adapter, served with the base's template otherwise).
+  fs::path chat_template;
   fs::path out;         // directory: report.md, report.json, report.html
 };
 

@@ -1,53 +1,63 @@
-// Chat templates: the three prompt formats hone fine-tunes, rendered in C++ exactly as
-// transformers renders the models' jinja templates (apply_chat_template with
-// ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)). There is no jinja
-// interpreter here: detect_chat_format() recognises the family of a template and render_chat()
-// writes that family's format.
-//
-//   ChatML (SmolLM2, Qwen2.5):  <|im_start|>{role}\n{content}<|im_end|>\n ... [<|im_start|>assistant\n]
-//     with the template's default system prompt when the first message is not a system one.
-//   Llama 3:  {bos}<|start_header_id|>{role}<|end_header_id|>\n\n{content|trim}<|eot_id|> ...
-//     [<|start_header_id|>assistant<|end_header_id|>\n\n]
-//   Llama 2:  {bos}[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user|strip} [/INST] {assistant|strip} {eos}...
+// Chat templates: the model's own Jinja template (GGUF tokenizer.chat_template, tokenizer_config.json
+// chat_template or chat_template.jinja), or the file --chat-template names, rendered by hone's
+// Jinja interpreter (text/jinja/jinja.h) exactly as transformers' apply_chat_template renders it:
+// the context holds `messages`, `add_generation_prompt` and the tokenizer's special-token texts
+// (`bos_token`, `eos_token`, `unk_token`, `pad_token`, where it has them).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
+
+#include "core/fs.h"
 
 namespace hone {
 
 class Tokenizer;
-
-enum class ChatFormat { kChatML, kLlama3, kLlama2 };
-std::string_view chat_format_name(ChatFormat f);
+namespace jinja {
+class Template;
+}
 
 struct ChatMessage {
-  std::string role;     // "system", "user" or "assistant"
+  std::string role;     // "system", "user", "assistant" (or what the template accepts)
   std::string content;
 };
 
-struct ChatTemplateInfo {
-  ChatFormat format = ChatFormat::kChatML;
-  std::string bos_token;            // text of the bos token, for templates that write {{ bos_token }}
-  std::string eos_token;            // text of the eos token (Llama 2 ends assistant turns with it)
-  bool has_default_system = false;  // ChatML: the template inserts a system turn when there is none
-  std::string default_system;       // its content
+// A compiled chat template with the token texts its context carries.
+class ChatTemplate {
+ public:
+  // Parses `jinja`; InputError naming `origin` (the model or file it came from) and the line and
+  // column of a syntax error.
+  ChatTemplate(const std::string& jinja, std::string origin, std::string bos_token = "", std::string eos_token = "",
+               std::string unk_token = "", std::string pad_token = "");
+  // The tokenizer's chat_template() with its special-token texts; InputError when it has none.
+  static ChatTemplate from_tokenizer(const Tokenizer& tokenizer);
 
-  // Detects the format of `jinja` and extracts its default system prompt.
-  static ChatTemplateInfo from_jinja(const std::string& jinja, std::string bos_token, std::string eos_token);
-  // The tokenizer's chat_template() with its bos/eos token texts.
-  static ChatTemplateInfo from_tokenizer(const Tokenizer& tokenizer);
+  // The prompt text for `messages`. What the template raises (raise_exception), and every bound of
+  // the interpreter, is an InputError naming the template's origin.
+  std::string render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+
+  const std::string& source() const { return source_; }
+  const std::string& origin() const { return origin_; }
+
+ private:
+  std::shared_ptr<const jinja::Template> compiled_;
+  std::string source_, origin_;
+  std::string bos_, eos_, unk_, pad_;
 };
 
-// InputError (with a hint) for an empty template or one of no known family.
-ChatFormat detect_chat_format(const std::string& jinja);
-
-// The prompt text for `messages`. Llama 2 requires user/assistant turns to alternate after an
-// optional system message (the template raises otherwise): InputError naming the message.
-std::string render_chat(const ChatTemplateInfo& info, const std::vector<ChatMessage>& messages,
+// The same as template.render(messages, add_generation_prompt).
+std::string render_chat(const ChatTemplate& chat_template, const std::vector<ChatMessage>& messages,
                         bool add_generation_prompt);
+
+// The text of a --chat-template file: InputError when it is missing or empty.
+std::string read_chat_template_file(const fs::path& file);
+
+// Chooses the template a command renders with and sets it on `tokenizer`: the text of `file`
+// (--chat-template) when given, else `recorded` (the template an adapter's training data were
+// rendered with) when not empty, else the tokenizer's own.
+void select_chat_template(Tokenizer& tokenizer, const fs::path& file, const std::string& recorded = "");
 
 // The prompt text without a chat template: a system message (ingest --system), if any, leads the
 // prompt, followed by a blank line. tokenize, eval and generate all render plain prompts so.

@@ -77,6 +77,16 @@ class Tokenizer {
   // <|end_of_text|>, <|endoftext|>, <end_of_turn>, <|eom_id|>, </s>), sorted.
   std::vector<std::int32_t> stop_ids() const;
   const std::string& chat_template() const { return chat_template_; }  // jinja text ("" if none)
+  // Replaces the model's chat template (--chat-template, or the one an adapter was trained with);
+  // `origin` names where it came from in errors.
+  void set_chat_template(std::string jinja, std::string origin) {
+    chat_template_ = std::move(jinja);
+    chat_template_origin_ = std::move(origin);
+  }
+  // Where the chat template came from: the model (source()) unless set_chat_template replaced it.
+  const std::string& chat_template_origin() const {
+    return chat_template_origin_.empty() ? source_ : chat_template_origin_;
+  }
   // Hex SHA-256 over the kind, vocabulary strings in id order, token types, merges (or piece
   // scores), pre-tokenizer regexes, special ids and add_bos/add_eos. Equal for the same tokenizer
   // loaded from GGUF or from an HF directory; the chat template is not part of it.
@@ -104,6 +114,7 @@ class Tokenizer {
   bool add_bos_ = false;
   bool add_eos_ = false;
   std::string chat_template_;
+  std::string chat_template_origin_;
   std::string fingerprint_;
   std::string source_;
 

@@ -260,3 +260,19 @@ std::vector<fs::path> write_hf_tokenizer_files(const fs::path& model_path, const
 }
 
 }  // namespace hone
+
+namespace hone {
+
+void write_hf_chat_template(const fs::path& dir, const std::string& jinja) {
+  const fs::path cfg_path = dir / "tokenizer_config.json";
+  ordered_json cfg = ordered_json::object();
+  if (fs::exists(cfg_path)) {
+    cfg = ordered_json::parse(read_file(cfg_path), nullptr, /*allow_exceptions=*/false);
+    HONE_CHECK(cfg.is_object(), InputError, "{}: not a JSON object", cfg_path.string());
+  }
+  cfg["chat_template"] = jinja;
+  write_file_atomic(cfg_path, cfg.dump(2, ' ', /*ensure_ascii=*/false) + "\n");
+  write_file_atomic(dir / "chat_template.jinja", jinja);
+}
+
+}  // namespace hone

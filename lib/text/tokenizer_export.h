@@ -25,4 +25,9 @@ std::vector<std::pair<std::string, GGUFValue>> tokenizer_gguf_metadata(const fs:
 std::vector<fs::path> write_hf_tokenizer_files(const fs::path& model_path, const fs::path& dir,
                                                std::int64_t model_max_length);
 
+// Makes `jinja` the chat template of the HF directory `dir`: tokenizer_config.json's
+// "chat_template" (the file is created if absent) and chat_template.jinja, which transformers
+// prefers when both exist; the two then agree.
+void write_hf_chat_template(const fs::path& dir, const std::string& jinja);
+
 }  // namespace hone

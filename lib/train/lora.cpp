@@ -233,13 +233,15 @@ void write_parameters(const fs::path& file, const std::vector<TrainableParam>& p
 }
 
 void write_peft_adapter(const fs::path& dir, const LoraOptions& o, const std::vector<TrainableParam>& params,
-                        const std::string& base_model, const std::string& tokenizer_fingerprint) {
+                        const std::string& base_model, const std::string& tokenizer_fingerprint,
+                        const std::string& chat_template) {
   fs::create_directories(dir);
   std::vector<std::pair<std::string, at::Tensor>> named;
   for (const TrainableParam& p : params) named.emplace_back(p.name, p.tensor);
   std::vector<at::Tensor> keep;
   std::map<std::string, std::string> metadata{{"format", "pt"}};
   if (!tokenizer_fingerprint.empty()) metadata[kAdapterTokenizerKey] = tokenizer_fingerprint;
+  if (!chat_template.empty()) metadata[kAdapterChatTemplateKey] = chat_template;
   write_safetensors(dir / "adapter_model.safetensors", tensor_writes(named, keep), metadata);
   LoraAdapterConfig c;
   c.r = o.r;

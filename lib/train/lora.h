@@ -65,9 +65,11 @@ void load_parameters(const fs::path& file, const std::vector<TrainableParam>& pa
 void write_parameters(const fs::path& file, const std::vector<TrainableParam>& params);
 
 // Writes a PEFT adapter directory's two files (adapter_config.json, adapter_model.safetensors),
-// recording the base's tokenizer fingerprint (when given) in the safetensors metadata.
+// recording the base's tokenizer fingerprint and the chat template of the training data (when
+// given) in the safetensors metadata.
 void write_peft_adapter(const fs::path& dir, const LoraOptions& options, const std::vector<TrainableParam>& params,
-                        const std::string& base_model, const std::string& tokenizer_fingerprint = "");
+                        const std::string& base_model, const std::string& tokenizer_fingerprint = "",
+                        const std::string& chat_template = "");
 
 // Writes a full model as an HF directory, atomically (a temporary directory renamed into place):
 // config.json, model.safetensors and, when `tokenizer_source` is given, the HF tokenizer files of

@@ -639,7 +639,8 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
       if (improved) {
         best_valid = v;
         best_step = step;
-        if (main && !o.full) write_peft_adapter(o.out / "best", o.lora, params, base_model, store.meta.tokenizer_fingerprint);
+        if (main && !o.full) write_peft_adapter(o.out / "best", o.lora, params, base_model, store.meta.tokenizer_fingerprint,
+                                                store.meta.chat_template);
       }
       if (main) {
         progress.finish();
@@ -669,7 +670,7 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
     if (o.full)
       write_full_model(o.out / "model", model, o.model, store.meta.max_len);
     else
-      write_peft_adapter(o.out, o.lora, params, base_model, store.meta.tokenizer_fingerprint);
+      write_peft_adapter(o.out, o.lora, params, base_model, store.meta.tokenizer_fingerprint, store.meta.chat_template);
     write_loss_curve(metrics->path(), o.out / "loss.svg", o.out.filename().string(), job.loss_label);
     json run = {{"hone_version", version_string()},
                 {"command", job.command},

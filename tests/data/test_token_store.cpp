@@ -19,7 +19,8 @@ fs::path store_edited(const TempDir& dir, const std::function<void(hid_t)>& edit
   TokenStoreMeta m;
   m.tokenizer_fingerprint = "0123456789abcdef";
   m.vocab_size = 100;
-  m.template_name = "chatml";
+  m.template_name = "chat";
+  m.chat_template = "{{ messages[0].content }}";
   m.max_len = 16;
   TokenSplit s;
   s.input_ids = {1, 5, 7, 2, 1, 9, 2};
@@ -46,7 +47,9 @@ void replace_attr(hid_t obj, const char* name, hid_t type, const void* value) {
 
 TEST(TokenStore, DatasetsAndAttributesOfTheWrongTypeAreRefused) {
   TempDir dir;
-  ASSERT_EQ(read_token_store(store_edited(dir, [](hid_t) {})).splits.at("train").tokens(), 7);
+  const TokenStore plain = read_token_store(store_edited(dir, [](hid_t) {}));
+  ASSERT_EQ(plain.splits.at("train").tokens(), 7);
+  EXPECT_EQ(plain.meta.chat_template, "{{ messages[0].content }}");  // the template travels with the store
 
   // Token ids stored as floating-point numbers (a store rewritten by numpy's default dtype).
   auto path = store_edited(dir, [](hid_t f) {

@@ -56,7 +56,8 @@ TEST(Tokenize, LossFallsOnAnswersAndTheirEndOfTurnToken) {
   const TokenSplit& s = st.splits.at("train");
   ASSERT_EQ(s.examples(), 2);
   EXPECT_EQ(st.meta.tokenizer_fingerprint, tok->fingerprint());
-  EXPECT_EQ(st.meta.template_name, "ChatML");
+  EXPECT_EQ(st.meta.template_name, "chat");
+  EXPECT_EQ(st.meta.chat_template, tok->chat_template());
   std::map<std::string, std::string> loss_text, full_text;
   for (std::int64_t i = 0; i < 2; ++i) {
     const std::string full = slice_text(*tok, s, s.example_offsets[i], s.example_offsets[i + 1], false);
@@ -102,7 +103,7 @@ TEST(Tokenize, TextRecordsWithoutTemplateEndWithEos) {
 TEST(Tokenize, SystemMessageOfCompletionRecords) {
   if (!test::have_model()) GTEST_SKIP() << "no model";
   const auto tok = Tokenizer::load(test::model_path());
-  const ChatTemplateInfo chat = ChatTemplateInfo::from_tokenizer(*tok);
+  const ChatTemplate chat = ChatTemplate::from_tokenizer(*tok);
   const ExampleFormat with_chat{tok.get(), &chat, tok->stop_ids(), false};
   const ExampleFormat no_template{tok.get(), nullptr, tok->stop_ids(), false};
   auto render = [&](const ExampleFormat& f, const std::string& line, bool loss_only) {
@@ -123,6 +124,54 @@ TEST(Tokenize, SystemMessageOfCompletionRecords) {
   EXPECT_EQ(render(with_chat, task, true), "card_arrival<|im_end|>");
   EXPECT_EQ(render(no_template, task, false), "Classify.\n\nWhere is my card?card_arrival<|im_end|>");
   EXPECT_EQ(render(no_template, task, true), "card_arrival<|im_end|>");
+}
+
+// --chat-template renders with a file's template instead of the model's (recorded in the store);
+// the loss still covers every assistant turn with its end-of-turn token, and nothing else.
+TEST(Tokenize, ChatTemplateFileReplacesTheModelsOwn) {
+  if (!test::have_model()) GTEST_SKIP() << "no model";
+  TempDir dir;
+  const std::string jinja =
+      "{% for m in messages %}{{ '<|im_start|>' + ('bot' if m.role == 'assistant' else m.role) + '\n' + "
+      "m.content | trim + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>bot\n' }}"
+      "{% endif %}";
+  test::write_bytes(dir / "t.jinja", jinja);
+  TokenizeOptions o;
+  o.chat_template = dir / "t.jinja";
+  const TokenStore st = make_store(dir, kMixed, o);
+  EXPECT_EQ(st.meta.chat_template, jinja);
+  const auto tok = Tokenizer::load(test::model_path());
+  const TokenSplit& s = st.splits.at("train");
+  std::set<std::string> full, loss;
+  for (std::int64_t i = 0; i < s.examples(); ++i) {
+    full.insert(slice_text(*tok, s, s.example_offsets[i], s.example_offsets[i + 1], false));
+    loss.insert(slice_text(*tok, s, s.example_offsets[i], s.example_offsets[i + 1], true));
+  }
+  EXPECT_EQ(full.count("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>bot\n"
+                       "Hello!<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>bot\nGoodbye.<|im_end|>\n"),
+            1u);
+  EXPECT_EQ(loss, (std::set<std::string>{"card_arrival<|im_end|>", "Hello!<|im_end|>Goodbye.<|im_end|>"}));
+}
+
+// A template whose generation prompt is not the start of the assistant turn it renders later (an
+// empty think block opened only by the prompt) has no place for the loss mask: it is refused.
+TEST(Tokenize, TemplatesThatAreNotPrefixesAreRefused) {
+  if (!test::have_model()) GTEST_SKIP() << "no model";
+  TempDir dir;
+  test::write_bytes(dir / "t.jinja",
+                    "{% for m in messages %}{{ '<|im_start|>' + m.role + '\n' + m.content + '<|im_end|>\n' }}"
+                    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n<think>\n\n</think>\n\n' }}"
+                    "{% endif %}");
+  TokenizeOptions o;
+  o.chat_template = dir / "t.jinja";
+  try {
+    make_store(dir, kMixed, o);
+    ADD_FAILURE() << "the template must be refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(e.message().find("does not extend its rendering of the messages before it"), std::string::npos)
+        << e.message();
+    EXPECT_NE(e.hint().find("--chat-template"), std::string::npos) << e.hint();
+  }
 }
 
 TEST(Tokenize, PackingKeepsWholeExamplesWithinMaxLen) {
@@ -258,7 +307,8 @@ TEST(TokenizeCli, SummaryAndExitCodes) {
   // (the loss), 1 for the template's final newline.
   EXPECT_NE(r.out.find("train 1 examples, 41 tokens, 5 with loss, 1 sequences"), std::string::npos) << r.out;
   auto info = test::run_hone({"info", (dir / "s.h5").string()});
-  EXPECT_NE(info.out.find("template ChatML, max_len 64, packed"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("template chat (sha256 "), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("), max_len 64, packed"), std::string::npos) << info.out;
   auto missing = test::run_hone({"tokenize", (dir / "nowhere").string(), "-o", (dir / "x.h5").string(), "-m", test::model_path()});
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_NE(missing.err.find("nowhere: not a directory"), std::string::npos) << missing.err;

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/gguf.h"
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
 #include "export/export.h"
@@ -309,6 +310,45 @@ TEST(ExportErrors, MismatchesAndUnsupportedAdaptersFailBeforeWriting) {
   auto r = test::run_hone({"export", "-m", m, "--adapter", (dir / "tok").string(), "--format", "gguf", "-o", (dir / "exists").string()});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("exists"), std::string::npos) << r.err;
+}
+
+// The chat template training used travels into every output: --chat-template (here at export)
+// is recorded in the PEFT adapter, a later export of that adapter writes it into the GGUF and the
+// HF directory without being told, and transformers renders it there as hone does.
+TEST(ExportChatTemplate, TheTrainingTemplateGoesIntoEveryOutput) {
+  if (!test::have_python() || !test::have_model()) GTEST_SKIP() << "needs .venv and the model";
+  TempDir dir;
+  const std::string m = test::model_path();
+  const std::string jinja =
+      "{% for m in messages %}{{ '<|im_start|>' + ('bot' if m.role == 'assistant' else m.role) + '\n' + "
+      "m.content | trim + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>bot\n' }}"
+      "{% endif %}";
+  test::write_bytes(dir / "t.jinja", jinja);
+  expect_ok(test::run_hone({"export", "-m", m, "--adapter", peft_adapter(m).string(), "--format", "peft",
+                            "--chat-template", (dir / "t.jinja").string(), "-o", (dir / "peft").string()}),
+            "export peft");
+  EXPECT_EQ(test::read_bytes(dir / "peft" / "chat_template.jinja"), jinja);
+  EXPECT_EQ(read_lora_adapter(dir / "peft", load_decoder(m).config(), m).chat_template, jinja);
+  const std::string a = (dir / "peft").string();
+  expect_ok(test::run_hone({"export", "-m", m, "--adapter", a, "--format", "gguf", "-o", (dir / "t.gguf").string()}),
+            "export gguf");
+  EXPECT_EQ(GGUFFile::open(dir / "t.gguf").get_string("tokenizer.chat_template"), jinja);
+  expect_ok(test::run_hone({"export", "-m", m, "--adapter", a, "--format", "hf", "--dtype", "f16", "-o",
+                            (dir / "hf").string()}),
+            "export hf");
+  EXPECT_EQ(test::read_bytes(dir / "hf" / "chat_template.jinja"), jinja);
+  EXPECT_EQ(json::parse(test::read_bytes(dir / "hf" / "tokenizer_config.json"))["chat_template"], jinja);
+  const std::vector<std::string> texts = {"Where is my card?", "  two\nlines  "};
+  test::write_bytes(dir / "texts.json", json(texts).dump());
+  auto r = test::run_python("export_peer.py", {"tokenize", (dir / "hf").string(), (dir / "texts.json").string(),
+                                               (dir / "tok.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json got = json::parse(test::read_bytes(dir / "tok.json"));
+  const auto tok = Tokenizer::load(dir / "hf");
+  EXPECT_EQ(tok->chat_template(), jinja);
+  for (std::size_t i = 0; i < texts.size(); ++i)
+    EXPECT_EQ(got["chat." + std::to_string(i)].get<std::vector<std::int32_t>>(), prompt_tokens(*tok, texts[i], true))
+        << texts[i];
 }
 
 }  // namespace
