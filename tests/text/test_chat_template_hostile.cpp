@@ -52,6 +52,7 @@ std::vector<Hostile> hostile_templates() {
       {"deep parentheses", "{{ " + repeat("(", 100000) + "1" + repeat(")", 100000) + " }}", "nest"},
       {"deep blocks", repeat("{% if true %}", 20000) + repeat("{% endif %}", 20000), "nest"},
       {"raise_exception", "{{ raise_exception('bad roles') }}", "bad roles"},
+      {"huge format width", "{{ '%99999999999999999999d' % 1 }}", "too large"},
   };
 }
 

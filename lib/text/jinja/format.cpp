@@ -293,11 +293,14 @@ std::string py_percent_format(Renderer& r, const std::string& f, const Value& ar
       i = close + 1;
     }
     while (i < f.size() && std::string("-+ #0").find(f[i]) != std::string::npos) spec.flags.push_back(f[i++]);
-    while (i < f.size() && f[i] >= '0' && f[i] <= '9') spec.width = std::max(spec.width, 0) * 10 + (f[i++] - '0');
+    // Digits saturate just past the largest width or precision accepted below (no int overflow).
+    while (i < f.size() && f[i] >= '0' && f[i] <= '9')
+      spec.width = std::min(std::max(spec.width, 0) * 10 + (f[i++] - '0'), 100001);
     if (i < f.size() && f[i] == '.') {
       spec.precision = 0;
       ++i;
-      while (i < f.size() && f[i] >= '0' && f[i] <= '9') spec.precision = spec.precision * 10 + (f[i++] - '0');
+      while (i < f.size() && f[i] >= '0' && f[i] <= '9')
+        spec.precision = std::min(spec.precision * 10 + (f[i++] - '0'), 100001);
     }
     if (i >= f.size()) throw EvalError("incomplete format");
     if (spec.width > 10000 || spec.precision > 10000) throw EvalError("format width or precision too large");
