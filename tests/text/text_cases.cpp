@@ -1,5 +1,6 @@
 #include "text_cases.h"
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -208,6 +209,22 @@ std::string printable(std::string_view s) {
     }
   }
   if (out.size() > 300) out = out.substr(0, 300) + "...";
+  return out;
+}
+
+nlohmann::ordered_json jinja2_outcomes(const nlohmann::ordered_json& cases) {
+  TempDir dir;
+  write_bytes(dir / "in.json", cases.dump());
+  const auto r = run_python("jinja_peer.py", {"expect", (dir / "in.json").string(), (dir / "out.json").string()});
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << "jinja_peer.py failed: " << r.err;
+    return nlohmann::ordered_json::array();
+  }
+  auto out = nlohmann::ordered_json::parse(read_bytes(dir / "out.json"));
+  if (out.size() != cases.size()) {
+    ADD_FAILURE() << "jinja_peer.py answered " << out.size() << " of " << cases.size() << " cases";
+    return nlohmann::ordered_json::array();
+  }
   return out;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,11 @@ struct PeerCase {
 // Fails the test (ADD_FAILURE) and returns {} if the peer fails.
 std::vector<std::vector<std::int32_t>> peer_ids(const std::string& mode, const std::string& model,
                                                 const std::vector<PeerCase>& cases);
+
+// Runs `jinja_peer.py expect` on cases ([{"template", "context"}]) and returns jinja2's outcome of
+// each ({"text"} or {"error"}). Fails the test (ADD_FAILURE) and returns an empty array if the peer
+// fails or answers a different number of cases.
+nlohmann::ordered_json jinja2_outcomes(const nlohmann::ordered_json& cases);
 
 // `s` with control characters and non-UTF-8 bytes escaped, for failure messages.
 std::string printable(std::string_view s);
