@@ -42,6 +42,49 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str();
 }
 
+// Edit distance (insertions, deletions, substitutions, adjacent transpositions) between a and b.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+// The candidate nearest to `word`, if it is near enough to be a likely misspelling.
+std::string nearest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;
+  for (const std::string& c : candidates)
+    if (const std::size_t d = edit_distance(word, c); d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  return best;
+}
+
+// An unknown subcommand or option, named, with the nearest valid one (exit 2).
+int unknown_word(const std::string& what, const std::string& word, const std::vector<std::string>& valid,
+                 const std::string& help) {
+  std::cerr << fmt::format("hone: usage error: unknown {}: '{}'\n", what, word);
+  const std::string near = nearest(word, valid);
+  if (!near.empty()) std::cerr << fmt::format("hint: did you mean '{}'? ({})\n", near, help);
+  else std::cerr << fmt::format("hint: {}\n", help);
+  return static_cast<int>(hone::ExitCode::kUsage);
+}
+
+// The long names (--x) of `cmd`'s options.
+std::vector<std::string> long_options(const CLI::App& cmd) {
+  std::vector<std::string> out;
+  for (const CLI::Option* o : cmd.get_options())
+    for (const std::string& n : o->get_lnames()) out.push_back("--" + n);
+  return out;
+}
+
 // Maps a CLI11 parse outcome to an exit code: help and version are not errors.
 int parse_exit(CLI::App& app, const CLI::ParseError& e) {
   const int rc = app.exit(e);  // prints help, the version, or the message
@@ -86,7 +129,9 @@ int main(int argc, char** argv) {
     } else if (std::string(argv[i]) == "--log-format") {
       ++i;  // the only global option that takes a separate value
     } else if (argv[i][0] != '-') {
-      break;  // an unknown subcommand: the root reports it
+      std::vector<std::string> names;
+      for (const auto& c : commands) names.push_back(c.app->get_name());
+      return unknown_word("command", argv[i], names, "`hone --help` lists the commands");
     }
   }
   if (chosen == nullptr) {
@@ -98,6 +143,14 @@ int main(int argc, char** argv) {
     return static_cast<int>(ExitCode::kUsage);
   }
   CLI::App& cmd = *chosen->app;
+  // An unknown --option is named before CLI11 checks the required ones (which it does first).
+  const std::vector<std::string> valid = long_options(cmd);
+  for (const std::string& a : args) {
+    const std::string name = a.substr(0, a.find('='));
+    if (name.size() > 2 && name.rfind("--", 0) == 0 && std::find(valid.begin(), valid.end(), name) == valid.end())
+      return unknown_word("option of hone " + cmd.get_name(), name, valid,
+                          fmt::format("`hone {} --help` lists the options", cmd.get_name()));
+  }
   try {
     std::reverse(args.begin(), args.end());  // CLI11 takes the vector in reverse order
     cmd.parse(args);

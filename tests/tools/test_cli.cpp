@@ -52,6 +52,24 @@ TEST(Cli, UsageErrorsExitWith2) {
   EXPECT_EQ(run_hone({"export", "-m", "a", "--format", "onnx", "-o", "b"}).exit_code, 2);
 }
 
+// A misspelt command or option is named, with the nearest valid one, before anything else is
+// checked (exit 2).
+TEST(Cli, UnknownCommandsAndOptionsAreNamedWithTheNearestOne) {
+  auto r = run_hone({"lora-trian", "-m", "x"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command: 'lora-trian'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'lora-train'?"), std::string::npos) << r.err;
+  r = run_hone({"lora-train", "--rnak", "3"});  // before "--model is required"
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown option of hone lora-train: '--rnak'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean '--rank'?"), std::string::npos) << r.err;
+  r = run_hone({"export", "--dtpye=f16"});
+  EXPECT_NE(r.err.find("did you mean '--dtype'?"), std::string::npos) << r.err;
+  r = run_hone({"frobnicate"});
+  EXPECT_NE(r.err.find("unknown command: 'frobnicate'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("did you mean"), std::string::npos) << "nothing is near: " << r.err;
+}
+
 TEST(Cli, ConfigFileSetsOptionsAndTheCommandLineOverridesIt) {
   TempDir dir;
   test::write_bytes(dir / "train.toml", "# hone lora-train --config train.toml\nmodel = \"base.gguf\"\ndata = \"d.h5\"\n"
