@@ -18,6 +18,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/measure.h"
 #include "core/version.h"
 #include "data/token_store.h"
 #include "data/tokenize.h"
@@ -39,7 +40,6 @@ using ordered_json = nlohmann::ordered_json;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // ---------------------------------------------------------------------------- data
 
@@ -136,15 +136,6 @@ struct LoadedModel {
   std::uint64_t bytes = 0;
 };
 
-std::uint64_t disk_bytes(const fs::path& p) {
-  std::error_code ec;
-  if (!fs::is_directory(p, ec)) return fs::file_size(p, ec);
-  std::uint64_t n = 0;
-  for (const auto& e : fs::recursive_directory_iterator(p, ec))
-    if (e.is_regular_file()) n += e.file_size();
-  return n;
-}
-
 // An adapter's size on disk: its weights and config only (a lora-train run directory also holds
 // best/, checkpoints/ and metrics, which serving does not need).
 std::uint64_t adapter_bytes(const fs::path& dir) {
@@ -172,7 +163,7 @@ LoadedModel load(const EvalModel& m, c10::Device device, c10::ScalarType dtype, 
   out.lm = load_language_model(m.model, lo);
   out.name = default_name(m);
   out.params = out.lm.decoder->config().parameter_count();
-  out.bytes = disk_bytes(m.model);
+  out.bytes = disk_usage(m.model);
   if (!m.adapter.empty()) {
     const LoraAdapter a = read_lora_adapter(m.adapter, out.lm.decoder->config(), m.model.string());
     check_adapter_tokenizer(a, *out.lm.tokenizer);

@@ -10,14 +10,9 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/measure.h"
 
 namespace hone {
-
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
 
 std::int64_t sample_token(const at::Tensor& logits_row, const SamplingOptions& s, std::uint64_t& rng_state) {
   at::Tensor row = logits_row.to(at::kCPU, at::kFloat).contiguous();

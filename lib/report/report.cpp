@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/measure.h"
 #include "core/json_file.h"
 #include "core/plot.h"
 
@@ -26,16 +27,6 @@ ordered_json read_json_file(const fs::path& p, const std::string& what) {
   } catch (const InputError& e) {
     throw InputError(HONE_HERE, fmt::format("{} ({})", e.message(), what), e.hint());
   }
-}
-
-std::uint64_t path_bytes(const fs::path& p) {
-  std::error_code ec;
-  if (fs::is_regular_file(p, ec)) return fs::file_size(p, ec);
-  std::uint64_t n = 0;
-  if (fs::is_directory(p, ec))
-    for (const auto& e : fs::recursive_directory_iterator(p, ec))
-      if (e.is_regular_file(ec)) n += e.file_size(ec);
-  return n;
 }
 
 double num(const ordered_json& j, const char* key) {
@@ -202,7 +193,7 @@ std::string write_report(const ReportOptions& o) {
     HONE_CHECK(fs::exists(path), InputError, "--export {}={}: no such file or directory", format, path.string());
     exports.push_back({{"format", format},
                        {"path", path.string()},
-                       {"bytes", path_bytes(path)},
+                       {"bytes", disk_usage(path)},
                        {"serve", serve_command(format, path, o.base_model, system, o.chat_template)}});
   }
 
