@@ -7,8 +7,6 @@
 
 #include "command.h"
 #include "generate/text_generation.h"
-#include "text/chat_template.h"
-#include "model/adapter.h"
 
 namespace hone::tools {
 
@@ -52,15 +50,8 @@ Run register_generate(CLI::App& root) {
       ->capture_default_str();
   return [o] {
     if (o->threads > 0) at::set_num_threads(o->threads);
-    const LanguageModel model = load_language_model(o->model);
-    if (!o->adapter.empty()) {
-      const LoraAdapter a = read_lora_adapter(o->adapter, model.decoder->config(), o->model);
-      check_adapter_tokenizer(a, *model.tokenizer);
-      merge_lora_adapter(*model.decoder, a);
-      select_chat_template(*model.tokenizer, o->chat_template, a.chat_template);
-    } else {
-      select_chat_template(*model.tokenizer, o->chat_template);
-    }
+    LanguageModel model = load_language_model(o->model);
+    apply_adapter(model, o->adapter, o->chat_template, o->model);
     model.decoder->pack_for_cpu_inference();
     const auto prompt = prompt_tokens(*model.tokenizer, o->prompt, o->chat, o->system);
     if (o->warmup) {

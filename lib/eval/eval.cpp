@@ -23,7 +23,6 @@
 #include "data/token_store.h"
 #include "data/tokenize.h"
 #include "generate/text_generation.h"
-#include "model/adapter.h"
 #include "model/decoder.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
@@ -164,15 +163,10 @@ LoadedModel load(const EvalModel& m, c10::Device device, c10::ScalarType dtype, 
   out.name = default_name(m);
   out.params = out.lm.decoder->config().parameter_count();
   out.bytes = disk_usage(m.model);
+  const LoraAdapter a = apply_adapter(out.lm, m.adapter, chat_template, m.model.string());
   if (!m.adapter.empty()) {
-    const LoraAdapter a = read_lora_adapter(m.adapter, out.lm.decoder->config(), m.model.string());
-    check_adapter_tokenizer(a, *out.lm.tokenizer);
     out.adapter_params = a.parameter_count();
     out.bytes += adapter_bytes(m.adapter);
-    merge_lora_adapter(*out.lm.decoder, a);
-    select_chat_template(*out.lm.tokenizer, chat_template, a.chat_template);
-  } else {
-    select_chat_template(*out.lm.tokenizer, chat_template);
   }
   if (out.lm.decoder->pack_for_cpu_inference()) spdlog::debug("{}: weights packed for oneDNN", out.name);
   return out;

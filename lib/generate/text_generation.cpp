@@ -17,6 +17,18 @@ LanguageModel load_language_model(const fs::path& path, const LoadOptions& optio
   return m;
 }
 
+LoraAdapter apply_adapter(LanguageModel& model, const fs::path& adapter_dir, const fs::path& chat_template,
+                          const std::string& base_name) {
+  LoraAdapter a;
+  if (!adapter_dir.empty()) {
+    a = read_lora_adapter(adapter_dir, model.decoder->config(), base_name);
+    check_adapter_tokenizer(a, *model.tokenizer);
+    merge_lora_adapter(*model.decoder, a);
+  }
+  select_chat_template(*model.tokenizer, chat_template, a.chat_template);
+  return a;
+}
+
 std::vector<std::int32_t> prompt_tokens(const Tokenizer& tokenizer, const std::string& text, bool chat,
                                         const std::optional<std::string>& system) {
   if (!chat) return tokenizer.encode(plain_prompt(system, text), /*add_special=*/true, /*parse_special=*/false);

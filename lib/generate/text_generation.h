@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "model/adapter.h"
 #include "model/decoder.h"
 #include "model/generate.h"
 #include "text/tokenizer.h"
@@ -22,6 +23,14 @@ struct LanguageModel {
 // Loads both from a .gguf file or an HF model directory. InputError when the tokenizer has more
 // tokens than the model has embedding rows.
 LanguageModel load_language_model(const fs::path& path, const LoadOptions& options = {});
+
+// Merges the PEFT adapter in `adapter_dir` into `model` (checked against its config and its
+// tokenizer; `base_name` names the base in errors), and selects the chat template prompts are
+// rendered with: the file `chat_template` (--chat-template) when given, else the adapter's
+// training template, else the model's own. With no `adapter_dir` it only selects. Returns the
+// adapter read (empty without one).
+LoraAdapter apply_adapter(LanguageModel& model, const fs::path& adapter_dir, const fs::path& chat_template,
+                          const std::string& base_name);
 
 // Prompt token ids. chat: `text` becomes one user turn of the model's chat template followed by
 // the generation prompt (the template's special tokens are parsed as such); otherwise the text is
