@@ -1,6 +1,7 @@
 // hone distill: knowledge distillation from a teacher into a smaller student, online or from a
-// cache of the teacher's top-k log-probabilities (--cache-teacher writes one).
+// cache of the teacher's top-k log-probabilities (hone cache-teacher writes one).
 #include "distill/distill.h"
+#include "options.h"
 #include "train_options.h"
 
 namespace hone::tools {
@@ -10,7 +11,6 @@ Run register_distill(CLI::App& root) {
     DistillOptions d;
     TrainCliValues cli;
     std::string teacher, teacher_adapter, data, out, teacher_cache, kd_loss = "forward-kl";
-    bool cache = false, overwrite = false;
   };
   auto o = std::make_shared<Options>();
   DistillOptions& d = o->d;
@@ -20,14 +20,12 @@ Run register_distill(CLI::App& root) {
   cmd->add_option("--teacher-adapter", o->teacher_adapter, "LoRA adapter of the teacher (merged into it)");
   cmd->add_option("--student", d.student, "Student: a model path (same tokenizer), or layers:N / layers:i,j,k of the teacher");
   cmd->add_option("--data", o->data, "Token store (.h5) from hone tokenize")->required();
-  cmd->add_option("-o,--out", o->out, "Run directory, or with --cache-teacher the cache file (.h5)")->required();
+  cmd->add_option("-o,--out", o->out, "Run directory")->required();
 
   const std::string kd = "Distillation";
-  cmd->add_flag("--cache-teacher", o->cache, "Write the teacher's top-k log-probabilities of the train split to --out and stop")
-      ->capture_default_str()->group(kd);
-  cmd->add_option("--teacher-cache", o->teacher_cache, "Train from this cache (from --cache-teacher) instead of running the teacher")
+  cmd->add_option("--teacher-cache", o->teacher_cache, "Train from this cache (from hone cache-teacher) instead of running the teacher")
       ->group(kd);
-  cmd->add_option("--topk", d.topk, "Teacher tokens kept per target (0: the whole vocabulary)")->capture_default_str()->group(kd);
+  add_top_k_option(*cmd, d.topk, "online, the teacher tokens kept per target (0: the whole vocabulary)")->group(kd);
   cmd->add_option("--kd-loss", o->kd_loss, "forward-kl, reverse-kl or jsd")->capture_default_str()->group(kd);
   cmd->add_option("--jsd-beta", d.kd.beta, "jsd: M = beta teacher + (1 - beta) student")->capture_default_str()->group(kd);
   cmd->add_option("--temperature", d.kd.temperature, "Softmax temperature of both models (the loss is scaled by T^2)")
@@ -38,32 +36,17 @@ Run register_distill(CLI::App& root) {
                   "Weight of the hidden-state loss: each layer of a layers: student is pulled towards the teacher "
                   "layer it was cut from (1 - cosine; online only; 0: off)")
       ->capture_default_str()->group(kd);
-  cmd->add_option("--hidden-tokens", d.hidden_tokens, "Tokens the hidden-state loss runs over: all, or targets (loss-masked)")
-      ->capture_default_str()->group(kd);
+  add_choice(*cmd, "--hidden-tokens", d.hidden_tokens,
+             Choices<HiddenTokens>{{"all", HiddenTokens::kAll}, {"targets", HiddenTokens::kTargets}},
+             "Tokens the hidden-state loss runs over: all, or targets (loss-masked)")
+      ->group(kd);
   cmd->add_flag("--student-lora", d.student_lora, "Train a LoRA adapter on the student instead of all its weights")
       ->capture_default_str()->group(kd);
-  cmd->add_flag("--overwrite", o->overwrite, "--cache-teacher: replace an existing cache file")->group(kd);
 
   add_loop_options(*cmd, d.train, o->cli);
   add_lora_options(*cmd, d.train, o->cli);
 
   return [o, cmd] {
-    if (o->cache) {
-      CacheTeacherOptions c;
-      c.teacher = o->teacher;
-      c.teacher_adapter = o->teacher_adapter;
-      c.data = o->data;
-      c.out = o->out;
-      c.topk = o->d.topk;
-      c.temperature = o->d.kd.temperature;
-      c.batch_size = o->d.train.eval_batch_size;
-      c.precision = o->d.train.precision;
-      c.device = o->d.train.device;
-      c.threads = o->d.train.threads;
-      c.overwrite = o->overwrite;
-      cache_teacher(c);
-      return;
-    }
     DistillOptions d = o->d;
     d.teacher = o->teacher;
     d.teacher_adapter = o->teacher_adapter;
@@ -75,6 +58,27 @@ Run register_distill(CLI::App& root) {
     d.train.effective_config = cmd->config_to_str(/*default_also=*/true, /*write_description=*/false);
     distill(d);
   };
+}
+
+Run register_cache_teacher(CLI::App& root) {
+  auto c = std::make_shared<CacheTeacherOptions>();
+  CLI::App* cmd = root.add_subcommand(
+      "cache-teacher", "Write a teacher's top-k log-probabilities at every target of a token store's train split");
+  cmd->footer("The cache file feeds hone distill --teacher-cache: offline distillation without the teacher in memory.");
+  add_config_options(*cmd);
+  cmd->add_option("--teacher", c->teacher, "Teacher model (.gguf or HF directory)")->required();
+  cmd->add_option("--teacher-adapter", c->teacher_adapter, "LoRA adapter of the teacher (merged into it)");
+  cmd->add_option("--data", c->data, "Token store (.h5) from hone tokenize")->required();
+  cmd->add_option("-o,--out", c->out, "The cache file (.h5)")->required();
+  add_top_k_option(*cmd, c->topk, "the teacher tokens kept per target (0: the whole vocabulary)");
+  cmd->add_option("--temperature", c->temperature, "Softmax temperature of the cached log-probabilities")
+      ->capture_default_str();
+  cmd->add_option("-b,--batch-size", c->batch_size, "Sequences per teacher pass")->capture_default_str();
+  add_device_option(*cmd, c->device);
+  add_dtype_option(*cmd, c->dtype, "the teacher's weights and compute (f32 or bf16 once resolved)");
+  cmd->add_option("--threads", c->threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_flag("--overwrite", c->overwrite, "Replace an existing cache file");
+  return [c] { cache_teacher(*c); };
 }
 
 }  // namespace hone::tools

@@ -1,9 +1,10 @@
-// hone eval: perplexity, classification accuracy/F1, exact match, format validity, latency (issue #6).
+// hone eval: perplexity, classification accuracy/F1, exact match, format validity, latency.
 #include <iostream>
 
 #include "command.h"
 #include "core/error.h"
 #include "eval/eval.h"
+#include "options.h"
 
 namespace hone::tools {
 
@@ -42,8 +43,7 @@ Run register_eval(CLI::App& root) {
   cmd->add_flag("--format-json", o->eval.format_json, "Generation sets: an output is valid when it parses as JSON")
       ->capture_default_str();
   cmd->add_option("--format-regex", o->eval.format_regex, "Generation sets: an output is valid when it matches");
-  cmd->add_option("--dtype", o->eval.dtype, "Weights and compute: f32, bf16 (about 2x faster where the CPU has AVX512-BF16), or fast (bf16 where native: CUDA, AVX512/AMX CPUs; f32 elsewhere)")
-      ->capture_default_str();
+  add_dtype_option(*cmd, o->eval.dtype, "the weights' and activations' (bf16: about 2x faster where the CPU has AVX512-BF16)");
   cmd->add_option("--scoring", o->eval.scoring, "Constrained scoring: pruned (best-first search that feeds only what can reach the top --score-top labels) or exhaustive (every label)")
       ->capture_default_str();
   cmd->add_option("--score-top", o->eval.score_top,
@@ -53,7 +53,7 @@ Run register_eval(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--batch-size", o->eval.batch_size, "Examples per scoring pass, sequences per perplexity pass")->capture_default_str();
   cmd->add_option("--threads", o->eval.threads, "CPU threads (0: all cores)")->capture_default_str();
-  cmd->add_option("--device", o->eval.device, "cpu, cuda or cuda:N")->capture_default_str();
+  add_device_option(*cmd, o->eval.device);
   cmd->add_option("--chat-template", o->eval.chat_template,
                   "Jinja chat template file for prompts (default: the adapter's training template, else the model's)");
   cmd->add_option("--report", o->report, "Write the JSON report here (predictions.jsonl goes beside it)");

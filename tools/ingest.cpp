@@ -32,7 +32,7 @@ Run register_ingest(CLI::App& root) {
   cmd->add_option("--format", o->format, "Record format (auto: from each input's first record)")
       ->check(CLI::IsMember({"auto", "text", "prompt-completion", "alpaca", "chat", "classification"}))
       ->capture_default_str();
-  cmd->add_option("--split", o->split, "Train,valid,test fractions for inputs whose name carries no split")
+  cmd->add_option("--split-ratios", o->split, "Train,valid,test fractions for inputs whose name carries no split")
       ->delimiter(',')
       ->expected(3)
       ->default_str("0.9,0.05,0.05");

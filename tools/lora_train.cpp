@@ -1,4 +1,5 @@
 // hone lora-train: LoRA (or full) fine-tuning of a base model on an HDF5 token store.
+#include "options.h"
 #include "train_options.h"
 
 namespace hone::tools {
@@ -19,9 +20,10 @@ Run register_lora_train(CLI::App& root) {
   add_loop_options(*cmd, t, o->cli);
   add_lora_options(*cmd, t, o->cli);
   cmd->add_option("--init-adapter", o->init_adapter, "Start from this PEFT adapter's factors")->group("LoRA");
-  cmd->add_option("--base-dtype", t.base_dtype,
-                  "Frozen base weights: f32, or bf16 (half the memory; needs bf16 compute: --precision bf16, or auto/fast where they resolve to it)")
-      ->capture_default_str()->check(CLI::IsMember({"f32", "bf16"}))->group("Compute");
+  add_choice(*cmd, "--base-dtype", t.base_dtype, Choices<ComputeDtype>{{"f32", ComputeDtype::kF32}, {"bf16", ComputeDtype::kBF16}},
+             "Frozen base weights: f32, or bf16 (half the memory; needs bf16 compute: --dtype bf16, or auto/fast where "
+             "they resolve to it)")
+      ->group("Compute");
   cmd->add_flag("--full", t.full, "Train every weight instead of a LoRA adapter")->capture_default_str()->group("LoRA");
 
   return [o, cmd] {

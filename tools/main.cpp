@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "command.h"
+#include "deprecated.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -108,7 +109,7 @@ int main(int argc, char** argv) {
   };
   std::vector<Entry> commands;
   for (auto reg : {tools::register_ingest, tools::register_tokenize, tools::register_lora_train,
-                   tools::register_distill, tools::register_eval, tools::register_export, tools::register_generate,
+                   tools::register_distill, tools::register_cache_teacher, tools::register_eval, tools::register_export, tools::register_generate,
                    tools::register_report, tools::register_info}) {
     tools::Run run = reg(app);
     CLI::App* cmd = app.get_subcommands([](const CLI::App*) { return true; }).back();
@@ -142,7 +143,19 @@ int main(int argc, char** argv) {
     }
     return static_cast<int>(ExitCode::kUsage);
   }
+  // Old spellings become current ones (warned about once logging is set up).
+  std::string name = chosen->app->get_name();
+  const auto find = [&](const std::string& n) -> const Entry* {
+    for (const auto& c : commands)
+      if (c.app->get_name() == n) return &c;
+    return nullptr;
+  };
+  const auto warnings = std::make_shared<std::vector<std::string>>(
+      tools::rewrite_deprecated(name, args, [&](const std::string& n) { return find(n)->app; }));
+  const bool from_distill = name != chosen->app->get_name();
+  chosen = find(name);
   CLI::App& cmd = *chosen->app;
+  cmd.config_formatter(tools::deprecating_config(name, from_distill, cmd, warnings));
   // An unknown --option is named before CLI11 checks the required ones (which it does first).
   const std::vector<std::string> valid = long_options(cmd);
   for (const std::string& a : args) {
@@ -172,6 +185,7 @@ int main(int argc, char** argv) {
   }
 
   init_logging({global.quiet ? -1 : global.verbose, global.log_format == "json" ? LogFormat::kJson : LogFormat::kText});
+  for (const std::string& w : *warnings) spdlog::warn("{}", w);
   if (cmd.get_option("--print-config")->as<bool>()) {
     std::cout << cmd.config_to_str(/*default_also=*/true, /*write_description=*/true) << "\n";
     return 0;

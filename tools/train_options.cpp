@@ -1,5 +1,7 @@
 #include "train_options.h"
 
+#include "options.h"
+
 namespace hone::tools {
 
 void TrainCliValues::apply(TrainOptions& t) const {
@@ -34,7 +36,10 @@ void add_loop_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {
 
   const std::string opt = "Optimisation";
   cmd->add_option("--lr", t.lr, "Peak learning rate")->capture_default_str()->group(opt);
-  cmd->add_option("--schedule", t.schedule, "cosine, linear or constant (after warm-up)")->capture_default_str()->group(opt);
+  add_choice(*cmd, "--schedule", t.schedule,
+             Choices<Schedule>{{"cosine", Schedule::kCosine}, {"linear", Schedule::kLinear}, {"constant", Schedule::kConstant}},
+             "Learning rate after warm-up")
+      ->group(opt);
   cmd->add_option("--min-lr-ratio", t.min_lr_ratio, "Final learning rate as a fraction of the peak")->capture_default_str()->group(opt);
   cmd->add_option("--warmup-steps", t.warmup_steps, "Linear warm-up steps (-1: --warmup-ratio of the run)")->capture_default_str()->group(opt);
   cmd->add_option("--warmup-ratio", t.warmup_ratio, "Warm-up as a fraction of the steps")->capture_default_str()->group(opt);
@@ -53,8 +58,8 @@ void add_loop_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {
   cmd->add_flag("--no-shuffle", v.no_shuffle, "Keep the store's sequence order")->group(opt);
 
   const std::string comp = "Compute";
-  cmd->add_option("--device", t.device, "cpu, cuda or cuda:N (cuda picks LOCAL_RANK's GPU)")->capture_default_str()->group(comp);
-  cmd->add_option("--precision", t.precision, "auto (bf16 autocast on CUDA, fp32 on CPU), fast (bf16 where native: CUDA, AVX512/AMX CPUs), fp32 or bf16")->capture_default_str()->group(comp);
+  add_device_option(*cmd, t.device)->group(comp);
+  add_dtype_option(*cmd, t.dtype, "the training step's, by autocast over float32 weights (no f16: no loss scaling)")->group(comp);
   cmd->add_flag("--checkpoint-activations", t.checkpoint_activations, "Recompute each layer in the backward pass")->capture_default_str()->group(comp);
   cmd->add_option("--ce-chunk", t.ce_chunk, "Output-head rows per cross-entropy chunk")->capture_default_str()->group(comp);
   cmd->add_option("--threads", t.threads, "CPU threads (0: all cores)")->capture_default_str()->group(comp);
@@ -67,7 +72,11 @@ void add_loop_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {
   cmd->add_option("--keep-checkpoints", t.keep_checkpoints, "Checkpoints kept (the newest)")->capture_default_str()->group(run);
   cmd->add_option("--log-every", t.log_every, "Steps between progress lines when stderr is not a terminal")->capture_default_str()->group(run);
   cmd->add_option("--max-bad-steps", t.max_bad_steps, "Stop after this many non-finite steps in a row")->capture_default_str()->group(run);
-  cmd->add_option("--progress", t.progress, "auto, bar, log or none")->capture_default_str()->group(run);
+  add_choice(*cmd, "--progress", t.progress,
+             Choices<ProgressMode>{{"auto", ProgressMode::kAuto}, {"bar", ProgressMode::kBar}, {"log", ProgressMode::kLog},
+                                   {"none", ProgressMode::kNone}},
+             "Progress on stderr: auto (a bar on a terminal, log lines otherwise), bar, log or none")
+      ->group(run);
 
   cmd->add_option("--dump-grads", v.dump_grads, "Debugging: write every step's gradients to DIR/step-N.safetensors")
       ->group(run);

@@ -129,7 +129,7 @@ class DistillObjective : public Objective {
                    const DistillOptions& o, std::int64_t topk, std::vector<std::int64_t> matched)
       : student_(student), teacher_(std::move(teacher)), cache_(std::move(cache)), kd_(o.kd), topk_(topk),
         checkpoint_(o.train.checkpoint_activations), chunk_(o.train.ce_chunk), hidden_weight_(o.hidden_weight),
-        hidden_all_tokens_(o.hidden_tokens == "all"), matched_(std::move(matched)) {}
+        hidden_all_tokens_(o.hidden_tokens == HiddenTokens::kAll), matched_(std::move(matched)) {}
 
   at::Tensor loss_sum(const Batch& b) override {
     const bool hidden = !matched_.empty();
@@ -234,6 +234,8 @@ ModelWeights layer_student(ModelWeights teacher, const std::vector<std::int64_t>
   return s;
 }
 
+std::string_view to_string(HiddenTokens tokens) { return tokens == HiddenTokens::kAll ? "all" : "targets"; }
+
 TrainSummary distill(const DistillOptions& d) {
   check_kd_options(d.kd);
   HONE_CHECK(!d.student.empty(), UsageError, "--student is required: a model path, or layers:N");
@@ -245,8 +247,6 @@ TrainSummary distill(const DistillOptions& d) {
   HONE_CHECK(!(offline && !kd_on), UsageError, "--teacher-cache with --kd-alpha 0: the cache would not be used");
   HONE_CHECK(d.hidden_weight >= 0 && std::isfinite(d.hidden_weight), UsageError,
              "--hidden-weight must be 0 or positive, got {}", d.hidden_weight);
-  HONE_CHECK(d.hidden_tokens == "all" || d.hidden_tokens == "targets", UsageError,
-             "--hidden-tokens must be all or targets, got '{}'", d.hidden_tokens);
   const bool hidden_on = d.hidden_weight > 0;
   HONE_CHECK(!hidden_on || layers_student, UsageError,
              Hint{"cut the student from the teacher with --student layers:N, or pass --hidden-weight 0"},
@@ -291,7 +291,7 @@ TrainSummary distill(const DistillOptions& d) {
                                        1.0 - d.kd.alpha)
                          : "cross-entropy";
   if (hidden_on)
-    job.loss_label += fmt::format(" + {} x hidden-state cosine distance ({} tokens)", d.hidden_weight, d.hidden_tokens);
+    job.loss_label += fmt::format(" + {} x hidden-state cosine distance ({} tokens)", d.hidden_weight, to_string(d.hidden_tokens));
   job.loss_label += " (nats per loss token)";
   json identity = {{"teacher", absolute_or_empty(d.teacher)},
                    {"teacher_adapter", absolute_or_empty(d.teacher_adapter)},
@@ -302,7 +302,7 @@ TrainSummary distill(const DistillOptions& d) {
                    {"topk", topk},
                    {"teacher_cache", absolute_or_empty(d.teacher_cache)}};
   if (d.kd.divergence == Divergence::kJsd) identity["jsd_beta"] = d.kd.beta;
-  if (hidden_on) identity["hidden_weight"] = d.hidden_weight, identity["hidden_tokens"] = d.hidden_tokens;
+  if (hidden_on) identity["hidden_weight"] = d.hidden_weight, identity["hidden_tokens"] = to_string(d.hidden_tokens);
   job.identity_json = json{{"distill", identity}}.dump();
   if (layers_student && d.student_lora) job.base_model = (o.out / "student-base").string();
 
@@ -329,8 +329,8 @@ TrainSummary distill(const DistillOptions& d) {
     std::optional<Decoder> teacher;
     std::vector<std::int64_t> matched;
     if (teacher_online) {
-      // In bf16 precision the teacher's weights are bf16, as --cache-teacher has them.
-      teacher.emplace(to_dtype(std::move(**teacher_weights), bf16_precision(o.precision, device) ? at::kBFloat16 : at::kFloat));
+      // Under bf16 compute the teacher's weights are bf16, as cache-teacher has them.
+      teacher.emplace(to_dtype(std::move(**teacher_weights), resolve_dtype(o.dtype, device)));
       teacher_weights->reset();
       HONE_CHECK(teacher->config().vocab_size <= student.config().vocab_size, InputError,
                  "the teacher's vocabulary ({}) is larger than the student's ({})", teacher->config().vocab_size,
@@ -347,7 +347,7 @@ TrainSummary distill(const DistillOptions& d) {
 }
 
 void cache_teacher(const CacheTeacherOptions& c) {
-  HONE_CHECK(!c.teacher.empty(), UsageError, "--teacher is required with --cache-teacher");
+  HONE_CHECK(!c.teacher.empty(), UsageError, "--teacher is required");
   HONE_CHECK(c.temperature > 0 && std::isfinite(c.temperature), UsageError, "--temperature must be positive, got {}",
              c.temperature);
   HONE_CHECK(c.batch_size > 0, UsageError, "--batch-size must be positive");
@@ -359,9 +359,11 @@ void cache_teacher(const CacheTeacherOptions& c) {
              "{}: no 'train' split (or it is empty)", c.data.string());
   const data::TokenSplit& train = store.splits.at("train");
   data::check_tokenizer(store, c.data, *Tokenizer::load(c.teacher), c.teacher.string());
-  const c10::Device device = parse_device(c.device, DistEnv::from_environment().local_rank);
-  const bool bf16 = bf16_precision(c.precision, device);
-  if (bf16) warn_if_emulated_bf16(device, fmt::format("--precision {}", c.precision));
+  const Compute compute = resolve_compute(c.device, c.dtype, DistEnv::from_environment().local_rank);
+  const c10::Device device = compute.device;
+  HONE_CHECK(compute.dtype != at::kHalf, UsageError, Hint{"use --dtype bf16"},
+             "--dtype f16: the teacher cache holds f32 or bf16 teachers");
+  const bool bf16 = compute.reduced();
 
   ModelWeights w = load_teacher(c.teacher, c.teacher_adapter, device, bf16 ? at::kBFloat16 : at::kFloat);
   const std::string config_json = w.config.to_hf_json();

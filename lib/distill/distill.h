@@ -14,6 +14,13 @@
 
 namespace hone {
 
+// The tokens a hidden-state loss runs over.
+enum class HiddenTokens {
+  kAll,      // every real token
+  kTargets,  // the loss-masked positions
+};
+std::string_view to_string(HiddenTokens tokens);
+
 struct DistillOptions {
   TrainOptions train;     // the student's training (train.model is set from the student spec)
   fs::path teacher;       // .gguf or HF directory
@@ -25,10 +32,10 @@ struct DistillOptions {
   KdOptions kd;
   // Weight of the hidden-state term (0: off): a layers:N student's layer j is pulled towards the
   // output of the teacher layer it was cut from, by 1 - cosine, averaged over the matched layers
-  // and over `hidden_tokens` ("all" real tokens, or "targets": the loss-masked positions), and
-  // counted once per loss token beside the divergence. Online only: the cache holds no hidden states.
+  // and over `hidden_tokens`, and counted once per loss token beside the divergence. Online
+  // only: the cache holds no hidden states.
   double hidden_weight = 0.0;
-  std::string hidden_tokens = "all";
+  HiddenTokens hidden_tokens = HiddenTokens::kAll;
 };
 
 TrainSummary distill(const DistillOptions& options);
@@ -40,7 +47,7 @@ struct CacheTeacherOptions {
   std::int64_t topk = 64;  // 0: the whole vocabulary
   double temperature = 1.0;
   std::int64_t batch_size = 16;
-  std::string precision = "auto";  // the teacher's weights and compute: auto (bf16 on CUDA), fast, fp32, bf16
+  ComputeDtype dtype = ComputeDtype::kAuto;  // the teacher's weights and compute: auto (bf16 on CUDA), fast, f32, bf16
   std::string device = "cpu";
   int threads = 0;
   bool overwrite = false;

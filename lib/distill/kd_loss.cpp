@@ -21,7 +21,7 @@
 #include <limits>
 
 #include "core/error.h"
-#include "train/loss.h"
+#include "batch/loss.h"
 
 namespace hone {
 

@@ -16,6 +16,7 @@
 #include <regex>
 #include <set>
 
+#include "core/compute.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/measure.h"
@@ -26,10 +27,8 @@
 #include "model/decoder.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
-#include "train/batches.h"
-#include "train/dist.h"
-#include "train/trainer.h"
-#include "train/loss.h"
+#include "batch/batches.h"
+#include "batch/loss.h"
 
 namespace hone {
 
@@ -847,8 +846,6 @@ std::string markdown(const ordered_json& report) {
 
 std::string run_eval(const EvalOptions& o) {
   HONE_CHECK(!o.models.empty(), UsageError, "no --model to evaluate");
-  HONE_CHECK(o.dtype == "f32" || o.dtype == "bf16" || o.dtype == "fast", UsageError,
-             "--dtype must be f32, bf16 or fast, got '{}'", o.dtype);
   HONE_CHECK(o.scoring == "pruned" || o.scoring == "exhaustive", UsageError,
              "--scoring must be pruned or exhaustive, got '{}'", o.scoring);
   HONE_CHECK(o.score_per_round > 0, UsageError, "--score-per-round must be positive");
@@ -859,11 +856,9 @@ std::string run_eval(const EvalOptions& o) {
   HONE_CHECK(o.sample >= 0 && o.limit >= 0 && (o.sample == 0 || o.limit == 0), UsageError,
              "give --limit N (the first N examples) or --sample N (N evenly spaced examples), not both");
   if (o.threads > 0) at::set_num_threads(o.threads);
-  const c10::Device device = parse_device(o.device, DistEnv::from_environment().local_rank);
-  // fast: bf16 where the device multiplies it natively, f32 elsewhere.
-  const bool bf16 = o.dtype == "bf16" || (o.dtype == "fast" && native_bf16(device));
-  if (bf16) warn_if_emulated_bf16(device, "--dtype " + o.dtype);
-  const c10::ScalarType dtype = bf16 ? at::kBFloat16 : at::kFloat;
+  const Compute compute = resolve_compute(o.device, o.dtype, local_rank_from_environment());
+  const c10::Device device = compute.device;
+  const c10::ScalarType dtype = compute.dtype;
   std::error_code ec;
   HONE_CHECK(fs::exists(o.data, ec), InputError, "{}: no such file or directory", o.data.string());
   const bool store_mode = !fs::is_directory(o.data, ec) && file_starts_with(o.data, "\x89HDF");
@@ -898,7 +893,7 @@ std::string run_eval(const EvalOptions& o) {
     models.push_back(r.row);
     for (auto& p : r.predictions) predictions.push_back(std::move(p));
   }
-  report["dtype"] = bf16 ? "bf16" : "f32";  // what was computed in (--dtype fast resolved)
+  report["dtype"] = compute_type_name(dtype);  // what was computed in (--dtype fast and auto resolved)
   report["models"] = models;
   if (!o.report.empty()) {
     if (!o.report.parent_path().empty()) fs::create_directories(o.report.parent_path());

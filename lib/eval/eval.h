@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/compute.h"
 #include "core/fs.h"
 
 namespace hone {
@@ -45,7 +46,9 @@ struct EvalOptions {
   std::int64_t batch_size = 16;   // examples per scoring pass, sequences per perplexity pass
   int threads = 0;                // CPU threads (0: all cores)
   std::string device = "cpu";     // cpu | cuda | cuda:N
-  std::string dtype = "f32";      // weights and activations: f32, bf16 (about 2x faster on CPUs with AVX512-BF16 or AMX), or fast (bf16 where native)
+  // Weights and activations: f32, bf16 (about 2x faster on CPUs with AVX512-BF16 or AMX), fast
+  // (bf16 where native), auto (bf16 on CUDA) or f16 (CUDA).
+  ComputeDtype dtype = ComputeDtype::kF32;
   fs::path chat_template;         // a Jinja file that renders prompts instead of the model's (or adapter's) template
   fs::path report;                // JSON report ("" -> none)
   fs::path predictions;           // per-example predictions (JSON lines; "" -> beside the report)

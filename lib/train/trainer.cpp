@@ -30,7 +30,7 @@
 #include "model/decoder.h"
 #include "text/tokenizer.h"
 #include "train/dist.h"
-#include "train/loss.h"
+#include "batch/loss.h"
 #include "train/optim.h"
 
 #ifdef HONE_WITH_CUDA
@@ -197,12 +197,12 @@ void write_loss_curve(const fs::path& metrics, const fs::path& svg, const std::s
 
 class Progress {
  public:
-  Progress(const std::string& mode, std::int64_t total, std::int64_t log_every, bool main)
+  Progress(ProgressMode mode, std::int64_t total, std::int64_t log_every, bool main)
       : total_(total), log_every_(std::max<std::int64_t>(1, log_every)) {
     const bool tty = ::isatty(STDERR_FILENO) != 0;
-    if (!main || mode == "none")
+    if (!main || mode == ProgressMode::kNone)
       kind_ = Kind::kNone;
-    else if (mode == "bar" || (mode == "auto" && tty))
+    else if (mode == ProgressMode::kBar || (mode == ProgressMode::kAuto && tty))
       kind_ = Kind::kBar;
     else
       kind_ = Kind::kLog;
@@ -295,37 +295,6 @@ json run_identity(const TrainOptions& o, const TrainJob& job, const data::TokenS
 
 }  // namespace
 
-void check_precision(const std::string& precision) {
-  HONE_CHECK(precision == "auto" || precision == "fast" || precision == "fp32" || precision == "bf16", UsageError,
-             "--precision must be auto, fast, fp32 or bf16, got '{}'", precision);
-}
-
-bool bf16_precision(const std::string& precision, c10::Device device) {
-  check_precision(precision);
-  return precision == "bf16" || (precision == "auto" && device.is_cuda()) ||
-         (precision == "fast" && native_bf16(device));
-}
-
-void warn_if_emulated_bf16(c10::Device device, const std::string& what) {
-  static std::once_flag once;
-  if (native_bf16(device)) return;
-  std::call_once(once, [&] {
-    spdlog::warn("{} computes in bf16, but this CPU has no native bf16 matrix multiply ({}): expect it to run several "
-                 "times slower than float32; --precision fast (eval: --dtype fast) takes bf16 only where it is native",
-                 what, cpu_bf16_description());
-  });
-}
-
-c10::Device parse_device(const std::string& spec, int local_rank) {
-  if (spec == "cpu") return c10::Device(c10::kCPU);
-  if (spec == "cuda") return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
-  try {
-    return c10::Device(spec);
-  } catch (const std::exception&) {
-    HONE_THROW(UsageError, "--device must be cpu, cuda or cuda:N, got '{}'", spec);
-  }
-}
-
 at::Tensor target_hidden(const Decoder& model, const Batch& b, bool checkpoint_layers,
                          std::vector<at::Tensor>* layer_outputs) {
   ForwardInput in;
@@ -342,20 +311,6 @@ at::Tensor cross_entropy_sum(const Decoder& model, const Batch& b, bool checkpoi
   return linear_cross_entropy(target_hidden(model, b, checkpoint_layers), model.lm_head(), b.targets, chunk);
 }
 
-AutocastScope::AutocastScope(c10::DeviceType type, bool enable) : type_(type), on_(enable) {
-  if (on_) {
-    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
-    at::autocast::set_autocast_enabled(type_, true);
-  }
-}
-
-AutocastScope::~AutocastScope() {
-  if (on_) {
-    at::autocast::set_autocast_enabled(type_, false);
-    at::autocast::clear_cache();
-  }
-}
-
 // ---------------------------------------------------------------------------- the loop
 
 TrainSummary lora_train(const TrainOptions& o) { return train(o, TrainJob{}); }
@@ -365,18 +320,17 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   HONE_CHECK(o.max_steps >= 0 && (o.max_steps > 0 || o.epochs > 0), UsageError,
              "give --max-steps N > 0 or --epochs E > 0");
   HONE_CHECK(o.lr > 0 && std::isfinite(o.lr), UsageError, "--lr must be positive, got {}", o.lr);
-  check_precision(o.precision);
-  HONE_CHECK(o.progress == "auto" || o.progress == "bar" || o.progress == "log" || o.progress == "none", UsageError,
-             "--progress must be auto, bar, log or none, got '{}'", o.progress);
-  const Schedule schedule = parse_schedule(o.schedule);
+  HONE_CHECK(o.dtype != ComputeDtype::kF16, UsageError, Hint{"use --dtype bf16 (same range as float32)"},
+             "--dtype f16 is not supported for training: the loop has no loss scaling");
+  const Schedule schedule = o.schedule;
   if (o.threads > 0) at::set_num_threads(o.threads);
 
   const DistEnv env = DistEnv::from_environment();
   Communicator comm(env);
   const bool main = comm.is_main();
-  const c10::Device device = parse_device(o.device, env.local_rank);
-  const bool bf16 = bf16_precision(o.precision, device);
-  if (bf16 && main) warn_if_emulated_bf16(device, fmt::format("--precision {}", o.precision));
+  const Compute compute = resolve_compute(o.device, o.dtype, env.local_rank);
+  const c10::Device device = compute.device;
+  const bool bf16 = compute.reduced();
 
   // Data, and the tokenizer it was made with.
   const std::shared_ptr<const data::TokenStore> store_owner =
@@ -401,12 +355,12 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   LoadOptions load;
   load.device = device;
   load.dtype = at::kFloat;
-  HONE_CHECK(o.base_dtype == "f32" || o.base_dtype == "bf16", UsageError, "--base-dtype must be f32 or bf16, got '{}'",
-             o.base_dtype);
-  if (o.base_dtype == "bf16") {
+  HONE_CHECK(o.base_dtype == ComputeDtype::kF32 || o.base_dtype == ComputeDtype::kBF16, UsageError,
+             "--base-dtype must be f32 or bf16, got '{}'", to_string(o.base_dtype));
+  if (o.base_dtype == ComputeDtype::kBF16) {
     HONE_CHECK(!o.full && !job.load_model, UsageError, "--base-dtype bf16 applies to LoRA training of a base model");
-    HONE_CHECK(bf16, UsageError, Hint{"add --precision bf16 (bf16 autocast)"},
-               "--base-dtype bf16 needs bf16 compute; --precision {} on {} computes in float32", o.precision,
+    HONE_CHECK(bf16, UsageError, Hint{"add --dtype bf16 (bf16 autocast)"},
+               "--base-dtype bf16 needs bf16 compute; --dtype {} on {} computes in float32", to_string(o.dtype),
                device.str());
     load.dtype = at::kBFloat16;
   }
@@ -500,7 +454,7 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
     double sum = 0, count = 0;
     at::NoGradGuard no_grad;
     model.set_training(false);
-    AutocastScope autocast(device.type(), bf16);
+    AutocastScope autocast = compute.autocast();
     std::int64_t batch_index = 0;
     for (std::int64_t off = 0; off < n; off += o.eval_batch_size, ++batch_index) {
       if (batch_index % world != comm.rank()) continue;
@@ -569,7 +523,7 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
       if (b.loss_tokens == 0) continue;
       at::Tensor loss;
       {
-        AutocastScope autocast(device.type(), bf16);
+        AutocastScope autocast = compute.autocast();
         loss = objective.loss_sum(b);
       }
       loss_sum += loss.item<double>();

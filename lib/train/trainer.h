@@ -14,12 +14,22 @@
 #include <string>
 #include <vector>
 
+#include "core/compute.h"
 #include "core/fs.h"
 #include "model/decoder.h"
-#include "train/batches.h"
+#include "batch/batches.h"
 #include "train/lora.h"
+#include "train/optim.h"
 
 namespace hone {
+
+// How training reports progress on stderr.
+enum class ProgressMode {
+  kAuto,  // a bar on a terminal, log lines otherwise
+  kBar,
+  kLog,
+  kNone,
+};
 
 struct TrainOptions {
   fs::path model;  // base model: .gguf or HF directory
@@ -38,7 +48,7 @@ struct TrainOptions {
   // Optimisation.
   double lr = 2e-4;
   double min_lr_ratio = 0.0;
-  std::string schedule = "cosine";
+  Schedule schedule = Schedule::kCosine;  // after warm-up
   std::int64_t warmup_steps = -1;  // -1: warmup_ratio * total steps
   double warmup_ratio = 0.03;
   double weight_decay = 0.0;
@@ -53,12 +63,14 @@ struct TrainOptions {
   bool shuffle = true;
 
   // Compute.
-  std::string device = "cpu";      // cpu, cuda, cuda:N (cuda: cuda:LOCAL_RANK)
-  std::string precision = "auto";  // auto (bf16 autocast on CUDA, fp32 on CPU), fast, fp32, bf16
+  std::string device = "cpu";  // cpu, cuda, cuda:N (cuda: cuda:LOCAL_RANK)
+  // The step's compute type, by autocast over float32 weights: auto (bf16 on CUDA, f32 on the CPU),
+  // fast, f32 or bf16 (f16 is refused: the loop has no loss scaling).
+  ComputeDtype dtype = ComputeDtype::kAuto;
   // The frozen base's weights when training LoRA: f32, or bf16 (half the memory and no per-step
   // casts under bf16 autocast; the residual stream is then bf16 too, as in a model loaded in
-  // bf16 for PEFT). Needs bf16 precision; the factors and optimiser state stay float32.
-  std::string base_dtype = "f32";
+  // bf16 for PEFT). Needs bf16 compute; the factors and optimiser state stay float32.
+  ComputeDtype base_dtype = ComputeDtype::kF32;
   bool checkpoint_activations = false;
   std::int64_t ce_chunk = 1024;  // rows of the output head per cross-entropy chunk
   int threads = 0;               // CPU threads (0: LibTorch's default)
@@ -71,7 +83,7 @@ struct TrainOptions {
   std::int64_t keep_checkpoints = 2;
   std::int64_t log_every = 10;     // steps between progress log lines when stderr is not a terminal
   std::int64_t max_bad_steps = 5;  // consecutive non-finite steps before giving up
-  std::string progress = "auto";   // auto (bar on a terminal, log lines otherwise), bar, log, none
+  ProgressMode progress = ProgressMode::kAuto;
   std::string effective_config;    // TOML of the command's options, saved as config.toml
   fs::path dump_grads;             // debugging: write each step's summed gradients to DIR/step-N.safetensors
 };
@@ -121,31 +133,6 @@ struct TrainJob {
   std::string base_model;     // the adapter's base_model_name_or_path (default: options.model)
   std::string loss_label = "cross-entropy (nats per loss token)";  // y axis of loss.svg
 };
-
-// bf16 autocast on `type` for the scope's lifetime when `enable` (the training step's and the
-// valid evaluation's precision); nothing otherwise. Clears the autocast cast cache on exit.
-class AutocastScope {
- public:
-  AutocastScope(c10::DeviceType type, bool enable);
-  ~AutocastScope();
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  c10::DeviceType type_;
-  bool on_;
-};
-
-// "cpu", "cuda" (the GPU of `local_rank`) or "cuda:N"; UsageError otherwise.
-c10::Device parse_device(const std::string& spec, int local_rank);
-
-// --precision: "auto" (bf16 on CUDA, fp32 elsewhere), "fast" (bf16 where it is native: CUDA, and
-// CPUs with AVX512 or AMX; fp32 elsewhere), "fp32" or "bf16"; UsageError otherwise.
-void check_precision(const std::string& precision);
-// Whether `precision` on `device` computes in bf16 (checks it first).
-bool bf16_precision(const std::string& precision, c10::Device device);
-// Once per process: a warning that `what` asks for bf16 on a CPU that only emulates it.
-void warn_if_emulated_bf16(c10::Device device, const std::string& what);
 
 // The loop: trains what `job` describes and writes the run directory (docs/formats.md, "Run
 // directory"): a PEFT adapter (LoRA) or a full HF model directory with tokenizer files (--full).

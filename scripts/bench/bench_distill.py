@@ -5,7 +5,7 @@ cross-entropy alone for the same steps; test accuracy and scoring latency of all
 
   .venv/bin/python scripts/bench/bench_distill.py [--work DIR] [--train-fraction 0.4]
       [--layers 10] [--epochs 3] [--test-sample 1000] [--threads 2] [--json FILE]
-      [--system TEXT] [--precision fast|bf16|fp32] [--eval-dtype fast|bf16|f32] [--temperature 1]
+      [--system TEXT] [--dtype fast|bf16|f32] [--eval-dtype fast|bf16|f32] [--temperature 1]
       [--teacher-layers 15-29] [--teacher-loraplus 4] [--teacher-epochs 1] [--freeze-embeddings]
       [--student-lora [--student-rank 64] [--student-lora-layers all] [--student-loraplus 1]]
       [--teacher-run runs/banking77-demo [--student-sample recipe|held-out]]
@@ -18,7 +18,7 @@ that produced it); outputs are cached in --work, so a rerun redoes only what is 
   2. the teacher: lora-train on SmolLM2-135M-Instruct (r=16, all linear layers, 1 epoch, the demo
      recipe's settings: 2 rows per step, lr 2e-3, LoRA on layers 15-29 with LoRA+ ratio 4;
      --teacher-epochs);
-  3. the teacher cache: distill --cache-teacher (top-k log-probabilities at temperature T);
+  3. the teacher cache: hone cache-teacher (top-k log-probabilities at temperature T);
   4. three students cut from the teacher (layers:N, the teacher's adapter merged, all weights
      trained (but the embedding with --freeze-embeddings; with --student-lora a LoRA adapter of
      --student-rank on every linear layer of --student-lora-layers instead), same seed, --epochs
@@ -35,7 +35,7 @@ that produced it); outputs are cached in --work, so a rerun redoes only what is 
      step 5 (teacher first, students after) gives a ratio that moves by as much; it is printed too.
 With --teacher-run RUN (a finished `make demo` run directory), steps 1 to 3 are the recipe's:
 the students train on RUN/tokens-student.h5 from the teacher RUN/lora and its cache
-RUN/teacher-cache.h5 (so --temperature and --topk must be the recipe's), and all are scored on
+RUN/teacher-cache.h5 (so --temperature and --top-k must be the recipe's), and all are scored on
 RUN/data's test split. --student-sample held-out trains the students instead on the rest of
 train.csv (ingest --train-offset: the hash range the teacher's --train-fraction left out, less the
 same valid carve), tokenized as the recipe does, with a teacher cache of its own: there the
@@ -98,12 +98,12 @@ def main():
     ap.add_argument("--teacher-loraplus", type=float, default=4.0, help="the teacher's --loraplus-lr-ratio")
     ap.add_argument("--system", default="Classify the banking query.",
                     help="ingest --system (as the demo recipe); 'default' keeps the chat template's own")
-    ap.add_argument("--precision", default="fast",
-                    help="training and teacher-cache precision (fast: bf16 where native, as the recipe; bf16 or fp32)")
     ap.add_argument("--eval-dtype", default="fast", help="eval --dtype (fast: bf16 where native, as the recipe; bf16 or f32)")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--kd-alpha", type=float, default=0.5)
-    ap.add_argument("--topk", type=int, default=64)
+    ap.add_argument("--dtype", default="fast",
+                    help="training and teacher-cache compute type (fast: bf16 where native, as the recipe; bf16 or f32)")
+    ap.add_argument("--top-k", type=int, default=64)
     ap.add_argument("--test-sample", type=int, default=1000)
     ap.add_argument("--online-steps", type=int, default=40,
                     help="online KD is timed over this many steps (0: the whole run, and its student is evaluated)")
@@ -165,20 +165,20 @@ def main():
     if not os.path.exists(os.path.join(teacher, "adapter_model.safetensors")):
         run([HONE, "lora-train", "-m", MODEL, "--data", store, "-o", teacher, "--epochs", str(a.teacher_epochs),
              "-b", "2", "--lr", "2e-3",
-             "--warmup-steps", "10", "--lora-dropout", "0", "--eval-every", "0", "--precision", a.precision,
+             "--warmup-steps", "10", "--lora-dropout", "0", "--eval-every", "0", "--dtype", a.dtype,
              "--lora-layers", a.teacher_layers, "--loraplus-lr-ratio", str(a.teacher_loraplus),
              "--progress", "log"] + threads,
             os.path.join(w, "teacher.log"))
 
     cache_s = None
     if not os.path.exists(cache):
-        _, cache_s = run([HONE, "distill", "--cache-teacher", "--teacher", MODEL, "--teacher-adapter", teacher,
-                          "--data", store, "-o", cache, "--topk", str(a.topk), "--temperature", str(a.temperature),
-                          "--precision", a.precision] + threads, os.path.join(w, "cache.log"))
+        _, cache_s = run([HONE, "cache-teacher", "--teacher", MODEL, "--teacher-adapter", teacher,
+                          "--data", store, "-o", cache, "--top-k", str(a.top_k), "--temperature", str(a.temperature),
+                          "--dtype", a.dtype] + threads, os.path.join(w, "cache.log"))
 
     common = ["--teacher", MODEL, "--teacher-adapter", teacher, "--student", f"layers:{a.layers}", "--data", store,
               "--epochs", str(a.epochs), "-b", "4", "--lr", str(a.student_lr), "--warmup-steps", "10",
-              "--temperature", str(a.temperature), "--kd-alpha", str(a.kd_alpha), "--precision", a.precision,
+              "--temperature", str(a.temperature), "--kd-alpha", str(a.kd_alpha), "--dtype", a.dtype,
               "--eval-every", "0", "--progress", "log"] + threads + (
                   ["--freeze-embeddings"] if a.freeze_embeddings else []) + (
                   ["--student-lora", "--rank", str(a.student_rank), "--alpha", str(a.student_rank),
@@ -186,11 +186,11 @@ def main():
                    "--loraplus-lr-ratio", str(a.student_loraplus)] if a.student_lora else [])
     students = {
         "offline": ["--teacher-cache", cache],
-        "online": ["--topk", str(a.topk)] + (["--max-steps", str(a.online_steps)] if a.online_steps else []),
+        "online": ["--top-k", str(a.top_k)] + (["--max-steps", str(a.online_steps)] if a.online_steps else []),
         "ce": [],
     }
     if a.hidden_weight > 0:
-        students["hidden"] = ["--topk", str(a.topk), "--hidden-weight", str(a.hidden_weight),
+        students["hidden"] = ["--top-k", str(a.top_k), "--hidden-weight", str(a.hidden_weight),
                               "--hidden-tokens", a.hidden_tokens]
     def student_dir(name):
         return os.path.join(w, f"student-{name}")

@@ -247,7 +247,7 @@ def main():
         cmd = [args.hone, "lora-train", "-m", mdir, "--data", store, "-o", out, "--max-steps", str(args.steps),
                "-b", str(args.batch), "--rank", str(RANK), "--alpha", str(ALPHA), "--lora-dropout", "0",
                "--targets", "all-linear", "--lr", str(LR), "--warmup-steps", "0", "--device", args.device,
-               "--precision", "bf16", "--base-dtype", args.base_dtype, "--progress", "none", "--seed", "0",
+               "--dtype", "bf16", "--base-dtype", args.base_dtype, "--progress", "none", "--seed", "0",
                "--no-shuffle"]
         print(f"  {shlex.join(cmd)}", flush=True)
         rss = run(cmd, out + ".log")

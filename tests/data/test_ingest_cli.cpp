@@ -34,12 +34,12 @@ TEST(IngestCli, BadDataExitsWith3AndNamesFileAndLine) {
 TEST(IngestCli, BadOptionsExitWith2) {
   TempDir t;
   write_bytes(t / "a.jsonl", "{\"text\": \"x\"}\n");
-  auto r = run_hone({"ingest", (t / "a.jsonl").string(), "-o", (t / "out").string(), "--split", "0.5,0.6,0.1"});
+  auto r = run_hone({"ingest", (t / "a.jsonl").string(), "-o", (t / "out").string(), "--split-ratios", "0.5,0.6,0.1"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("the fractions must be >= 0 and sum to 1"), std::string::npos) << r.err;
   r = run_hone({"ingest", (t / "a.jsonl").string(), "-o", (t / "out").string(), "--format", "parquet"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  r = run_hone({"ingest", (t / "a.jsonl").string(), "-o", (t / "out").string(), "--split", "0.5,0.5"});
+  r = run_hone({"ingest", (t / "a.jsonl").string(), "-o", (t / "out").string(), "--split-ratios", "0.5,0.5"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   fs::create_directories(t / "out");
   r = run_hone({"ingest", (t / "a.jsonl").string(), "-o", (t / "out").string()});

@@ -51,8 +51,8 @@ class DistillCli : public ::testing::Test {
            extra;
   }
   CommandResult cache(const fs::path& out, const std::string& topk, const std::vector<std::string>& extra = {}) const {
-    return run_hone(std::vector<std::string>{"distill", "--cache-teacher", "--teacher", teacher_.string(), "--data",
-                                             store_.string(), "-o", out.string(), "--topk", topk, "--temperature", "2",
+    return run_hone(std::vector<std::string>{"cache-teacher", "--teacher", teacher_.string(), "--data",
+                                             store_.string(), "-o", out.string(), "--top-k", topk, "--temperature", "2",
                                              "--threads", "1", "-q"} +
                     extra);
   }
@@ -68,7 +68,7 @@ TEST_F(DistillCli, OfflineEqualsOnlineWithTheWholeVocabularyAndWithTopK) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     r = run_hone(run_args(tmp_ / ("off" + k), {"--teacher-cache", c.string()}));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    r = run_hone(run_args(tmp_ / ("on" + k), {"--topk", k}));
+    r = run_hone(run_args(tmp_ / ("on" + k), {"--top-k", k}));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const double diff = max_abs_diff(tmp_ / ("off" + k) / "model/model.safetensors",
                                      tmp_ / ("on" + k) / "model/model.safetensors");
@@ -97,9 +97,9 @@ TEST_F(DistillCli, FrozenEmbeddingsStayTheTeachersAndTheRestTrains) {
   ASSERT_EQ(cache(c, "0").exit_code, 0);
   CommandResult r = run_hone(run_args(tmp_ / "off", {"--teacher-cache", c.string(), "--freeze-embeddings"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = run_hone(run_args(tmp_ / "on", {"--topk", "0", "--freeze-embeddings"}));
+  r = run_hone(run_args(tmp_ / "on", {"--top-k", "0", "--freeze-embeddings"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = run_hone(run_args(tmp_ / "all", {"--topk", "0"}));
+  r = run_hone(run_args(tmp_ / "all", {"--top-k", "0"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_LE(max_abs_diff(tmp_ / "off/model/model.safetensors", tmp_ / "on/model/model.safetensors"), 1e-5);
 
@@ -129,10 +129,10 @@ TEST_F(DistillCli, FrozenEmbeddingsStayTheTeachersAndTheRestTrains) {
   EXPECT_FALSE(run_all["identity"].contains("freeze_embeddings"));
 
   // Resuming a run with the other setting is refused; LoRA students have nothing to freeze.
-  r = run_hone(run_args(tmp_ / "all", {"--topk", "0", "--freeze-embeddings", "--resume"}));
+  r = run_hone(run_args(tmp_ / "all", {"--top-k", "0", "--freeze-embeddings", "--resume"}));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("'freeze_embeddings' was null and is now true"), std::string::npos) << r.err;
-  r = run_hone(run_args(tmp_ / "on", {"--topk", "0", "--resume"}));
+  r = run_hone(run_args(tmp_ / "on", {"--top-k", "0", "--resume"}));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("'freeze_embeddings' was true and is now unset"), std::string::npos) << r.err;
   r = run_hone(run_args(tmp_ / "x", {"--student-lora", "--freeze-embeddings"}));
@@ -145,12 +145,12 @@ TEST_F(DistillCli, FrozenEmbeddingsStayTheTeachersAndTheRestTrains) {
   EXPECT_FALSE(fs::exists(tmp_ / "y")) << "a usage error wrote into --out";
 }
 
-// --precision bf16 caches from bf16 teacher weights: recorded in the cache, and the same
+// --dtype bf16 caches from bf16 teacher weights: recorded in the cache, and the same
 // distribution as float32's within bf16 tolerance.
 TEST_F(DistillCli, Bf16TeacherCacheIsRecordedAndCloseToFloat32) {
   CommandResult r = cache(tmp_ / "f32.h5", "8");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = cache(tmp_ / "bf16.h5", "8", {"--precision", "bf16"});
+  r = cache(tmp_ / "bf16.h5", "8", {"--dtype", "bf16"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const TeacherCacheReader f32(tmp_ / "f32.h5"), bf16(tmp_ / "bf16.h5");
   EXPECT_EQ(f32.meta().teacher_dtype, "f32");
@@ -165,22 +165,22 @@ TEST_F(DistillCli, Bf16TeacherCacheIsRecordedAndCloseToFloat32) {
   EXPECT_GE(top1, 0.95);
   EXPECT_LE((a.logprobs.select(1, 0) - b.logprobs.select(1, 0)).abs().max().item<double>(), 0.1);
   EXPECT_GT((a.logprobs - b.logprobs).abs().max().item<double>(), 0.0) << "bf16 was not used";
-  EXPECT_EQ(cache(tmp_ / "bad.h5", "8", {"--precision", "fp16"}).exit_code, 2);
+  EXPECT_EQ(cache(tmp_ / "bad.h5", "8", {"--dtype", "fp16"}).exit_code, 2);
 }
 
 // In bf16 too, offline equals online: the online teacher runs as --cache-teacher does (bf16
 // weights, outside the training step's autocast), so both students see the same distribution;
 // only the students' own bf16 steps remain, identical in the two runs.
 TEST_F(DistillCli, Bf16OfflineEqualsOnline) {
-  const std::vector<std::string> bf16 = {"--precision", "bf16"};
+  const std::vector<std::string> bf16 = {"--dtype", "bf16"};
   const fs::path c = tmp_ / "c.h5";
   CommandResult r = cache(c, "8", bf16);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = run_hone(run_args(tmp_ / "off", std::vector<std::string>{"--teacher-cache", c.string()} + bf16));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = run_hone(run_args(tmp_ / "on", std::vector<std::string>{"--topk", "8"} + bf16));
+  r = run_hone(run_args(tmp_ / "on", std::vector<std::string>{"--top-k", "8"} + bf16));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = run_hone(run_args(tmp_ / "f32", {"--topk", "8"}));
+  r = run_hone(run_args(tmp_ / "f32", {"--top-k", "8"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const fs::path w = "model/model.safetensors";
   EXPECT_LE(max_abs_diff(tmp_ / "off" / w, tmp_ / "on" / w), 1e-6);

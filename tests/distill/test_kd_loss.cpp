@@ -20,7 +20,7 @@
 
 #include "distill/kd_loss.h"
 #include "helpers.h"
-#include "train/loss.h"
+#include "batch/loss.h"
 
 namespace hone::test {
 namespace {

@@ -25,9 +25,9 @@
 #include "model/decoder.h"
 #include "model/fused.h"
 #include "model/model_fixtures.h"
-#include "train/batches.h"
+#include "batch/batches.h"
 #include "train/lora.h"
-#include "train/loss.h"
+#include "batch/loss.h"
 #include "train/optim.h"
 #include "train/trainer.h"
 
@@ -164,7 +164,7 @@ StepResult lora_step(c10::Device device, bool bf16, bool packed) {
   const Batch b = make_batch(s, seqs, device);
   at::Tensor loss;
   {
-    AutocastScope autocast(device.type(), bf16);
+    AutocastScope autocast(device.type(), bf16 ? at::kBFloat16 : at::kFloat);
     loss = cross_entropy_sum(model, b, /*checkpoint_layers=*/false, 3) / static_cast<double>(b.loss_tokens);
   }
   loss.backward();

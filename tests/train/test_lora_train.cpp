@@ -23,9 +23,9 @@
 #include "helpers.h"
 #include "model/decoder.h"
 #include "text/tokenizer.h"
-#include "train/batches.h"
+#include "batch/batches.h"
 #include "train/lora.h"
-#include "train/loss.h"
+#include "batch/loss.h"
 #include "train/train_fixtures.h"
 
 namespace hone::test {
@@ -381,12 +381,12 @@ TEST_F(LoraTrainCli, Errors) {
   r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--targets", "q,attn"});
   EXPECT_EQ(r.exit_code, 2);
   // A bf16 base with float32 compute, and LoRA layers the model does not have.
-  r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--base-dtype", "bf16", "--precision", "fp32"});
+  r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--base-dtype", "bf16", "--dtype", "f32"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("--base-dtype bf16 needs bf16 compute; --precision fp32 on cpu computes in float32"),
+  EXPECT_NE(r.err.find("--base-dtype bf16 needs bf16 compute; --dtype f32 on cpu computes in float32"),
             std::string::npos) << r.err;
   r = run_hone(base_args(model_, store_, tmp_ / "x") +
-               std::vector<std::string>{"--base-dtype", "bf16", "--precision", "bf16", "--full"});
+               std::vector<std::string>{"--base-dtype", "bf16", "--dtype", "bf16", "--full"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--base-dtype bf16 applies to LoRA training of a base model"), std::string::npos) << r.err;
   r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--loraplus-lr-ratio", "0"});

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "core/compute.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "helpers.h"
@@ -24,9 +25,9 @@
 #include "model/decoder.h"
 #include "model/loader.h"
 #include "model/model_fixtures.h"
-#include "train/batches.h"
+#include "batch/batches.h"
 #include "train/lora.h"
-#include "train/loss.h"
+#include "batch/loss.h"
 #include "train/optim.h"
 #include "train/trainer.h"
 
@@ -75,7 +76,7 @@ TEST(TrainLoss, FusedLinearCrossEntropyUnderBf16AutocastIsAutocastsLinear) {
   const at::Tensor t = at::randint(0, 300, {37}, at::kLong);
   at::Tensor h = h0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
   {
-    AutocastScope autocast(c10::DeviceType::CPU, true);
+    AutocastScope autocast(c10::DeviceType::CPU, at::kBFloat16);
     linear_cross_entropy(h, w, t, 16).backward();
   }
   // Reference: bf16 operands, float32 cross-entropy, autograd for the gradients.
@@ -87,7 +88,7 @@ TEST(TrainLoss, FusedLinearCrossEntropyUnderBf16AutocastIsAutocastsLinear) {
   f32.backward();
   at::Tensor loss;
   {
-    AutocastScope autocast(c10::DeviceType::CPU, true);
+    AutocastScope autocast(c10::DeviceType::CPU, at::kBFloat16);
     loss = linear_cross_entropy(h0, w0, t, 16);
   }
   EXPECT_NEAR(loss.item<double>(), ref.item<double>(), 1e-5 * std::fabs(ref.item<double>()));
@@ -135,18 +136,24 @@ TEST(TrainOptim, FusedAdamWEqualsTheFormula) {
   EXPECT_EQ(opt.steps(), 3);
 }
 
-// --precision: auto keeps the CPU in float32; fast takes bf16 exactly where it is native (CUDA,
+// --dtype: auto keeps the CPU in float32; fast takes bf16 exactly where it is native (CUDA,
 // and a CPU where PyTorch's own test, torch.ops.mkldnn._is_mkldnn_bf16_supported, says so: on an
 // AVX2-only CPU bf16 matrix multiplies fall back to a reference loop, several times slower).
 TEST(TrainPrecision, FastIsBf16WhereNative) {
   const c10::Device cpu(c10::kCPU), cuda(c10::kCUDA, 0);  // no GPU needed: only the device's type is read
-  EXPECT_FALSE(bf16_precision("auto", cpu));
-  EXPECT_TRUE(bf16_precision("auto", cuda));
-  EXPECT_TRUE(bf16_precision("bf16", cpu));
-  EXPECT_FALSE(bf16_precision("fp32", cuda));
-  EXPECT_TRUE(bf16_precision("fast", cuda));
-  EXPECT_EQ(bf16_precision("fast", cpu), native_bf16(cpu));
-  EXPECT_HONE_ERROR(check_precision("fp16"), UsageError, "--precision must be auto, fast, fp32 or bf16");
+  EXPECT_EQ(resolve_dtype(ComputeDtype::kAuto, cpu), at::kFloat);
+  EXPECT_EQ(resolve_dtype(ComputeDtype::kAuto, cuda), at::kBFloat16);
+  EXPECT_EQ(resolve_dtype(ComputeDtype::kBF16, cpu), at::kBFloat16);
+  EXPECT_EQ(resolve_dtype(ComputeDtype::kF32, cuda), at::kFloat);
+  EXPECT_EQ(resolve_dtype(ComputeDtype::kFast, cuda), at::kBFloat16);
+  EXPECT_EQ(resolve_dtype(ComputeDtype::kFast, cpu) == at::kBFloat16, native_bf16(cpu));
+  EXPECT_EQ(resolve_dtype(ComputeDtype::kF16, cuda), at::kHalf);
+  EXPECT_HONE_ERROR(resolve_dtype(ComputeDtype::kF16, cpu), UsageError, "--dtype f16 computes only on CUDA");
+  EXPECT_HONE_ERROR(resolve_device("tpu", 0), UsageError, "--device must be cpu, cuda or cuda:N, got 'tpu'");
+  EXPECT_EQ(resolve_device("cuda", 3), c10::Device(c10::kCUDA, 3));
+  for (const char* name : {"auto", "fast", "f32", "bf16", "f16"})
+    EXPECT_EQ(to_string(*compute_dtype_from_string(name)), name);
+  EXPECT_FALSE(compute_dtype_from_string("fp32").has_value());
   if (!test::have_python()) GTEST_SKIP() << "needs the virtualenv for PyTorch's answer";
   const auto r = test::run_python("train_peer.py", {"bf16-native"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -356,7 +363,7 @@ TEST(TrainLora, Bf16BaseIsWithinBf16ToleranceOfFloat32) {
   s.sequence_offsets = {0, 2};
   double loss32 = 0, loss16 = 0;
   {
-    AutocastScope autocast(c10::kCPU, true);
+    AutocastScope autocast(c10::kCPU, at::kBFloat16);
     at::Tensor l32 = cross_entropy_sum(f32, make_batch(s, {0}, c10::kCPU), false, 3);
     at::Tensor l16 = cross_entropy_sum(b16, make_batch(s, {0}, c10::kCPU), false, 3);
     l32.backward();

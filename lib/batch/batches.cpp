@@ -1,4 +1,4 @@
-#include "train/batches.h"
+#include "batch/batches.h"
 
 #include <ATen/ops/from_blob.h>
 

@@ -1,4 +1,4 @@
-#include "train/loss.h"
+#include "batch/loss.h"
 
 #include <ATen/TensorOperators.h>
 #include <ATen/autocast_mode.h>
