@@ -1,6 +1,18 @@
 #include "core/measure.h"
 
+#include <fmt/format.h>
+
+#include <cmath>
+
 namespace hone {
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "-";
+  const auto s = static_cast<long long>(seconds + 0.5);
+  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}s", s);
+}
 
 std::uint64_t disk_usage(const fs::path& p) {
   std::error_code ec;

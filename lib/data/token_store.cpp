@@ -115,6 +115,13 @@ TokenStore read_token_store(const fs::path& path) {
   return st;
 }
 
+const TokenSplit& require_split(const TokenStore& store, const fs::path& path, const std::string& name) {
+  const auto it = store.splits.find(name);
+  HONE_CHECK(it != store.splits.end() && it->second.sequences() > 0, InputError,
+             "{}: no '{}' split (or it is empty)", path.string(), name);
+  return it->second;
+}
+
 void check_tokenizer(const TokenStore& store, const fs::path& store_path, const Tokenizer& tokenizer,
                      const std::string& model) {
   const std::string fp = tokenizer.fingerprint();

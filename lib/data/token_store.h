@@ -65,6 +65,10 @@ struct TokenStore {
 // InputError naming the file and the dataset otherwise.
 TokenStore read_token_store(const fs::path& path);
 
+// The split `name` of `store` (read from `path`); InputError naming the file and the split when it
+// is missing or holds no sequence.
+const TokenSplit& require_split(const TokenStore& store, const fs::path& path, const std::string& name);
+
 // InputError naming both fingerprints when the store was not made with this tokenizer.
 void check_tokenizer(const TokenStore& store, const fs::path& store_path, const Tokenizer& tokenizer,
                      const std::string& model);

@@ -264,8 +264,7 @@ TrainSummary distill(const DistillOptions& d) {
   // Checks that need only the store: the teacher's tokenizer, or the cache against the store.
   const auto store_owner = std::make_shared<const data::TokenStore>(data::read_token_store(o.data));
   const data::TokenStore& store = *store_owner;
-  HONE_CHECK(store.splits.count("train"), InputError, "{}: no 'train' split", o.data.string());
-  const data::TokenSplit& train_split = store.splits.at("train");
+  const data::TokenSplit& train_split = data::require_split(store, o.data, "train");
   std::shared_ptr<TeacherCacheReader> cache;
   std::int64_t topk = d.topk;
   if (offline) {
@@ -355,9 +354,7 @@ void cache_teacher(const CacheTeacherOptions& c) {
              c.out.string());
   if (c.threads > 0) at::set_num_threads(c.threads);
   const data::TokenStore store = data::read_token_store(c.data);
-  HONE_CHECK(store.splits.count("train") && store.splits.at("train").sequences() > 0, InputError,
-             "{}: no 'train' split (or it is empty)", c.data.string());
-  const data::TokenSplit& train = store.splits.at("train");
+  const data::TokenSplit& train = data::require_split(store, c.data, "train");
   data::check_tokenizer(store, c.data, *Tokenizer::load(c.teacher), c.teacher.string());
   const Compute compute = resolve_compute(c.device, c.dtype, DistEnv::from_environment().local_rank);
   const c10::Device device = compute.device;

@@ -28,6 +28,7 @@
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 #include "batch/batches.h"
+#include "batch/targets.h"
 #include "batch/loss.h"
 
 namespace hone {
@@ -758,10 +759,7 @@ ModelReport evaluate_examples(const EvalOptions& o, const Dataset& d, LoadedMode
 
 ModelReport evaluate_store(const EvalOptions& o, const data::TokenStore& store, LoadedModel& lm) {
   data::check_tokenizer(store, o.data, *lm.lm.tokenizer, lm.name);
-  auto it = store.splits.find(o.split);
-  HONE_CHECK(it != store.splits.end() && it->second.sequences() > 0, InputError, "{}: no '{}' split (or it is empty)",
-             o.data.string(), o.split);
-  const data::TokenSplit& split = it->second;
+  const data::TokenSplit& split = data::require_split(store, o.data, o.split);
   std::int64_t n = split.sequences();
   if (o.limit > 0) n = std::min(n, o.limit);
   HONE_CHECK(o.sample == 0, UsageError, "--sample applies to example sets; use --limit with a token store");
@@ -776,13 +774,7 @@ ModelReport evaluate_store(const EvalOptions& o, const data::TokenStore& store, 
     const auto tb = Clock::now();
     const Batch b = make_batch(split, seqs, model.device());
     if (b.loss_tokens == 0) continue;
-    ForwardInput in;
-    in.input_ids = b.input_ids;
-    in.position_ids = b.position_ids;
-    in.document_ids = b.document_ids;
-    const at::Tensor h = model.forward_hidden(in);
-    const at::Tensor rows = h.reshape({-1, h.size(-1)}).index_select(0, b.target_index);
-    loss_sum += linear_cross_entropy(rows, model.lm_head(), b.targets).item<double>();
+    loss_sum += cross_entropy_sum(model, b, /*checkpoint_layers=*/false, /*chunk=*/1024).item<double>();
     loss_tokens += b.loss_tokens;
     tokens += b.tokens;
     latency_ms.push_back(seconds_since(tb) * 1000.0 / static_cast<double>(seqs.size()));

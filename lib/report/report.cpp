@@ -37,11 +37,6 @@ std::string pct(double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", 100
 std::string fixed(double v, int digits) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, digits) : "-"; }
 std::string mib(double bytes) { return std::isfinite(bytes) ? fmt::format("{:.1f}", bytes / (1024.0 * 1024.0)) : "-"; }
 std::string millions(double n) { return std::isfinite(n) ? fmt::format("{:.1f}M", n / 1e6) : "-"; }
-std::string duration(double s) {
-  if (!std::isfinite(s)) return "-";
-  const auto t = static_cast<long long>(s + 0.5);
-  return t >= 60 ? fmt::format("{}m{:02}s", t / 60, t % 60) : fmt::format("{}s", t);
-}
 
 // `s` as one shell word in single quotes.
 std::string shell_quote(const std::string& s) {
@@ -223,7 +218,7 @@ std::string write_report(const ReportOptions& o) {
                       pct(num(m, "accuracy")), fixed(num(m, "macro_f1"), 4), pct(num(m, "exact_match")),
                       pct(num(m, "format_validity")),
                       fixed(num(m, "latency_ms_p50"), 1), fixed(num(m, "latency_ms_p95"), 1), millions(num(m, "params")),
-                      mib(num(m, "bytes")), duration(num(m, "train_seconds")));
+                      mib(num(m, "bytes")), format_duration(num(m, "train_seconds")));
   if (!exports.empty()) {
     md += "\n## Exported files\n\n| format | path | size MiB | serve it with |\n|---|---|---|---|\n";
     for (const auto& e : exports) {
@@ -266,7 +261,7 @@ std::string write_report(const ReportOptions& o) {
                         pct(num(m, "exact_match")),
                         pct(num(m, "format_validity")), fixed(num(m, "latency_ms_p50"), 1),
                         fixed(num(m, "latency_ms_p95"), 1), millions(num(m, "params")), mib(num(m, "bytes")),
-                        duration(num(m, "train_seconds")));
+                        format_duration(num(m, "train_seconds")));
   html += "</table>\n";
   html += bar_chart_svg("Quality on the test set", "percent", cats, {acc, f1, em, valid}, "{:.1f}");
   html += bar_chart_svg("Latency per example (p50)", "milliseconds", cats, {lat}, "{:.0f}");
@@ -276,7 +271,7 @@ std::string write_report(const ReportOptions& o) {
     const fs::path metrics = fs::path(r["dir"].get<std::string>()) / "metrics.jsonl";
     html += fmt::format("<p>{}: <code>hone {}</code>, {} steps, {}, {} tokens/s</p>\n",
                         xml_escape(r["name"].get<std::string>()), r["command"].get<std::string>(), r["steps"].dump(),
-                        duration(num(r, "train_seconds")), fixed(num(r, "tokens_per_s"), 0));
+                        format_duration(num(r, "train_seconds")), fixed(num(r, "tokens_per_s"), 0));
     if (fs::exists(metrics))
       html += loss_curve_svg(metrics, r["name"].get<std::string>(), "loss (nats per loss token)");
   }

@@ -24,6 +24,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/json_file.h"
+#include "core/measure.h"
 #include "core/plot.h"
 #include "core/version.h"
 #include "data/token_store.h"
@@ -85,14 +86,6 @@ double peak_cuda_mib(c10::Device device) {
 #endif
   (void)device;
   return 0.0;
-}
-
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const auto s = static_cast<long long>(seconds + 0.5);
-  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
-  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
-  return fmt::format("{}s", s);
 }
 
 // ---------------------------------------------------------------------------- checkpoints
@@ -295,21 +288,6 @@ json run_identity(const TrainOptions& o, const TrainJob& job, const data::TokenS
 
 }  // namespace
 
-at::Tensor target_hidden(const Decoder& model, const Batch& b, bool checkpoint_layers,
-                         std::vector<at::Tensor>* layer_outputs) {
-  ForwardInput in;
-  in.layer_outputs = layer_outputs;
-  in.input_ids = b.input_ids;
-  in.position_ids = b.position_ids;
-  in.document_ids = b.document_ids;
-  in.checkpoint_layers = checkpoint_layers;
-  const at::Tensor hidden = model.forward_hidden(in);  // [B, T, H]
-  return at::index_select(hidden.reshape({-1, hidden.size(-1)}), 0, b.target_index);
-}
-
-at::Tensor cross_entropy_sum(const Decoder& model, const Batch& b, bool checkpoint_layers, std::int64_t chunk) {
-  return linear_cross_entropy(target_hidden(model, b, checkpoint_layers), model.lm_head(), b.targets, chunk);
-}
 
 // ---------------------------------------------------------------------------- the loop
 
@@ -336,13 +314,11 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   const std::shared_ptr<const data::TokenStore> store_owner =
       job.store ? job.store : std::make_shared<const data::TokenStore>(data::read_token_store(o.data));
   const data::TokenStore& store = *store_owner;
-  HONE_CHECK(store.splits.count("train") && store.splits.at("train").sequences() > 0, InputError,
-             "{}: no 'train' split (or it is empty)", o.data.string());
+  const data::TokenSplit& train = data::require_split(store, o.data, "train");
   {
     const auto tokenizer = Tokenizer::load(o.model);
     data::check_tokenizer(store, o.data, *tokenizer, o.model.string());
   }
-  const data::TokenSplit& train = store.splits.at("train");
   const data::TokenSplit* valid = store.splits.count("valid") ? &store.splits.at("valid") : nullptr;
   if (valid && valid->sequences() == 0) valid = nullptr;
 

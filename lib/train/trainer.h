@@ -18,6 +18,7 @@
 #include "core/fs.h"
 #include "model/decoder.h"
 #include "batch/batches.h"
+#include "batch/targets.h"
 #include "train/lora.h"
 #include "train/optim.h"
 
@@ -109,15 +110,6 @@ class Objective {
   // The loss the valid split is scored with (best-checkpoint tracking); default: loss_sum.
   virtual at::Tensor valid_loss_sum(const Batch& batch) { return loss_sum(batch); }
 };
-
-// The final hidden states [N, H] at the batch's N target positions (those that predict a loss
-// token); `layer_outputs`, when given, receives every layer's output [B, T, H] (ForwardInput's).
-at::Tensor target_hidden(const Decoder& model, const Batch& batch, bool checkpoint_layers,
-                         std::vector<at::Tensor>* layer_outputs = nullptr);
-
-// The cross-entropy of the model's next-token predictions at the batch's loss-masked positions
-// (the output head computed for those rows only, in chunks of `chunk` rows).
-at::Tensor cross_entropy_sum(const Decoder& model, const Batch& batch, bool checkpoint_layers, std::int64_t chunk);
 
 // What a training command plugs into the shared loop; every field has lora-train's default.
 struct TrainJob {
