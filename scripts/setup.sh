@@ -13,8 +13,8 @@ log() { printf '[setup] %s\n' "$*"; }
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config python3 python3-venv
   libcli11-dev libsentencepiece-dev libhdf5-dev libspdlog-dev libgtest-dev nlohmann-json3-dev
-  libpcre2-dev  # Unicode-aware pre-tokenizer regexes (issue 3)
-  zlib1g-dev    # gzip inputs for ingest (issue 4)
+  libpcre2-dev  # Unicode-aware pre-tokenizer regexes
+  zlib1g-dev    # gzip inputs for ingest
   libgoogle-perftools-dev  # tcmalloc for the hone binary: ~1/3 lower peak memory in training (CMakeLists.txt)
   libgloo-dev   # headers that c10d's Gloo process group includes (lib/train/dist.cpp; nothing linked)
 )

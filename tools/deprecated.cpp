@@ -36,7 +36,7 @@ const Renamed* find_renamed(const std::string& command, const std::string& old_n
 
 bool takes_value(const CLI::App& app, const std::string& name) {
   const CLI::Option* o = app.get_option_no_throw(name);
-  return o != nullptr && o->get_type_size() != 0;
+  return o != nullptr && o->get_items_expected_max() != 0;
 }
 
 // distill --cache-teacher ARGS -> cache-teacher ARGS: distill's training options, which the flag

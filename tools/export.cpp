@@ -1,4 +1,4 @@
-// hone export: PEFT adapter, merged HF checkpoint, GGUF model or GGUF LoRA adapter (issue #6).
+// hone export: PEFT adapter, merged HF checkpoint, GGUF model or GGUF LoRA adapter.
 #include <spdlog/spdlog.h>
 
 #include <iostream>

@@ -1,4 +1,4 @@
-// hone ingest INPUT... -o DIR: validated, canonical examples with deterministic splits (issue #4).
+// hone ingest INPUT... -o DIR: validated, canonical examples with deterministic splits.
 #include <fmt/format.h>
 
 #include <iostream>

@@ -1,5 +1,5 @@
 // hone tokenize: token ids of a text (print mode), or an ingested data set into an HDF5 token
-// store (store mode, issue #4).
+// store (store mode).
 #include <fmt/format.h>
 
 #include <iostream>

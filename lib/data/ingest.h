@@ -1,5 +1,5 @@
 // hone ingest: raw data (JSONL, JSON arrays, CSV/TSV, plain text, each optionally gzip-compressed)
-// into validated, canonical examples in train/valid/test splits (issue #4). The output format is
+// into validated, canonical examples in train/valid/test splits. The output format is
 // documented in docs/formats.md ("Ingested data (hone ingest)").
 #pragma once
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Distillation on Banking77 (issue #7): a `layers:N` student of a LoRA-tuned SmolLM2 teacher,
+"""Distillation on Banking77: a `layers:N` student of a LoRA-tuned SmolLM2 teacher,
 trained by KD online and from the offline teacher cache, against the same student trained with
 cross-entropy alone for the same steps; test accuracy and scoring latency of all three models.
 
@@ -46,7 +46,7 @@ KD or only the CE student gets right), teacher/student
 scoring latency ratio, and online/offline training seconds per epoch: the mean optimiser-step
 time (metrics.jsonl's step_s, the first 2 steps left out) times the steps of an epoch; online KD
 is timed over --online-steps steps (its student is then not evaluated). The cache's one-off
-cost is printed beside it. Targets (issue #7):
+cost is printed beside it. Targets:
 student >= 90% of the teacher's accuracy and above CE-only; >= 2.5x faster evaluation; offline
 >= 2x faster per epoch than online.
 """
@@ -113,8 +113,7 @@ def main():
     ap.add_argument("--teacher-run", default="", help="take data, student store, teacher and cache from this make demo run")
     ap.add_argument("--student-sample", choices=["recipe", "held-out"], default="recipe",
                     help="with --teacher-run: the recipe's student sample (RUN/tokens-student.h5), or the rest of "
-                         "train.csv, which the teacher never saw, ingested here (the recipe's own sample since its "
-                         "fifth version, 2026-11-25; nested in the teacher's before)")
+                         "train.csv, which the teacher never saw, ingested here (the recipe's student sample is itself disjoint from the teacher's)")
     ap.add_argument("--hidden-weight", type=float, default=0.0,
                     help="also train a 'hidden' student: online KD plus distill --hidden-weight W (its layers pulled "
                          "towards the teacher layers they were cut from), the same epochs; compared with CE as well")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """LoRA training on one GPU: `hone lora-train` vs Hugging Face PEFT (transformers, bf16 autocast,
 SDPA), same GPU, same model, same token store, same LoRA (r=16, alpha=32, dropout 0, all linear
-layers), sequences of --seq tokens with loss on every token, AdamW lr 2e-4 (issue 9).
+layers), sequences of --seq tokens with loss on every token, AdamW lr 2e-4.
 
   python3 scripts/bench/bench_gpu.py [--models smollm2,1b] [--seq 2048] [--batch 4] [--steps 30]
       [--warmup 5] [--tokenizer DIR] [--work DIR] [--json FILE] [--peak-tflops 989.4]

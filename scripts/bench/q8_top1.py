@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""q8_0 against f32 in llama.cpp (issue #6): hone exports MODEL (optionally merged with ADAPTER)
+"""q8_0 against f32 in llama.cpp: hone exports MODEL (optionally merged with ADAPTER)
 as a float32 and a q8_0 GGUF, and llama.cpp (llama-cpp-python) computes the argmax token at every
 position of a fixed English text with each; prints their top-1 agreement.
 

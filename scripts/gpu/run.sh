@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds hone on a GPU machine and runs the GPU tests and the GPU benchmark, in one command
-# (issue 9). The machine needs Python with torch 2.11 (CUDA; its LibTorch is used), transformers and
+# Builds hone on a GPU machine and runs the GPU tests and the GPU benchmark, in one command.
+# The machine needs Python with torch 2.11 (CUDA; its LibTorch is used), transformers and
 # peft, nvcc, cmake and ninja; it needs no package manager: the other libraries come from
 # .gpu-deps/ (scripts/gpu/fetch-deps.sh, run on a Debian 12 machine, then carried over).
 #

@@ -152,7 +152,7 @@ TEST_F(SmolLM2Tokenizer, EncodeIsThreadSafe) {
 }
 
 TEST_F(SmolLM2Tokenizer, Throughput) {
-  // Not a benchmark with a threshold (the machine is shared); it prints MB/s for issue #4.
+  // Not a benchmark with a threshold (the machine is shared); it prints MB/s.
   std::string text;
   for (const auto& t : test::banking77_texts()) text += t + "\n";
   if (text.empty()) {

@@ -13,10 +13,10 @@ namespace {
 using test::run_hone;
 using test::TempDir;
 
-TEST(Cli, HelpListsTheNineSubcommands) {
+TEST(Cli, HelpListsTheTenSubcommands) {
   auto r = run_hone({"--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* cmd : {"ingest", "tokenize", "lora-train", "distill", "eval", "export", "generate", "report", "info"})
+  for (const char* cmd : {"ingest", "tokenize", "lora-train", "distill", "cache-teacher", "eval", "export", "generate", "report", "info"})
     EXPECT_NE(r.out.find(std::string("\n  ") + cmd + " "), std::string::npos) << cmd << " missing from:\n" << r.out;
 }
 
@@ -30,7 +30,7 @@ TEST(Cli, VersionNamesLibTorch) {
 }
 
 TEST(Cli, SubcommandHelpShowsDefaultsAndCommonOptions) {
-  for (const char* cmd : {"ingest", "tokenize", "lora-train", "distill", "eval", "export", "generate", "report", "info"}) {
+  for (const char* cmd : {"ingest", "tokenize", "lora-train", "distill", "cache-teacher", "eval", "export", "generate", "report", "info"}) {
     auto r = run_hone({cmd, "--help"});
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find(std::string("Usage: hone ") + cmd + " [OPTIONS]"), std::string::npos) << r.out;

@@ -124,7 +124,7 @@ void expect_peft_gradients(const std::string& model_dir, const LoraOptions& o,
   // (gradients) of PEFT; on an AVX2-only one (Zen 3) within 2.1e-5 and 1.5e-4, while PEFT in
   // float32 there is within 2e-7 of PEFT in float64 in the loss. So hone's float32 rounds
   // differently from PyTorch eager (not in the weights: bitwise equal; not in attention: the
-  // reference attention gives the same figures); where is still open.
+  // reference attention gives the same figures); the source of the difference is not known.
   EXPECT_NEAR(loss.item<double>(), peft["loss"].get<double>(), 3e-5) << "hone " << loss.item<double>();
   EXPECT_EQ(peft["tensors"].get<std::size_t>(), params.size());
 
