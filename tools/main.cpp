@@ -92,71 +92,46 @@ int parse_exit(CLI::App& app, const CLI::ParseError& e) {
   return rc == 0 ? 0 : static_cast<int>(hone::ExitCode::kUsage);
 }
 
-}  // namespace
+struct Command {
+  CLI::App* app;
+  hone::tools::Run run;
+};
 
-int main(int argc, char** argv) {
-  using namespace hone;
-  CLI::App app{"hone: turn a small language model into a task specialist (LoRA fine-tuning, distillation)", "hone"};
-  app.set_version_flag("--version", [] { return version_string() + " [malloc: " HONE_MALLOC "; " + cpu_bf16_description() + "]"; });
-  app.require_subcommand(1);
-  app.get_formatter()->column_width(36);
-  GlobalOptions global;
-  add_global_options(app, global);
+const Command* find_command(const std::vector<Command>& commands, const std::string& name) {
+  for (const auto& c : commands)
+    if (c.app->get_name() == name) return &c;
+  return nullptr;
+}
 
-  struct Entry {
-    CLI::App* app;
-    tools::Run run;
-  };
-  std::vector<Entry> commands;
-  for (auto reg : {tools::register_ingest, tools::register_tokenize, tools::register_lora_train,
-                   tools::register_distill, tools::register_cache_teacher, tools::register_eval, tools::register_export, tools::register_generate,
-                   tools::register_report, tools::register_info}) {
-    tools::Run run = reg(app);
-    CLI::App* cmd = app.get_subcommands([](const CLI::App*) { return true; }).back();
-    add_global_options(*cmd, global);
-    commands.push_back({cmd, std::move(run)});
-  }
-
-  // The subcommand parses its own arguments (global flags before its name included), so that
-  // its --config file is read and applied before required options are checked.
-  const Entry* chosen = nullptr;
-  std::vector<std::string> args;
-  for (int i = 1; i < argc && chosen == nullptr; ++i) {
-    for (const auto& c : commands)
-      if (c.app->get_name() == argv[i]) chosen = &c;
-    if (chosen != nullptr) {
+// The subcommand named on the command line and its arguments (global flags before its name
+// included, so that the subcommand parses them and reads its --config file before it checks
+// required options). Null when none is named: the root then parses argv.
+const Command* split_command(int argc, char** argv, const std::vector<Command>& commands,
+                             std::vector<std::string>& args) {
+  for (int i = 1; i < argc; ++i) {
+    if (const Command* c = find_command(commands, argv[i])) {
       args.assign(argv + 1, argv + i);
       args.insert(args.end(), argv + i + 1, argv + argc);
-    } else if (std::string(argv[i]) == "--log-format") {
-      ++i;  // the only global option that takes a separate value
-    } else if (argv[i][0] != '-') {
-      std::vector<std::string> names;
-      for (const auto& c : commands) names.push_back(c.app->get_name());
-      return unknown_word("command", argv[i], names, "`hone --help` lists the commands");
+      return c;
     }
+    if (std::string(argv[i]) == "--log-format") ++i;  // the only global option that takes a separate value
+    else if (argv[i][0] != '-') break;
   }
-  if (chosen == nullptr) {
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      return parse_exit(app, e);
-    }
-    return static_cast<int>(ExitCode::kUsage);
+  return nullptr;
+}
+
+// The first argument that names neither a command nor an option, or "".
+std::string first_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--log-format") ++i;
+    else if (argv[i][0] != '-') return argv[i];
   }
-  // Old spellings become current ones (warned about once logging is set up).
-  std::string name = chosen->app->get_name();
-  const auto find = [&](const std::string& n) -> const Entry* {
-    for (const auto& c : commands)
-      if (c.app->get_name() == n) return &c;
-    return nullptr;
-  };
-  const auto warnings = std::make_shared<std::vector<std::string>>(
-      tools::rewrite_deprecated(name, args, [&](const std::string& n) { return find(n)->app; }));
-  const bool from_distill = name != chosen->app->get_name();
-  chosen = find(name);
-  CLI::App& cmd = *chosen->app;
-  cmd.config_formatter(tools::deprecating_config(name, from_distill, cmd, warnings));
-  // An unknown --option is named before CLI11 checks the required ones (which it does first).
+  return "";
+}
+
+// Usage error (2) for an unknown --option, named before CLI11 checks the required ones (which it
+// does first); 0 when every option is known.
+int check_options(const CLI::App& cmd, const std::vector<std::string>& args) {
   const std::vector<std::string> valid = long_options(cmd);
   for (const std::string& a : args) {
     const std::string name = a.substr(0, a.find('='));
@@ -164,9 +139,15 @@ int main(int argc, char** argv) {
       return unknown_word("option of hone " + cmd.get_name(), name, valid,
                           fmt::format("`hone {} --help` lists the options", cmd.get_name()));
   }
+  return 0;
+}
+
+// Parses `args` into `cmd`: -1 when the command is to run, else the exit code (help: 0).
+int parse_command(CLI::App& cmd, std::vector<std::string> args) {
   try {
     std::reverse(args.begin(), args.end());  // CLI11 takes the vector in reverse order
     cmd.parse(args);
+    return -1;
   } catch (const CLI::CallForHelp&) {
     std::cout << cmd.help("hone");  // "Usage: hone <command> ..."
     return 0;
@@ -179,21 +160,19 @@ int main(int argc, char** argv) {
                              files.empty() ? std::string("config") : files.back(), key, cmd.get_name())
               << fmt::format("hint: `hone {} --help` lists the options; their long names are the keys\n",
                              cmd.get_name());
-    return static_cast<int>(ExitCode::kUsage);
+    return static_cast<int>(hone::ExitCode::kUsage);
   } catch (const CLI::ParseError& e) {
     return parse_exit(cmd, e);
   }
+}
 
-  init_logging({global.quiet ? -1 : global.verbose, global.log_format == "json" ? LogFormat::kJson : LogFormat::kText});
-  for (const std::string& w : *warnings) spdlog::warn("{}", w);
-  if (cmd.get_option("--print-config")->as<bool>()) {
-    std::cout << cmd.config_to_str(/*default_also=*/true, /*write_description=*/true) << "\n";
-    return 0;
-  }
+// Runs the command; errors are logged and mapped to the documented exit codes.
+int run_command(const Command& c) {
+  using hone::ExitCode;
   try {
-    chosen->run();
+    c.run();
     return 0;
-  } catch (const Error& e) {
+  } catch (const hone::Error& e) {
     spdlog::error("{}: {}", e.kind(), e.message());
     if (!e.hint().empty()) spdlog::error("hint: {}", e.hint());
     spdlog::debug("raised at {}", e.where());
@@ -205,4 +184,59 @@ int main(int argc, char** argv) {
     spdlog::error("internal error: {}", e.what());
     return static_cast<int>(ExitCode::kRuntime);
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace hone;
+  CLI::App app{"hone: turn a small language model into a task specialist (LoRA fine-tuning, distillation)", "hone"};
+  app.set_version_flag("--version", [] { return version_string() + " [malloc: " HONE_MALLOC "; " + cpu_bf16_description() + "]"; });
+  app.require_subcommand(1);
+  app.get_formatter()->column_width(36);
+  GlobalOptions global;
+  add_global_options(app, global);
+  std::vector<Command> commands;
+  for (auto reg : {tools::register_ingest, tools::register_tokenize, tools::register_lora_train, tools::register_distill,
+                   tools::register_cache_teacher, tools::register_eval, tools::register_export, tools::register_generate,
+                   tools::register_report, tools::register_info}) {
+    tools::Run run = reg(app);
+    CLI::App* cmd = app.get_subcommands([](const CLI::App*) { return true; }).back();
+    add_global_options(*cmd, global);
+    commands.push_back({cmd, std::move(run)});
+  }
+
+  std::vector<std::string> args;
+  const Command* chosen = split_command(argc, argv, commands, args);
+  if (chosen == nullptr) {
+    if (const std::string word = first_word(argc, argv); !word.empty()) {
+      std::vector<std::string> names;
+      for (const auto& c : commands) names.push_back(c.app->get_name());
+      return unknown_word("command", word, names, "`hone --help` lists the commands");
+    }
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return parse_exit(app, e);
+    }
+    return static_cast<int>(ExitCode::kUsage);
+  }
+  // Old spellings become current ones (warned about once logging is set up).
+  std::string name = chosen->app->get_name();
+  const auto warnings = std::make_shared<std::vector<std::string>>(tools::rewrite_deprecated(
+      name, args, [&](const std::string& n) { return find_command(commands, n)->app; }));
+  const bool from_distill = name != chosen->app->get_name();
+  chosen = find_command(commands, name);
+  CLI::App& cmd = *chosen->app;
+  cmd.config_formatter(tools::deprecating_config(name, from_distill, cmd, warnings));
+  if (const int rc = check_options(cmd, args); rc != 0) return rc;
+  if (const int rc = parse_command(cmd, args); rc >= 0) return rc;
+
+  init_logging({global.quiet ? -1 : global.verbose, global.log_format == "json" ? LogFormat::kJson : LogFormat::kText});
+  for (const std::string& w : *warnings) spdlog::warn("{}", w);
+  if (cmd.get_option("--print-config")->as<bool>()) {
+    std::cout << cmd.config_to_str(/*default_also=*/true, /*write_description=*/true) << "\n";
+    return 0;
+  }
+  return run_command(*chosen);
 }
