@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "export/export.h"
+#include "options.h"
 
 namespace hone::tools {
 
@@ -12,9 +13,9 @@ Run register_export(CLI::App& root) {
   struct Options {
     std::string model;    // base model
     std::string adapter;  // adapter directory (optional for gguf/hf conversion)
-    std::string format;   // peft | hf | gguf | gguf-lora
+    ExportFormat format = ExportFormat::kGguf;
     std::string out;
-    std::string dtype = "auto";
+    ExportDtype dtype = ExportDtype::kAuto;
     bool overwrite = false;
     std::string chat_template;  // Jinja file written as the chat template
   };
@@ -30,13 +31,17 @@ Run register_export(CLI::App& root) {
   add_config_options(*cmd);
   cmd->add_option("-m,--model", o->model, "Base model (.gguf or HF directory)")->required();
   cmd->add_option("--adapter", o->adapter, "Adapter directory to export or merge (required for peft, gguf-lora)");
-  cmd->add_option("--format", o->format, "Output format")
-      ->check(CLI::IsMember({"peft", "hf", "gguf", "gguf-lora"}))
+  add_choice(*cmd, "--format", o->format,
+             Choices<ExportFormat>{{"peft", ExportFormat::kPeft}, {"hf", ExportFormat::kHf}, {"gguf", ExportFormat::kGguf},
+                                   {"gguf-lora", ExportFormat::kGgufLora}},
+             "Output format")
+      ->default_str("")
       ->required();
   cmd->add_option("-o,--out", o->out, "Output file (gguf, gguf-lora) or directory (peft, hf)")->required();
-  cmd->add_option("--dtype", o->dtype, "Weight type: f32, f16, bf16, q8_0 or auto")
-      ->check(CLI::IsMember({"auto", "f32", "f16", "bf16", "q8_0"}))
-      ->capture_default_str();
+  add_choice(*cmd, "--dtype", o->dtype,
+             Choices<ExportDtype>{{"auto", ExportDtype::kAuto}, {"f32", ExportDtype::kF32}, {"f16", ExportDtype::kF16},
+                                  {"bf16", ExportDtype::kBF16}, {"q8_0", ExportDtype::kQ8_0}},
+             "Weight type: f32, f16, bf16, q8_0 or auto");
   cmd->add_flag("--overwrite", o->overwrite, "Replace an existing output")->capture_default_str();
   cmd->add_option("--chat-template", o->chat_template,
                   "Jinja chat template file to write (default: the adapter's training template, else the model's)");
@@ -44,14 +49,14 @@ Run register_export(CLI::App& root) {
     ExportOptions e;
     e.model = o->model;
     e.adapter = o->adapter;
-    e.format = parse_export_format(o->format);
+    e.format = o->format;
     e.out = o->out;
     e.dtype = o->dtype;
     e.overwrite = o->overwrite;
     e.chat_template = o->chat_template;
     const ExportResult r = export_model(e);
     for (const auto& f : r.files) std::cout << f.string() << "\n";
-    spdlog::info("wrote {} ({}, {}, {:.1f} MiB)", o->out, o->format, r.dtype, static_cast<double>(r.bytes) / (1 << 20));
+    spdlog::info("wrote {} ({}, {}, {:.1f} MiB)", o->out, to_string(o->format), r.dtype, static_cast<double>(r.bytes) / (1 << 20));
   };
 }
 

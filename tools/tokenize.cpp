@@ -10,6 +10,7 @@
 #include "data/tokenize.h"
 #include "data/train_spm.h"
 #include "generate/text_generation.h"
+#include "options.h"
 #include "text/chat_template.h"
 
 namespace hone::tools {
@@ -52,9 +53,10 @@ Run register_tokenize(CLI::App& root) {
   cmd->add_flag("--pack", o->store.pack, "Store mode: pack whole examples into sequences of up to --max-len tokens")
       ->capture_default_str();
   cmd->add_option("--chat-template", o->store.chat_template, "Jinja chat template file to render with instead of the model's");
-  cmd->add_option("--template", o->store.template_mode, "Store mode: chat template (auto: the model's, if any)")
-      ->check(CLI::IsMember({"auto", "chat", "none"}))
-      ->capture_default_str();
+  add_choice(*cmd, "--template", o->store.template_mode,
+             Choices<data::TemplateMode>{{"auto", data::TemplateMode::kAuto}, {"chat", data::TemplateMode::kChat},
+                                         {"none", data::TemplateMode::kNone}},
+             "Store mode: chat template (auto: the model's, if any)");
   cmd->add_flag("--train-spm", o->train_spm,
                 "Train a SentencePiece model (BPE, byte fallback) on DIR's training text; -o names the .model file")
       ->capture_default_str();

@@ -132,8 +132,8 @@ TokenizeReport tokenize_dataset(const fs::path& dir, const fs::path& out, const 
   HONE_CHECK(o.max_len > 1, UsageError, "--max-len must be at least 2, got {}", o.max_len);
   const auto tok = Tokenizer::load(model_path);
   select_chat_template(*tok, o.chat_template);
-  const bool chat = o.template_mode == "chat" || (o.template_mode == "auto" && !tok->chat_template().empty());
-  HONE_CHECK(o.template_mode != "chat" || !tok->chat_template().empty(), InputError,
+  const bool chat = o.template_mode == TemplateMode::kChat || (o.template_mode == TemplateMode::kAuto && !tok->chat_template().empty());
+  HONE_CHECK(o.template_mode != TemplateMode::kChat || !tok->chat_template().empty(), InputError,
              "{}: the model has no chat template (use --template none)", model_path.string());
   TokenStoreMeta meta;
   meta.tokenizer_fingerprint = tok->fingerprint();

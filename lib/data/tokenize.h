@@ -19,12 +19,19 @@ namespace hone::data {
 
 enum class Truncation { kError, kLeft, kRight };
 
+// Whether examples are rendered through a chat template.
+enum class TemplateMode {
+  kAuto,  // the model's chat template if it has one
+  kChat,  // a chat template (an error when there is none)
+  kNone,  // plain text
+};
+
 struct TokenizeOptions {
   std::int64_t max_len = 2048;         // tokens per example (and per packed sequence)
   Truncation truncation = Truncation::kError;  // what to do with a longer example
   bool train_on_prompt = false;        // loss on prompt/user tokens too
   bool pack = false;                   // pack whole examples into sequences of up to max_len tokens
-  std::string template_mode = "auto";  // "auto" (the model's chat template if it has one), "chat", "none"
+  TemplateMode template_mode = TemplateMode::kAuto;
   fs::path chat_template;              // a Jinja file to render with instead of the model's template
   int threads = 0;                     // 0: all cores; the output does not depend on it
 };

@@ -24,17 +24,7 @@ namespace hone {
 
 using nlohmann::json;
 
-ExportFormat parse_export_format(const std::string& name) {
-  if (name == "peft") return ExportFormat::kPeft;
-  if (name == "hf") return ExportFormat::kHf;
-  if (name == "gguf") return ExportFormat::kGguf;
-  if (name == "gguf-lora") return ExportFormat::kGgufLora;
-  HONE_THROW(UsageError, Hint{"formats: peft, hf, gguf, gguf-lora"}, "unknown export format '{}'", name);
-}
-
-namespace {
-
-const char* format_name(ExportFormat f) {
+std::string_view to_string(ExportFormat f) {
   switch (f) {
     case ExportFormat::kPeft: return "peft";
     case ExportFormat::kHf: return "hf";
@@ -43,6 +33,19 @@ const char* format_name(ExportFormat f) {
   }
   return "?";
 }
+
+std::string_view to_string(ExportDtype d) {
+  switch (d) {
+    case ExportDtype::kAuto: return "auto";
+    case ExportDtype::kF32: return "f32";
+    case ExportDtype::kF16: return "f16";
+    case ExportDtype::kBF16: return "bf16";
+    case ExportDtype::kQ8_0: return "q8_0";
+  }
+  return "?";
+}
+
+namespace {
 
 ModelConfig read_config(const fs::path& model) {
   std::error_code ec;
@@ -244,12 +247,12 @@ void export_gguf_lora(const ExportOptions& o, const ModelConfig& c, const LoraAd
 }  // namespace
 
 ExportResult export_model(const ExportOptions& o) {
-  const char* fmt_name = format_name(o.format);
+  const std::string fmt_name(to_string(o.format));
   const bool needs_adapter = o.format == ExportFormat::kPeft || o.format == ExportFormat::kGgufLora;
   HONE_CHECK(!needs_adapter || !o.adapter.empty(), UsageError, Hint{"pass the adapter directory lora-train wrote"},
              "--format {} needs --adapter", fmt_name);
-  std::string dtype = o.dtype;
-  if (dtype == "auto") dtype = o.format == ExportFormat::kGguf ? "f16" : "f32";
+  std::string dtype(to_string(o.dtype));
+  if (o.dtype == ExportDtype::kAuto) dtype = o.format == ExportFormat::kGguf ? "f16" : "f32";
   const WeightType wt = weight_type(dtype);
   HONE_CHECK((o.format != ExportFormat::kPeft && o.format != ExportFormat::kHf) || wt.ggml != GGMLType::kQ8_0, UsageError,
              Hint{"q8_0 is a GGUF type; use --format gguf for it"}, "--format {} holds f32, f16 or bf16 weights, not q8_0",

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/fs.h"
@@ -19,16 +20,25 @@ namespace hone {
 
 enum class ExportFormat { kPeft, kHf, kGguf, kGgufLora };
 
-// "peft", "hf", "gguf", "gguf-lora"; UsageError otherwise.
-ExportFormat parse_export_format(const std::string& name);
+// "peft", "hf", "gguf", "gguf-lora".
+std::string_view to_string(ExportFormat format);
+
+// The stored weight type of an export.
+enum class ExportDtype {
+  kAuto,  // f16 for gguf, f32 for the others
+  kF32,
+  kF16,
+  kBF16,
+  kQ8_0,  // gguf and gguf-lora only
+};
+std::string_view to_string(ExportDtype dtype);  // "auto", "f32", "f16", "bf16", "q8_0"
 
 struct ExportOptions {
   fs::path model;    // base: .gguf file or HF directory
   fs::path adapter;  // PEFT adapter directory (required for peft and gguf-lora)
   ExportFormat format = ExportFormat::kGguf;
   fs::path out;      // directory (peft, hf) or file (gguf, gguf-lora)
-  // f32 | f16 | bf16 | q8_0 | auto (gguf: f16; the others: f32)
-  std::string dtype = "auto";
+  ExportDtype dtype = ExportDtype::kAuto;
   bool overwrite = false;  // replace an existing output
   // A Jinja file to write as the chat template; default: the one the adapter was trained with,
   // else the base model's. It goes into every output that holds one (tokenizer_config.json and

@@ -87,7 +87,7 @@ TEST(Tokenize, TextRecordsWithoutTemplateEndWithEos) {
   if (!test::have_model()) GTEST_SKIP() << "no model";
   TempDir dir;
   TokenizeOptions o;
-  o.template_mode = "none";
+  o.template_mode = data::TemplateMode::kNone;
   const TokenStore st = make_store(dir, R"({"text":"plain words"})" "\n" R"({"prompt":"2+2=","completion":"4"})" "\n", o);
   const auto tok = Tokenizer::load(test::model_path());
   const TokenSplit& s = st.splits.at("train");
