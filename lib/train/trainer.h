@@ -4,6 +4,10 @@
 // best-checkpoint tracking, atomic checkpoints with resume, SIGINT/SIGTERM handling, metrics,
 // a loss curve and progress. What is being minimised is an Objective; LoRA training's is the
 // cross-entropy on loss-masked tokens.
+//
+// The files: setup.cpp (option checks, data, model, resume into a RunState, run_state.h),
+// trainer.cpp (the step, evaluate-and-save, the final outputs, and train() over them),
+// checkpoints.h, metrics.h, progress.h and signals.h.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -21,16 +25,9 @@
 #include "batch/targets.h"
 #include "train/lora.h"
 #include "train/optim.h"
+#include "train/progress.h"
 
 namespace hone {
-
-// How training reports progress on stderr.
-enum class ProgressMode {
-  kAuto,  // a bar on a terminal, log lines otherwise
-  kBar,
-  kLog,
-  kNone,
-};
 
 struct TrainOptions {
   fs::path model;  // base model: .gguf or HF directory

@@ -316,7 +316,7 @@ TEST_F(DistillCli, Errors) {
   for (const auto& [extra, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"--hidden-weight", "1", "--teacher-cache", c.string()}, "holds only its top-k log-probabilities"},
            {{"--hidden-weight", "-1"}, "--hidden-weight must be 0 or positive"},
-           {{"--hidden-weight", "1", "--hidden-tokens", "prompt"}, "--hidden-tokens must be all or targets"}}) {
+           {{"--hidden-weight", "1", "--hidden-tokens", "prompt"}, "--hidden-tokens: prompt not in {all,targets}"}}) {
     r = run_hone(run_args(tmp_ / "x", extra));
     EXPECT_EQ(r.exit_code, 2) << message;
     EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
