@@ -35,17 +35,22 @@ Run register_eval(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--sample", o->eval.sample, "Evaluate N evenly spaced examples (a fixed subset that spans a sorted split)")
       ->capture_default_str();
-  cmd->add_option("--method", o->eval.method, "Classification: score, generate or both")
-      ->check(CLI::IsMember({"score", "generate", "both"}))
-      ->capture_default_str();
+  add_choice(*cmd, "--method", o->eval.method,
+             Choices<EvalMethod>{{eval_method_name(EvalMethod::kScore), EvalMethod::kScore},
+                                 {eval_method_name(EvalMethod::kGenerate), EvalMethod::kGenerate},
+                                 {eval_method_name(EvalMethod::kBoth), EvalMethod::kBoth}},
+             "Classification: score, generate or both");
   cmd->add_option("--max-new-tokens", o->eval.max_new_tokens, "Generation length (0: longest label + 2, or 64)")
       ->capture_default_str();
   cmd->add_flag("--format-json", o->eval.format_json, "Generation sets: an output is valid when it parses as JSON")
       ->capture_default_str();
   cmd->add_option("--format-regex", o->eval.format_regex, "Generation sets: an output is valid when it matches");
   add_dtype_option(*cmd, o->eval.dtype, "the weights' and activations' (bf16: about 2x faster where the CPU has AVX512-BF16)");
-  cmd->add_option("--scoring", o->eval.scoring, "Constrained scoring: pruned (best-first search that feeds only what can reach the top --score-top labels) or exhaustive (every label)")
-      ->capture_default_str();
+  add_choice(*cmd, "--scoring", o->eval.scoring,
+             Choices<LabelScoring>{{label_scoring_name(LabelScoring::kPruned), LabelScoring::kPruned},
+                                   {label_scoring_name(LabelScoring::kExhaustive), LabelScoring::kExhaustive}},
+             "Constrained scoring: pruned (best-first search that feeds only what can reach the top --score-top "
+             "labels) or exhaustive (every label)");
   cmd->add_option("--score-top", o->eval.score_top,
                   "Scoring: the exact top K labels per example (predictions.jsonl's scored_top); a larger K feeds more of the label tree")
       ->capture_default_str();

@@ -2,13 +2,15 @@
 // by side.
 //   token store (.h5)              mean loss and perplexity on the loss tokens of a split
 //   classification examples        accuracy and macro-F1 by constrained scoring (the log-likelihood of
-//   (ingested, with labels)        every label's answer tokens; the prompt is computed once for all
-//                                  labels and their tokens form a prefix tree fed in the same pass)
-//                                  and by free greedy generation (exact match); format validity (the
-//                                  output is a known label); the most confused label pairs
+//   (ingested, with labels)        every label's answer tokens over the labels' prefix tree:
+//                                  label_scoring.h) and by free greedy generation (exact match);
+//                                  format validity (the output is a known label); the most
+//                                  confused label pairs
 //   generation examples            exact match and normalised match of greedy generation; format
 //   (completion or chat records)   validity (JSON, or a regex) when asked
 // and for every model: latency per example (p50/p95), throughput, parameters, size on disk.
+// The report's keys: report/eval_schema.h. The pieces: dataset.h (records and their tokens),
+// label_scoring.h, metrics.h.
 #pragma once
 
 #include <cstdint>
@@ -26,21 +28,36 @@ struct EvalModel {
   std::string name;  // shown in the report ("" -> derived from the paths)
 };
 
+// How a classification set is evaluated.
+enum class EvalMethod {
+  kScore,     // constrained scoring of the labels
+  kGenerate,  // free greedy generation, compared with the label
+  kBoth,
+};
+
+// How constrained scoring finds the best labels (label_scoring.h).
+enum class LabelScoring {
+  kPruned,      // search_labels: the exact top --score-top labels, feeding only what can reach them
+  kExhaustive,  // score_labels: every label's log-likelihood, the whole tree fed after each prompt
+};
+
+// The names the report writes (and --method/--scoring take): "score", "generate", "both";
+// "pruned", "exhaustive".
+const char* eval_method_name(EvalMethod method);
+const char* label_scoring_name(LabelScoring scoring);
+
 struct EvalOptions {
   std::vector<EvalModel> models;
   fs::path data;                  // token store (.h5), ingested directory, or a canonical .jsonl file
   std::string split = "test";     // split of a store or an ingested directory
   std::int64_t limit = 0;         // the first N examples (0: all)
   std::int64_t sample = 0;        // N evenly spaced examples (every label of a label-sorted split; 0: all)
-  std::string method = "both";    // classification: score | generate | both
+  EvalMethod method = EvalMethod::kBoth;  // classification: score, generate or both
   std::int64_t generate_sample = 0;  // generate for N evenly spaced examples of those evaluated (0: all)
   std::int64_t max_new_tokens = 0;  // generation length (0: longest label + 2, or 64 for generation sets)
   bool format_json = false;       // generation sets: valid when the output parses as JSON
   std::string format_regex;       // generation sets: valid when the whole output matches (ECMAScript)
-  // Constrained scoring: "pruned" (the exact top `score_top` labels by best-first search over the
-  // labels' prefix tree, feeding only the nodes that can still reach them) or "exhaustive" (every
-  // label's log-likelihood, the whole tree fed after each prompt).
-  std::string scoring = "pruned";
+  LabelScoring scoring = LabelScoring::kPruned;  // constrained scoring: pruned or exhaustive
   std::int64_t score_top = 1;  // labels (best first) kept per example in predictions.jsonl
   std::int64_t score_per_round = 2;  // pruned: tree nodes fed per example per forward pass
   std::int64_t batch_size = 16;   // examples per scoring pass, sequences per perplexity pass

@@ -1,10 +1,8 @@
 #include "report/report.h"
 
 #include <chrono>
-#include <cmath>
 #include <ctime>
 #include <fmt/format.h>
-#include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -13,6 +11,8 @@
 #include "core/measure.h"
 #include "core/json_file.h"
 #include "core/plot.h"
+#include "report/eval_schema.h"
+#include "report/table.h"
 
 namespace hone {
 
@@ -28,15 +28,6 @@ ordered_json read_json_file(const fs::path& p, const std::string& what) {
     throw InputError(HONE_HERE, fmt::format("{} ({})", e.message(), what), e.hint());
   }
 }
-
-double num(const ordered_json& j, const char* key) {
-  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
-}
-
-std::string pct(double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", 100 * v) : "-"; }
-std::string fixed(double v, int digits) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, digits) : "-"; }
-std::string mib(double bytes) { return std::isfinite(bytes) ? fmt::format("{:.1f}", bytes / (1024.0 * 1024.0)) : "-"; }
-std::string millions(double n) { return std::isfinite(n) ? fmt::format("{:.1f}M", n / 1e6) : "-"; }
 
 // `s` as one shell word in single quotes.
 std::string shell_quote(const std::string& s) {
@@ -117,56 +108,62 @@ std::optional<std::string> data_system(const std::string& data) {
 
 const char* const kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"};
 
-}  // namespace
-
-std::string write_report(const ReportOptions& o) {
-  HONE_CHECK(!o.evals.empty(), UsageError, "give at least one --eval report (from hone eval --report)");
-  HONE_CHECK(!o.out.empty(), UsageError, "-o DIR is required");
-
-  // Models, from the evaluation reports, in order.
+// The models of the eval reports, in order, each with the keys of the report's table, and the test
+// set they were evaluated on (the first report's; every report must name the same data and split).
+struct Evaluated {
   ordered_json models = ordered_json::array();
   ordered_json test_set;
+};
+
+Evaluated read_evals(const std::vector<fs::path>& evals) {
+  namespace k = eval_report;
+  Evaluated out;
   std::set<std::string> names;
-  for (const fs::path& e : o.evals) {
+  for (const fs::path& e : evals) {
     const ordered_json r = read_json_file(e, "a hone eval report");
-    HONE_CHECK(r.contains("models") && r["models"].is_array(), InputError, "{}: no 'models' (not a hone eval report)",
-               e.string());
+    HONE_CHECK(r.contains(k::kModels) && r[k::kModels].is_array(), InputError, "{}: no '{}' (not a hone eval report)",
+               e.string(), k::kModels);
     const std::string src = e.string();
-    const ordered_json here = {{"data", json_value<std::string>(r, "data", "", src)},
-                               {"split", json_value<std::string>(r, "split", "", src)},
-                               {"task", json_value<std::string>(r, "task", "", src)},
-                               {"examples", r.value("examples", ordered_json(nullptr))},
-                               {"subset", json_value<std::string>(r, "subset", "all", src)},
-                               {"labels", r.value("labels", ordered_json(nullptr))}};
+    const ordered_json here = {{k::kData, json_value<std::string>(r, k::kData, "", src)},
+                               {k::kSplit, json_value<std::string>(r, k::kSplit, "", src)},
+                               {k::kTask, json_value<std::string>(r, k::kTask, "", src)},
+                               {k::kExamples, r.value(k::kExamples, ordered_json(nullptr))},
+                               {k::kSubset, json_value<std::string>(r, k::kSubset, "all", src)},
+                               {k::kLabels, r.value(k::kLabels, ordered_json(nullptr))}};
+    ordered_json& test_set = out.test_set;
     if (test_set.is_null()) test_set = here;
-    HONE_CHECK(here["split"] == test_set["split"] && here["data"] == test_set["data"], InputError,
+    HONE_CHECK(here[k::kSplit] == test_set[k::kSplit] && here[k::kData] == test_set[k::kData], InputError,
                Hint{"evaluate every model on the same data set and split"},
                "{}: evaluated on split '{}' of {}, the first report on split '{}' of {}", e.string(),
-               here["split"].get<std::string>(), here["data"].get<std::string>(), test_set["split"].get<std::string>(),
-               test_set["data"].get<std::string>());
-    for (const auto& m : r["models"]) {
-      HONE_CHECK(m.is_object(), InputError, "{}: 'models' holds {}, expected objects", src, m.dump());
-      const std::string name = json_value<std::string>(m, "name", "", src);
+               here[k::kSplit].get<std::string>(), here[k::kData].get<std::string>(),
+               test_set[k::kSplit].get<std::string>(), test_set[k::kData].get<std::string>());
+    for (const auto& m : r[k::kModels]) {
+      HONE_CHECK(m.is_object(), InputError, "{}: '{}' holds {}, expected objects", src, k::kModels, m.dump());
+      const std::string name = json_value<std::string>(m, k::kName, "", src);
       HONE_CHECK(names.insert(name).second, InputError, "{}: a second model named '{}'", e.string(), name);
-      ordered_json row = {{"name", name}};
-      for (const char* k : {"accuracy", "macro_f1", "exact_match", "format_validity", "latency_ms_p50", "latency_ms_p95", "tokens_per_s",
-                            "params", "adapter_params", "bytes", "model", "adapter"})
-        row[k] = m.contains(k) ? m[k] : ordered_json(nullptr);
-      row["examples"] = here["examples"];
-      row["subset"] = here["subset"];
+      ordered_json row = {{k::kName, name}};
+      for (const char* key : {k::kAccuracy, k::kMacroF1, k::kExactMatch, k::kFormatValidity, k::kLatencyMsP50,
+                              k::kLatencyMsP95, k::kTokensPerS, k::kParams, k::kAdapterParams, k::kBytes, k::kModel,
+                              k::kAdapter})
+        row[key] = m.contains(key) ? m[key] : ordered_json(nullptr);
+      row[k::kExamples] = here[k::kExamples];
+      row[k::kSubset] = here[k::kSubset];
       row["train_seconds"] = nullptr;
-      models.push_back(row);
+      out.models.push_back(row);
     }
   }
+  return out;
+}
 
-  // Training runs, attached to their models.
+// The training runs (name, run directory), each attached to the evaluated model of that name.
+ordered_json read_runs(const std::vector<std::pair<std::string, fs::path>>& named_runs, ordered_json& models) {
   ordered_json runs = ordered_json::array();
-  for (const auto& [name, dir] : o.runs) {
+  for (const auto& [name, dir] : named_runs) {
     const ordered_json run = read_json_file(dir / "run.json", "a lora-train or distill run directory");
     const std::string command = json_value<std::string>(run, "command", "lora-train", (dir / "run.json").string());
     bool found = false;
     for (auto& m : models)
-      if (m["name"] == name) {
+      if (m[eval_report::kName] == name) {
         m["train_seconds"] = run.value("train_seconds", ordered_json(nullptr));
         found = true;
       }
@@ -180,8 +177,126 @@ std::string write_report(const ReportOptions& o) {
                     {"best_valid_loss", run.value("best_valid_loss", ordered_json(nullptr))},
                     {"trainable_parameters", run.value("trainable_parameters", ordered_json(nullptr))}});
   }
+  return runs;
+}
 
-  const std::optional<std::string> system = data_system(test_set["data"].get<std::string>());
+// The models side by side; `escape` turns a text into a cell (xml_escape for HTML).
+template <class Escape>
+Table model_table(const ordered_json& models, Escape escape) {
+  namespace k = eval_report;
+  Table t{{"model", "test examples", "accuracy", "macro-F1", "exact match", "format validity", "latency p50 ms",
+           "latency p95 ms", "params", "size MiB", "training"},
+          {}};
+  for (const auto& m : models)
+    t.rows.push_back({escape(m[k::kName].get<std::string>()),
+                      escape(fmt::format("{} ({})", m[k::kExamples].dump(), m[k::kSubset].get<std::string>())),
+                      format_percent(json_number(m, k::kAccuracy)), format_fixed(json_number(m, k::kMacroF1), 4),
+                      format_percent(json_number(m, k::kExactMatch)), format_percent(json_number(m, k::kFormatValidity)),
+                      format_fixed(json_number(m, k::kLatencyMsP50), 1), format_fixed(json_number(m, k::kLatencyMsP95), 1),
+                      format_millions(json_number(m, k::kParams)), format_mib(json_number(m, k::kBytes)),
+                      format_duration(json_number(m, "train_seconds"))});
+  return t;
+}
+
+// The exported files with the commands that serve them; `code` and `pre` wrap a path and the
+// commands (markdown: in backticks, on one line; HTML: escaped in <code> and <pre>).
+template <class Code, class Pre>
+Table export_table(const ordered_json& exports, Code code, Pre pre) {
+  Table t{{"format", "path", "size MiB", "serve it with"}, {}};
+  for (const auto& e : exports)
+    t.rows.push_back({e["format"].get<std::string>(), code(e["path"].get<std::string>()), format_mib(json_number(e, "bytes")),
+                      pre(e["serve"].get<std::string>())});
+  return t;
+}
+
+// The sentence under the title: the test set, and the system message the models must be served with.
+std::string test_set_line(const ordered_json& test_set, const std::optional<std::string>& system) {
+  namespace k = eval_report;
+  return fmt::format("Test set: the '{}' split of {}{}; each model's examples are listed in the table.",
+                     test_set[k::kSplit].get<std::string>(), test_set[k::kData].get<std::string>(),
+                     test_set[k::kLabels].is_number() ? fmt::format(" ({} labels)", test_set[k::kLabels].dump()) : "") +
+         (system ? fmt::format(" Every prompt carries the system message \"{}\" (hone ingest --system): serve the tuned "
+                               "models with it, as the commands below do.",
+                               *system)
+                 : "");
+}
+
+std::string markdown_page(const ReportOptions& o, const ordered_json& report, const std::string& set_line) {
+  std::string md = fmt::format("# {}\n\n{}\n\n", o.title, set_line);
+  md += model_table(report["models"], [](const std::string& s) { return s; }).markdown();
+  if (!report["exports"].empty()) {
+    auto one_line = [](std::string s) {
+      for (auto& c : s)
+        if (c == '\n') c = ';';
+      return "`" + s + "`";
+    };
+    md += "\n## Exported files\n\n" +
+          export_table(report["exports"], [](const std::string& s) { return "`" + s + "`"; }, one_line).markdown();
+  }
+  md += fmt::format("\nThe loss curves and charts are in report.html. Created {} by hone.\n",
+                    report["created"].get<std::string>());
+  return md;
+}
+
+// The quality and latency charts, one bar per model.
+std::string charts_svg(const ordered_json& models) {
+  namespace k = eval_report;
+  std::vector<std::string> cats;
+  BarSeries acc{"accuracy", {}, kColors[0]}, f1{"macro-F1", {}, kColors[1]}, valid{"format validity", {}, kColors[2]};
+  BarSeries em{"exact match", {}, kColors[4]};
+  BarSeries lat{"latency p50 (ms)", {}, kColors[3]};
+  for (const auto& m : models) {
+    cats.push_back(m[k::kName].get<std::string>());
+    acc.values.push_back(100 * json_number(m, k::kAccuracy));
+    f1.values.push_back(100 * json_number(m, k::kMacroF1));
+    valid.values.push_back(100 * json_number(m, k::kFormatValidity));
+    em.values.push_back(100 * json_number(m, k::kExactMatch));
+    lat.values.push_back(json_number(m, k::kLatencyMsP50));
+  }
+  return bar_chart_svg("Quality on the test set", "percent", cats, {acc, f1, em, valid}, "{:.1f}") +
+         bar_chart_svg("Latency per example (p50)", "milliseconds", cats, {lat}, "{:.0f}");
+}
+
+std::string html_page(const ReportOptions& o, const ordered_json& report, const std::string& set_line) {
+  const ordered_json& runs = report["runs"];
+  const ordered_json& exports = report["exports"];
+  std::string html = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" +
+                     xml_escape(o.title) +
+                     "</title>\n<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+                     "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px}"
+                     "td{text-align:right}td:first-child{text-align:left}pre{background:#f4f4f4;padding:6px;"
+                     "white-space:pre-wrap}svg{max-width:100%;height:auto}</style></head><body>\n";
+  html += "<h1>" + xml_escape(o.title) + "</h1>\n<p>" + xml_escape(set_line) + "</p>\n";
+  html += model_table(report["models"], xml_escape).html();
+  html += charts_svg(report["models"]);
+  if (!runs.empty()) html += "<h2>Training</h2>\n";
+  for (const auto& r : runs) {
+    const fs::path metrics = fs::path(r["dir"].get<std::string>()) / "metrics.jsonl";
+    html += fmt::format("<p>{}: <code>hone {}</code>, {} steps, {}, {} tokens/s</p>\n",
+                        xml_escape(r["name"].get<std::string>()), r["command"].get<std::string>(), r["steps"].dump(),
+                        format_duration(json_number(r, "train_seconds")), format_fixed(json_number(r, "tokens_per_s"), 0));
+    if (fs::exists(metrics))
+      html += loss_curve_svg(metrics, r["name"].get<std::string>(), "loss (nats per loss token)");
+  }
+  if (!exports.empty()) {
+    html += "<h2>Exported files</h2>\n" +
+            export_table(exports, [](const std::string& s) { return "<code>" + xml_escape(s) + "</code>"; },
+                         [](const std::string& s) { return "<pre>" + xml_escape(s) + "</pre>"; })
+                .html();
+  }
+  html += fmt::format("<p>Created {} by hone.</p>\n</body></html>\n", report["created"].get<std::string>());
+  return html;
+}
+
+}  // namespace
+
+std::string write_report(const ReportOptions& o) {
+  HONE_CHECK(!o.evals.empty(), UsageError, "give at least one --eval report (from hone eval --report)");
+  HONE_CHECK(!o.out.empty(), UsageError, "-o DIR is required");
+  Evaluated evaluated = read_evals(o.evals);
+  ordered_json runs = read_runs(o.runs, evaluated.models);
+  ordered_json& test_set = evaluated.test_set;
+  const std::optional<std::string> system = data_system(test_set[eval_report::kData].get<std::string>());
   test_set["system"] = system ? ordered_json(*system) : ordered_json(nullptr);
   ordered_json exports = ordered_json::array();
   for (const auto& [format, path] : o.exports) {
@@ -196,95 +311,10 @@ std::string write_report(const ReportOptions& o) {
   char when[32];
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   const ordered_json report = {{"title", o.title}, {"created", when}, {"test_set", test_set},
-                               {"models", models}, {"runs", runs},    {"exports", exports}};
-
-  // Markdown.
-  const std::string set_line =
-      fmt::format("Test set: the '{}' split of {}{}; each model's examples are listed in the table.",
-                  test_set["split"].get<std::string>(), test_set["data"].get<std::string>(),
-                  test_set["labels"].is_number() ? fmt::format(" ({} labels)", test_set["labels"].dump()) : "") +
-      (system ? fmt::format(" Every prompt carries the system message \"{}\" (hone ingest --system): serve the tuned "
-                            "models with it, as the commands below do.",
-                            *system)
-              : "");
-  auto examples = [](const ordered_json& m) {
-    return fmt::format("{} ({})", m["examples"].dump(), m["subset"].get<std::string>());
-  };
-  std::string md = fmt::format("# {}\n\n{}\n\n", o.title, set_line);
-  md += "| model | test examples | accuracy | macro-F1 | exact match | format validity | latency p50 ms | latency p95 ms | params | size MiB | training |\n";
-  md += "|---|---|---|---|---|---|---|---|---|---|---|\n";
-  for (const auto& m : models)
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", m["name"].get<std::string>(), examples(m),
-                      pct(num(m, "accuracy")), fixed(num(m, "macro_f1"), 4), pct(num(m, "exact_match")),
-                      pct(num(m, "format_validity")),
-                      fixed(num(m, "latency_ms_p50"), 1), fixed(num(m, "latency_ms_p95"), 1), millions(num(m, "params")),
-                      mib(num(m, "bytes")), format_duration(num(m, "train_seconds")));
-  if (!exports.empty()) {
-    md += "\n## Exported files\n\n| format | path | size MiB | serve it with |\n|---|---|---|---|\n";
-    for (const auto& e : exports) {
-      std::string serve = e["serve"].get<std::string>();
-      for (auto& c : serve)
-        if (c == '\n') c = ';';
-      md += fmt::format("| {} | `{}` | {} | `{}` |\n", e["format"].get<std::string>(), e["path"].get<std::string>(),
-                        mib(num(e, "bytes")), serve);
-    }
-  }
-  md += fmt::format("\nThe loss curves and charts are in report.html. Created {} by hone.\n", when);
-
-  // HTML with inline SVG.
-  std::vector<std::string> cats;
-  BarSeries acc{"accuracy", {}, kColors[0]}, f1{"macro-F1", {}, kColors[1]}, valid{"format validity", {}, kColors[2]};
-  BarSeries em{"exact match", {}, kColors[4]};
-  BarSeries lat{"latency p50 (ms)", {}, kColors[3]};
-  for (const auto& m : models) {
-    cats.push_back(m["name"].get<std::string>());
-    acc.values.push_back(100 * num(m, "accuracy"));
-    f1.values.push_back(100 * num(m, "macro_f1"));
-    valid.values.push_back(100 * num(m, "format_validity"));
-    em.values.push_back(100 * num(m, "exact_match"));
-    lat.values.push_back(num(m, "latency_ms_p50"));
-  }
-  std::string html = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" +
-                     xml_escape(o.title) +
-                     "</title>\n<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-                     "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px}"
-                     "td{text-align:right}td:first-child{text-align:left}pre{background:#f4f4f4;padding:6px;"
-                     "white-space:pre-wrap}svg{max-width:100%;height:auto}</style></head><body>\n";
-  html += "<h1>" + xml_escape(o.title) + "</h1>\n<p>" + xml_escape(set_line) + "</p>\n<table><tr>";
-  for (const char* h : {"model", "test examples", "accuracy", "macro-F1", "exact match", "format validity", "latency p50 ms", "latency p95 ms", "params",
-                        "size MiB", "training"})
-    html += fmt::format("<th>{}</th>", h);
-  html += "</tr>\n";
-  for (const auto& m : models)
-    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                        xml_escape(m["name"].get<std::string>()), examples(m), pct(num(m, "accuracy")), fixed(num(m, "macro_f1"), 4),
-                        pct(num(m, "exact_match")),
-                        pct(num(m, "format_validity")), fixed(num(m, "latency_ms_p50"), 1),
-                        fixed(num(m, "latency_ms_p95"), 1), millions(num(m, "params")), mib(num(m, "bytes")),
-                        format_duration(num(m, "train_seconds")));
-  html += "</table>\n";
-  html += bar_chart_svg("Quality on the test set", "percent", cats, {acc, f1, em, valid}, "{:.1f}");
-  html += bar_chart_svg("Latency per example (p50)", "milliseconds", cats, {lat}, "{:.0f}");
-  if (!runs.empty()) html += "<h2>Training</h2>\n";
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    const auto& r = runs[i];
-    const fs::path metrics = fs::path(r["dir"].get<std::string>()) / "metrics.jsonl";
-    html += fmt::format("<p>{}: <code>hone {}</code>, {} steps, {}, {} tokens/s</p>\n",
-                        xml_escape(r["name"].get<std::string>()), r["command"].get<std::string>(), r["steps"].dump(),
-                        format_duration(num(r, "train_seconds")), fixed(num(r, "tokens_per_s"), 0));
-    if (fs::exists(metrics))
-      html += loss_curve_svg(metrics, r["name"].get<std::string>(), "loss (nats per loss token)");
-  }
-  if (!exports.empty()) {
-    html += "<h2>Exported files</h2>\n<table><tr><th>format</th><th>path</th><th>size MiB</th><th>serve it with</th></tr>\n";
-    for (const auto& e : exports)
-      html += fmt::format("<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td><pre>{}</pre></td></tr>\n",
-                          e["format"].get<std::string>(), xml_escape(e["path"].get<std::string>()),
-                          mib(num(e, "bytes")), xml_escape(e["serve"].get<std::string>()));
-    html += "</table>\n";
-  }
-  html += fmt::format("<p>Created {} by hone.</p>\n</body></html>\n", when);
-
+                               {"models", evaluated.models}, {"runs", runs}, {"exports", exports}};
+  const std::string set_line = test_set_line(test_set, system);
+  const std::string md = markdown_page(o, report, set_line);
+  const std::string html = html_page(o, report, set_line);
   fs::create_directories(o.out);
   write_file_atomic(o.out / "report.json", report.dump(2) + "\n");
   write_file_atomic(o.out / "report.md", md);
