@@ -2,11 +2,10 @@
 //
 // ATen's float32 linear on CPU calls the BLAS (MKL), which copies the weight matrix into its own
 // panel layout at every call. With the few rows an eval or decoding pass feeds (tens to a few
-// hundred), that copy costs as much as the multiplication: on a 2-core AMD Zen 3 VM, MKL's
-// generic path spends 44% of `hone eval` in it. oneDNN's inner product with the weight reordered
-// once into its blocked layout (PyTorch's own mkldnn::_reorder_linear_weight and
-// mkldnn::_linear_pointwise, what torch.compile's CPU freezing uses) skips the copy: SmolLM2's
-// layers and head run 1.1-1.6x faster at 32-256 rows there (docs/benchmarks.md).
+// hundred), that copy can cost as much as the multiplication. oneDNN's inner product with the
+// weight reordered once into its blocked layout (PyTorch's own mkldnn::_reorder_linear_weight and
+// mkldnn::_linear_pointwise, what torch.compile's CPU freezing uses) skips the copy
+// (measurements: docs/benchmarks.md).
 //
 // Results equal at::linear's to float32 rounding (a different summation order), not bitwise.
 #pragma once
