@@ -10,6 +10,7 @@
 #include "command.h"
 #include "core/error.h"
 #include "data/ingest.h"
+#include "options.h"
 
 namespace hone::tools {
 
@@ -19,8 +20,6 @@ Run register_ingest(CLI::App& root) {
     std::string out;                  // output directory
     std::vector<double> split{0.9, 0.05, 0.05};
     // Kept as names (not enums) so that --print-config writes keys a config file can read back.
-    std::string format = "auto";
-    std::string on_error = "fail";
     data::IngestOptions ingest;
   };
   auto o = std::make_shared<Options>();
@@ -29,9 +28,14 @@ Run register_ingest(CLI::App& root) {
   add_config_options(*cmd);
   cmd->add_option("inputs", o->inputs, "Input files (.jsonl .json .csv .tsv .txt, each optionally .gz)")->required();
   cmd->add_option("-o,--out", o->out, "Output directory")->required();
-  cmd->add_option("--format", o->format, "Record format (auto: from each input's first record)")
-      ->check(CLI::IsMember({"auto", "text", "prompt-completion", "alpaca", "chat", "classification"}))
-      ->capture_default_str();
+  add_choice(*cmd, "--format", o->ingest.format,
+             Choices<data::RecordFormat>{{"auto", data::RecordFormat::kAuto},
+                                         {"text", data::RecordFormat::kText},
+                                         {"prompt-completion", data::RecordFormat::kPromptCompletion},
+                                         {"alpaca", data::RecordFormat::kAlpaca},
+                                         {"chat", data::RecordFormat::kChat},
+                                         {"classification", data::RecordFormat::kClassification}},
+             "Record format (auto: from each input's first record)");
   cmd->add_option("--split-ratios", o->split, "Train,valid,test fractions for inputs whose name carries no split")
       ->delimiter(',')
       ->expected(3)
@@ -45,9 +49,9 @@ Run register_ingest(CLI::App& root) {
   cmd->add_option("--train-offset", g.train_offset,
                   "Where the kept fraction starts in the hash range: samples over disjoint ranges share no example")
       ->capture_default_str();
-  cmd->add_option("--on-error", o->on_error, "Stop at the first bad record, or skip it and log it to rejects.jsonl")
-      ->check(CLI::IsMember({"fail", "skip"}))
-      ->capture_default_str();
+  add_choice(*cmd, "--on-error", o->ingest.on_error,
+             Choices<data::OnError>{{"fail", data::OnError::kFail}, {"skip", data::OnError::kSkip}},
+             "Stop at the first bad record, or skip it and log it to rejects.jsonl");
   cmd->add_option("--text-field", g.text_field, "Field holding the text (text, classification)")->capture_default_str();
   cmd->add_option("--label-field", g.label_field, "Field holding the label (classification)")->capture_default_str();
   cmd->add_option("--prompt-field", g.prompt_field, "Field holding the prompt (prompt-completion)")->capture_default_str();
@@ -66,15 +70,6 @@ Run register_ingest(CLI::App& root) {
   return [o] {
     HONE_CHECK(o->split.size() == 3, UsageError, "--split takes three fractions: train,valid,test");
     o->ingest.split = {o->split[0], o->split[1], o->split[2]};
-    static const std::map<std::string, data::RecordFormat> kFormats{
-        {"auto", data::RecordFormat::kAuto},
-        {"text", data::RecordFormat::kText},
-        {"prompt-completion", data::RecordFormat::kPromptCompletion},
-        {"alpaca", data::RecordFormat::kAlpaca},
-        {"chat", data::RecordFormat::kChat},
-        {"classification", data::RecordFormat::kClassification}};
-    o->ingest.format = kFormats.at(o->format);  // checked by IsMember above
-    o->ingest.on_error = o->on_error == "skip" ? data::OnError::kSkip : data::OnError::kFail;
     const std::vector<data::fs::path> inputs(o->inputs.begin(), o->inputs.end());
     const data::IngestReport r = data::ingest(inputs, o->out, o->ingest);
     std::cout << fmt::format("wrote {}\n  train {}  valid {}  test {}\n  duplicates dropped {}  skipped {}{}\n",

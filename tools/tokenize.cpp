@@ -24,7 +24,6 @@ Run register_tokenize(CLI::App& root) {
     bool add_special = false;     // print mode: add bos/eos as the model does
     bool chat = false;            // print mode: apply the chat template as one user turn
     std::optional<std::string> system;  // print mode: the system message (as ingest --system)
-    std::string truncation = "error";
     data::TokenizeOptions store;  // store mode
     bool train_spm = false;       // train a SentencePiece model instead of tokenizing
     data::SpmTrainOptions spm;
@@ -45,9 +44,10 @@ Run register_tokenize(CLI::App& root) {
                   "system turn, without it it leads the text");
   cmd->add_option("--max-len", o->store.max_len, "Store mode: tokens per example (and per packed sequence)")
       ->capture_default_str();
-  cmd->add_option("--truncation", o->truncation, "Store mode: an example longer than --max-len is an error, or cut")
-      ->check(CLI::IsMember({"error", "left", "right"}))
-      ->capture_default_str();
+  add_choice(*cmd, "--truncation", o->store.truncation,
+             Choices<data::Truncation>{{"error", data::Truncation::kError}, {"left", data::Truncation::kLeft},
+                                       {"right", data::Truncation::kRight}},
+             "Store mode: an example longer than --max-len is an error, or cut");
   cmd->add_flag("--train-on-prompt", o->store.train_on_prompt, "Store mode: loss on prompt/user tokens too")
       ->capture_default_str();
   cmd->add_flag("--pack", o->store.pack, "Store mode: pack whole examples into sequences of up to --max-len tokens")
@@ -75,9 +75,6 @@ Run register_tokenize(CLI::App& root) {
     if (text->count() == 0) {
       HONE_CHECK(!o->input.empty(), UsageError, "hone tokenize needs --text TEXT, or an ingested directory");
       HONE_CHECK(!o->out.empty(), UsageError, "hone tokenize DIR needs -o FILE.h5");
-      o->store.truncation = o->truncation == "left"    ? data::Truncation::kLeft
-                            : o->truncation == "right" ? data::Truncation::kRight
-                                                       : data::Truncation::kError;
       const auto r = data::tokenize_dataset(o->input, o->out, o->model, o->store);
       std::cout << "wrote " << o->out << "\n";
       for (const auto& [split, n] : r.examples)
