@@ -36,8 +36,7 @@ Run register_distill(CLI::App& root) {
                   "Weight of the hidden-state loss: each layer of a layers: student is pulled towards the teacher "
                   "layer it was cut from (1 - cosine; online only; 0: off)")
       ->capture_default_str()->group(kd);
-  add_choice(*cmd, "--hidden-tokens", d.hidden_tokens,
-             Choices<HiddenTokens>{{"all", HiddenTokens::kAll}, {"targets", HiddenTokens::kTargets}},
+  add_choice(*cmd, "--hidden-tokens", d.hidden_tokens, {HiddenTokens::kAll, HiddenTokens::kTargets},
              "Tokens the hidden-state loss runs over: all, or targets (loss-masked)")
       ->group(kd);
   cmd->add_flag("--student-lora", d.student_lora, "Train a LoRA adapter on the student instead of all its weights")

@@ -32,15 +32,12 @@ Run register_export(CLI::App& root) {
   cmd->add_option("-m,--model", o->model, "Base model (.gguf or HF directory)")->required();
   cmd->add_option("--adapter", o->adapter, "Adapter directory to export or merge (required for peft, gguf-lora)");
   add_choice(*cmd, "--format", o->format,
-             Choices<ExportFormat>{{"peft", ExportFormat::kPeft}, {"hf", ExportFormat::kHf}, {"gguf", ExportFormat::kGguf},
-                                   {"gguf-lora", ExportFormat::kGgufLora}},
-             "Output format")
+             {ExportFormat::kPeft, ExportFormat::kHf, ExportFormat::kGguf, ExportFormat::kGgufLora}, "Output format")
       ->default_str("")
       ->required();
   cmd->add_option("-o,--out", o->out, "Output file (gguf, gguf-lora) or directory (peft, hf)")->required();
   add_choice(*cmd, "--dtype", o->dtype,
-             Choices<ExportDtype>{{"auto", ExportDtype::kAuto}, {"f32", ExportDtype::kF32}, {"f16", ExportDtype::kF16},
-                                  {"bf16", ExportDtype::kBF16}, {"q8_0", ExportDtype::kQ8_0}},
+             {ExportDtype::kAuto, ExportDtype::kF32, ExportDtype::kF16, ExportDtype::kBF16, ExportDtype::kQ8_0},
              "Weight type: f32, f16, bf16, q8_0 or auto");
   cmd->add_flag("--overwrite", o->overwrite, "Replace an existing output")->capture_default_str();
   cmd->add_option("--chat-template", o->chat_template,

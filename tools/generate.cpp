@@ -38,8 +38,7 @@ Run register_generate(CLI::App& root) {
   cmd->add_option("-n,--max-new-tokens", o->generation.max_new_tokens, "Tokens to generate at most")->capture_default_str();
   cmd->add_option("--temperature", o->generation.sampling.temperature, "Sampling temperature (0: greedy)")
       ->capture_default_str();
-  add_top_k_option(*cmd, o->generation.sampling.top_k, "sample among them (0: all)")
-      ->capture_default_str();
+  add_top_k_option(*cmd, o->generation.sampling.top_k, "sample among them (0: all)");
   cmd->add_option("--top-p", o->generation.sampling.top_p, "Sample among the smallest set reaching probability p")
       ->capture_default_str();
   cmd->add_option("--seed", o->generation.sampling.seed, "Sampling seed")->capture_default_str();

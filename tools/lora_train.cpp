@@ -20,7 +20,7 @@ Run register_lora_train(CLI::App& root) {
   add_loop_options(*cmd, t, o->cli);
   add_lora_options(*cmd, t, o->cli);
   cmd->add_option("--init-adapter", o->init_adapter, "Start from this PEFT adapter's factors")->group("LoRA");
-  add_choice(*cmd, "--base-dtype", t.base_dtype, Choices<ComputeDtype>{{"f32", ComputeDtype::kF32}, {"bf16", ComputeDtype::kBF16}},
+  add_choice(*cmd, "--base-dtype", t.base_dtype, {ComputeDtype::kF32, ComputeDtype::kBF16},
              "Frozen base weights: f32, or bf16 (half the memory; needs bf16 compute: --dtype bf16, or auto/fast where "
              "they resolve to it)")
       ->group("Compute");

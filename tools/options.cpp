@@ -3,12 +3,8 @@
 namespace hone::tools {
 
 CLI::Option* add_dtype_option(CLI::App& cmd, ComputeDtype& target, const std::string& help) {
-  const Choices<ComputeDtype> choices = {{"auto", ComputeDtype::kAuto},
-                                         {"fast", ComputeDtype::kFast},
-                                         {"f32", ComputeDtype::kF32},
-                                         {"bf16", ComputeDtype::kBF16},
-                                         {"f16", ComputeDtype::kF16}};
-  return add_choice(cmd, "--dtype", target, choices,
+  return add_choice(cmd, "--dtype", target,
+                    {ComputeDtype::kAuto, ComputeDtype::kFast, ComputeDtype::kF32, ComputeDtype::kBF16, ComputeDtype::kF16},
                     "Compute type: " + help +
                         ". auto: bf16 on CUDA, f32 on the CPU; fast: bf16 where it is native (CUDA, AVX512/AMX CPUs), "
                         "f32 elsewhere; f16: CUDA only");

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,16 @@ CLI::Option* add_choice(CLI::App& cmd, const std::string& name, E& target, const
           help)
       ->check(CLI::IsMember(names))
       ->default_str(current);
+}
+
+// The same for an enum that lib/ names with to_string(E): the choices are `values`, spelt as lib
+// spells them in its reports and errors.
+template <class E>
+CLI::Option* add_choice(CLI::App& cmd, const std::string& name, E& target, std::initializer_list<E> values,
+                        const std::string& help) {
+  Choices<E> choices;
+  for (E v : values) choices.emplace_back(std::string(to_string(v)), v);
+  return add_choice(cmd, name, target, choices, help);
 }
 
 // --dtype: the compute type (auto, fast, f32, bf16, f16), with `help` saying what it applies to.

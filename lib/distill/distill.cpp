@@ -360,9 +360,8 @@ void cache_teacher(const CacheTeacherOptions& c) {
   const c10::Device device = compute.device;
   HONE_CHECK(compute.dtype != at::kHalf, UsageError, Hint{"use --dtype bf16"},
              "--dtype f16: the teacher cache holds f32 or bf16 teachers");
-  const bool bf16 = compute.reduced();
 
-  ModelWeights w = load_teacher(c.teacher, c.teacher_adapter, device, bf16 ? at::kBFloat16 : at::kFloat);
+  ModelWeights w = load_teacher(c.teacher, c.teacher_adapter, device, compute.dtype);
   const std::string config_json = w.config.to_hf_json();
   Decoder teacher(std::move(w));
   const std::int64_t V = teacher.config().vocab_size;
@@ -377,7 +376,7 @@ void cache_teacher(const CacheTeacherOptions& c) {
   meta.topk = c.topk <= 0 || c.topk >= V ? V : c.topk;
   meta.temperature = c.temperature;
   meta.vocab_size = V;
-  meta.teacher_dtype = bf16 ? "bf16" : "f32";
+  meta.teacher_dtype = compute_type_name(compute.dtype);
   meta.rows = offsets.back();
   spdlog::info("caching the teacher's top {} of {} tokens at {} targets of {} sequences (temperature {}, {} weights)",
                meta.topk, V, meta.rows, train.sequences(), c.temperature, meta.teacher_dtype);
