@@ -56,13 +56,16 @@ void to_cache_teacher(std::vector<std::string>& args, const CLI::App& distill, c
     if (name == "--cache-teacher") continue;
     if (name == "--eval-batch-size") name = "--batch-size";
     else if (name == "--batch-size" || name == "-b") name = "";  // the training batch: ignored before too
+    // The student's options: the flag never cached hidden states, which they now ask cache-teacher for.
+    else if (name == "--student" || name == "--layer-choice" || name == "--influence-sample" || name == "--hidden-tokens")
+      name = "";
     else if (const Renamed* r = find_renamed("cache-teacher", name.substr(2))) name = std::string("--") + r->new_name;
     if (!name.empty() && cache.get_option_no_throw(name) != nullptr) {
       out.push_back(eq == std::string::npos ? name : name + a.substr(eq));
       continue;
     }
     const std::string shown = a.substr(0, eq);
-    warnings.push_back(fmt::format("distill --cache-teacher ignored {}; hone cache-teacher has no such option", shown));
+    warnings.push_back(fmt::format("distill --cache-teacher ignored {}, as it always did", shown));
     if (eq == std::string::npos && takes_value(distill, shown) && i + 1 < args.size()) ++i;
   }
   args = std::move(out);

@@ -6,6 +6,26 @@
 
 namespace hone::tools {
 
+namespace {
+
+// --layer-choice and --influence-sample: distill and cache-teacher choose a student's layers alike.
+void add_layer_choice_options(CLI::App& cmd, LayerChoice& choice, std::int64_t& sample, const std::string& group = "") {
+  CLI::Option* c = add_choice(cmd, "--layer-choice", choice, {LayerChoice::kEven, LayerChoice::kInfluence},
+                              "layers:N: even (evenly spaced, first and last kept) or influence (the N layers that "
+                              "change the residual stream most, 1 - cos of their input and output)");
+  CLI::Option* s = cmd.add_option("--influence-sample", sample,
+                                  "--layer-choice influence: train sequences the teacher is run on to measure it")
+                       ->capture_default_str();
+  if (!group.empty()) c->group(group), s->group(group);
+}
+
+CLI::Option* add_hidden_tokens_option(CLI::App& cmd, HiddenTokens& tokens) {
+  return add_choice(cmd, "--hidden-tokens", tokens, {HiddenTokens::kAll, HiddenTokens::kTargets},
+                    "Tokens of the hidden-state loss: all, or targets (the loss-masked positions)");
+}
+
+}  // namespace
+
 Run register_distill(CLI::App& root) {
   struct Options {
     DistillOptions d;
@@ -19,6 +39,7 @@ Run register_distill(CLI::App& root) {
   cmd->add_option("--teacher", o->teacher, "Teacher model (.gguf or HF directory)");
   cmd->add_option("--teacher-adapter", o->teacher_adapter, "LoRA adapter of the teacher (merged into it)");
   cmd->add_option("--student", d.student, "Student: a model path (same tokenizer), or layers:N / layers:i,j,k of the teacher");
+  add_layer_choice_options(*cmd, d.layer_choice, d.influence_sample);
   cmd->add_option("--data", o->data, "Token store (.h5) from hone tokenize")->required();
   cmd->add_option("-o,--out", o->out, "Run directory")->required();
 
@@ -34,11 +55,9 @@ Run register_distill(CLI::App& root) {
       ->capture_default_str()->group(kd);
   cmd->add_option("--hidden-weight", d.hidden_weight,
                   "Weight of the hidden-state loss: each layer of a layers: student is pulled towards the teacher "
-                  "layer it was cut from (1 - cosine; online only; 0: off)")
+                  "layer it was cut from (1 - cosine; online, or from a cache that holds those layers; 0: off)")
       ->capture_default_str()->group(kd);
-  add_choice(*cmd, "--hidden-tokens", d.hidden_tokens, {HiddenTokens::kAll, HiddenTokens::kTargets},
-             "Tokens the hidden-state loss runs over: all, or targets (loss-masked)")
-      ->group(kd);
+  add_hidden_tokens_option(*cmd, d.hidden_tokens)->group(kd);
   cmd->add_flag("--student-lora", d.student_lora, "Train a LoRA adapter on the student instead of all its weights")
       ->capture_default_str()->group(kd);
 
@@ -77,6 +96,15 @@ Run register_cache_teacher(CLI::App& root) {
   add_dtype_option(*cmd, c->dtype, "the teacher's weights and compute (f32 or bf16 once resolved)");
   cmd->add_option("--threads", c->threads, "CPU threads (0: all cores)")->capture_default_str();
   cmd->add_flag("--overwrite", c->overwrite, "Replace an existing cache file");
+  const std::string hidden = "Hidden states (for distill --hidden-weight)";
+  cmd->add_option("--student", c->student,
+                  "Also cache the outputs of the teacher layers that this layers:N / layers:i,j,k student keeps")
+      ->group(hidden);
+  add_layer_choice_options(*cmd, c->layer_choice, c->influence_sample, hidden);
+  add_hidden_tokens_option(*cmd, c->hidden_tokens)->group(hidden);
+  add_choice(*cmd, "--hidden-dtype", c->hidden_dtype, {ComputeDtype::kBF16, ComputeDtype::kF16, ComputeDtype::kF32},
+             "How the hidden states are stored (bf16 keeps a bf16 teacher's exactly)")
+      ->group(hidden);
   return [c] { cache_teacher(*c); };
 }
 

@@ -71,6 +71,9 @@ void add_loop_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {
   cmd->add_option("--save-every", t.save_every, "Steps between checkpoints (0: at the end and on SIGINT/SIGTERM)")->capture_default_str()->group(run);
   cmd->add_option("--keep-checkpoints", t.keep_checkpoints, "Checkpoints kept (the newest)")->capture_default_str()->group(run);
   cmd->add_option("--log-every", t.log_every, "Steps between progress lines when stderr is not a terminal")->capture_default_str()->group(run);
+  add_choice(*cmd, "--save-dtype", t.save_dtype, {ComputeDtype::kF32, ComputeDtype::kBF16, ComputeDtype::kF16},
+             "Training every weight: the saved model's weights (training and checkpoints stay f32)")
+      ->group(run);
   cmd->add_option("--max-bad-steps", t.max_bad_steps, "Stop after this many non-finite steps in a row")->capture_default_str()->group(run);
   add_choice(*cmd, "--progress", t.progress,
              Choices<ProgressMode>{{"auto", ProgressMode::kAuto}, {"bar", ProgressMode::kBar}, {"log", ProgressMode::kLog},

@@ -41,6 +41,7 @@ const char* type_name() {
   if constexpr (std::is_same_v<T, std::int32_t>) return "int32";
   if constexpr (std::is_same_v<T, std::uint8_t>) return "uint8";
   if constexpr (std::is_same_v<T, std::int64_t>) return "int64";
+  if constexpr (std::is_same_v<T, std::uint16_t>) return "uint16 (bf16 or f16 bits)";
   return "float32";
 }
 

@@ -125,6 +125,8 @@ TeacherOutput run_teacher(const Decoder& teacher, const Batch& b, std::int64_t k
 class DistillObjective : public Objective {
  public:
   // `matched[j]`: the teacher layer that student layer j is matched to (empty: no hidden term).
+  // Without an online teacher, the divergence's teacher rows and the matched layers' outputs come
+  // from `cache`.
   DistillObjective(const Decoder& student, std::optional<Decoder> teacher, std::shared_ptr<TeacherCacheReader> cache,
                    const DistillOptions& o, std::int64_t topk, std::vector<std::int64_t> matched)
       : student_(student), teacher_(std::move(teacher)), cache_(std::move(cache)), kd_(o.kd), topk_(topk),
@@ -134,12 +136,18 @@ class DistillObjective : public Objective {
   at::Tensor loss_sum(const Batch& b) override {
     const bool hidden = !matched_.empty();
     TeacherOutput t;
-    if (teacher_ && (kd_.alpha > 0 || hidden))
-      t = run_teacher(*teacher_, b, topk_, kd_.temperature, kd_.alpha > 0,
-                      !hidden ? TeacherLayers::kNone
-                              : hidden_all_tokens_ ? TeacherLayers::kAllTokens : TeacherLayers::kTargets);
-    else if (kd_.alpha > 0)
-      t.topk = cache_->rows(b.sequences, student_.device());
+    std::vector<at::Tensor> teacher_layers;  // teacher_layers[j]: what student layer j is pulled towards
+    if (teacher_) {
+      if (kd_.alpha > 0 || hidden)
+        t = run_teacher(*teacher_, b, topk_, kd_.temperature, kd_.alpha > 0,
+                        !hidden ? TeacherLayers::kNone
+                                : hidden_all_tokens_ ? TeacherLayers::kAllTokens : TeacherLayers::kTargets);
+      if (!t.layers.empty())  // empty when the batch has no position the term runs over
+        for (std::int64_t l : matched_) teacher_layers.push_back(t.layers.at(static_cast<std::size_t>(l)));
+    } else {
+      if (kd_.alpha > 0) t.topk = cache_->rows(b.sequences, student_.device());
+      if (hidden) teacher_layers = cache_->hidden(b.sequences, matched_, student_.device());
+    }
     std::vector<at::Tensor> student_layers;
     at::Tensor loss = linear_kd_loss(target_hidden(student_, b, checkpoint_, hidden ? &student_layers : nullptr),
                                      student_.lm_head(), b.targets, t.topk, kd_, chunk_);
@@ -150,8 +158,8 @@ class DistillObjective : public Objective {
     at::Tensor sum;
     for (std::size_t j = 0; j < matched_.size(); ++j) {
       const at::Tensor& s = student_layers.at(j);
-      const at::Tensor term = hidden_cosine_loss_sum(at::index_select(s.reshape({-1, s.size(-1)}), 0, index),
-                                                     t.layers.at(static_cast<std::size_t>(matched_[j])));
+      const at::Tensor term =
+          hidden_cosine_loss_sum(at::index_select(s.reshape({-1, s.size(-1)}), 0, index), teacher_layers.at(j));
       sum = sum.defined() ? sum + term : term;
     }
     const double scale = hidden_weight_ * static_cast<double>(b.loss_tokens) /
@@ -234,28 +242,57 @@ ModelWeights layer_student(ModelWeights teacher, const std::vector<std::int64_t>
   return s;
 }
 
-std::string_view to_string(HiddenTokens tokens) { return tokens == HiddenTokens::kAll ? "all" : "targets"; }
 
-TrainSummary distill(const DistillOptions& d) {
+namespace {
+
+// The option checks that need nothing read.
+void check_distill_options(const DistillOptions& d, bool layers_student, bool offline) {
   check_kd_options(d.kd);
   HONE_CHECK(!d.student.empty(), UsageError, "--student is required: a model path, or layers:N");
-  const bool layers_student = d.student.rfind("layers:", 0) == 0;
-  const bool offline = !d.teacher_cache.empty();
   const bool kd_on = d.kd.alpha > 0;
   HONE_CHECK(!d.teacher.empty() || (offline && !layers_student) || (!kd_on && !layers_student), UsageError,
              "--teacher is required ({})", layers_student ? "a layers:N student is made from it" : "online distillation runs it");
-  HONE_CHECK(!(offline && !kd_on), UsageError, "--teacher-cache with --kd-alpha 0: the cache would not be used");
   HONE_CHECK(d.hidden_weight >= 0 && std::isfinite(d.hidden_weight), UsageError,
              "--hidden-weight must be 0 or positive, got {}", d.hidden_weight);
-  const bool hidden_on = d.hidden_weight > 0;
-  HONE_CHECK(!hidden_on || layers_student, UsageError,
+  HONE_CHECK(!(offline && !kd_on && d.hidden_weight == 0), UsageError,
+             "--teacher-cache with --kd-alpha 0 and no --hidden-weight: the cache would not be used");
+  HONE_CHECK(d.hidden_weight == 0 || layers_student, UsageError,
              Hint{"cut the student from the teacher with --student layers:N, or pass --hidden-weight 0"},
              "--hidden-weight matches each student layer to the teacher layer it was cut from, but --student {} is "
              "not a layers: student", d.student);
-  HONE_CHECK(!hidden_on || !offline, UsageError, Hint{"drop --teacher-cache (the teacher then runs online)"},
-             "--hidden-weight needs the teacher's hidden states, and {} holds only its top-k log-probabilities",
-             d.teacher_cache.string());
-  const bool teacher_online = (kd_on && !offline) || hidden_on;
+  HONE_CHECK(d.layer_choice == LayerChoice::kEven || layers_student, UsageError,
+             "--layer-choice {} applies to a layers:N student, not --student {}", to_string(d.layer_choice), d.student);
+}
+
+// The cache, checked against the store and the options.
+std::shared_ptr<TeacherCacheReader> open_cache(const DistillOptions& d, const fs::path& data,
+                                               const data::TokenStore& store, const data::TokenSplit& train) {
+  auto cache = std::make_shared<TeacherCacheReader>(d.teacher_cache);
+  cache->check_store(data, store.meta.tokenizer_fingerprint, data::split_sha256(train), target_offsets(train));
+  HONE_CHECK(d.kd.alpha == 0 || std::abs(cache->meta().temperature - d.kd.temperature) < 1e-12, UsageError,
+             Hint{"pass --temperature " + fmt::format("{}", cache->meta().temperature) +
+                  ", or cache the teacher again at this temperature"},
+             "{}: the cache holds the teacher at temperature {}, but --temperature is {}", d.teacher_cache.string(),
+             cache->meta().temperature, d.kd.temperature);
+  return cache;
+}
+
+// Per sequence of `split`, where its hidden rows start in a cache's hidden datasets.
+std::vector<std::int64_t> hidden_offsets(const data::TokenSplit& split, HiddenTokens tokens) {
+  if (tokens == HiddenTokens::kTargets) return target_offsets(split);
+  std::vector<std::int64_t> out;  // the sequences' real tokens
+  for (std::int64_t e : split.sequence_offsets) out.push_back(split.example_offsets[static_cast<std::size_t>(e)]);
+  return out;
+}
+
+}  // namespace
+
+TrainSummary distill(const DistillOptions& d) {
+  const bool layers_student = d.student.rfind("layers:", 0) == 0;
+  const bool offline = !d.teacher_cache.empty();
+  check_distill_options(d, layers_student, offline);
+  const bool kd_on = d.kd.alpha > 0, hidden_on = d.hidden_weight > 0;
+  const bool teacher_online = !offline && (kd_on || hidden_on);
 
   TrainOptions o = d.train;
   o.full = !d.student_lora;
@@ -268,14 +305,7 @@ TrainSummary distill(const DistillOptions& d) {
   std::shared_ptr<TeacherCacheReader> cache;
   std::int64_t topk = d.topk;
   if (offline) {
-    cache = std::make_shared<TeacherCacheReader>(d.teacher_cache);
-    cache->check_store(o.data, store.meta.tokenizer_fingerprint, data::split_sha256(train_split),
-                       target_offsets(train_split));
-    HONE_CHECK(std::abs(cache->meta().temperature - d.kd.temperature) < 1e-12, UsageError,
-               Hint{"pass --temperature " + fmt::format("{}", cache->meta().temperature) +
-                    ", or cache the teacher again at this temperature"},
-               "{}: the cache holds the teacher at temperature {}, but --temperature is {}", d.teacher_cache.string(),
-               cache->meta().temperature, d.kd.temperature);
+    cache = open_cache(d, o.data, store, train_split);
     topk = cache->meta().topk;
   }
   if (!d.teacher.empty()) data::check_tokenizer(store, o.data, *Tokenizer::load(d.teacher), d.teacher.string());
@@ -283,6 +313,7 @@ TrainSummary distill(const DistillOptions& d) {
   // The teacher's weights are loaded once: the layers student is cut from them, and the online
   // objective runs them.
   auto teacher_weights = std::make_shared<std::optional<ModelWeights>>();
+  auto chosen = std::make_shared<StudentLayers>();
   TrainJob job;
   job.command = "distill";
   job.store = store_owner;  // read once, for the checks above and for training
@@ -302,10 +333,13 @@ TrainSummary distill(const DistillOptions& d) {
                    {"teacher_cache", absolute_or_empty(d.teacher_cache)}};
   if (d.kd.divergence == Divergence::kJsd) identity["jsd_beta"] = d.kd.beta;
   if (hidden_on) identity["hidden_weight"] = d.hidden_weight, identity["hidden_tokens"] = to_string(d.hidden_tokens);
+  if (d.layer_choice != LayerChoice::kEven)
+    identity["layer_choice"] = to_string(d.layer_choice), identity["influence_sample"] = d.influence_sample;
   job.identity_json = json{{"distill", identity}}.dump();
+  if (layers_student) job.run_json_extra = [chosen] { return json{{"student_layers", json::parse(chosen->json())}}.dump(); };
   if (layers_student && d.student_lora) job.base_model = (o.out / "student-base").string();
 
-  job.load_model = [&, teacher_weights](c10::Device device, bool main) -> Decoder {
+  job.load_model = [&, teacher_weights, chosen](c10::Device device, bool main) -> Decoder {
     const bool need_teacher = layers_student || teacher_online;
     if (need_teacher) teacher_weights->emplace(load_teacher(d.teacher, d.teacher_adapter, device));
     if (!layers_student) {
@@ -315,18 +349,19 @@ TrainSummary distill(const DistillOptions& d) {
       return load_decoder(o.model, load);
     }
     const ModelWeights& t = **teacher_weights;
-    const std::vector<std::int64_t> keep = parse_student_layers(d.student, t.config.num_hidden_layers);
-    Decoder student(layer_student(t, keep));
+    *chosen = choose_student_layers(d.student, d.layer_choice, Decoder(t), train_split, d.influence_sample);
+    Decoder student(layer_student(t, chosen->keep));
     if (main)
-      spdlog::info("student: {} of the teacher's {} layers ({})", keep.size(), t.config.num_hidden_layers,
-                   fmt::join(keep, ","));
+      spdlog::info("student: {} of the teacher's {} layers: {}", chosen->keep.size(), t.config.num_hidden_layers,
+                   chosen->summary());
     if (main && d.student_lora) write_full_model(o.out / "student-base", student, d.teacher, store.meta.max_len);
     if (!teacher_online) teacher_weights->reset();  // only the student needed it
     return student;
   };
-  job.make_objective = [&, teacher_weights, cache](const Decoder& student, c10::Device device) -> std::unique_ptr<Objective> {
+  job.make_objective = [&, teacher_weights, cache, chosen](const Decoder& student,
+                                                           c10::Device device) -> std::unique_ptr<Objective> {
     std::optional<Decoder> teacher;
-    std::vector<std::int64_t> matched;
+    const std::vector<std::int64_t> matched = hidden_on ? chosen->keep : std::vector<std::int64_t>{};
     if (teacher_online) {
       // Under bf16 compute the teacher's weights are bf16, as cache-teacher has them.
       teacher.emplace(to_dtype(std::move(**teacher_weights), resolve_dtype(o.dtype, device)));
@@ -334,16 +369,40 @@ TrainSummary distill(const DistillOptions& d) {
       HONE_CHECK(teacher->config().vocab_size <= student.config().vocab_size, InputError,
                  "the teacher's vocabulary ({}) is larger than the student's ({})", teacher->config().vocab_size,
                  student.config().vocab_size);
-      if (hidden_on) matched = parse_student_layers(d.student, teacher->config().num_hidden_layers);
     }
-    if (cache)
+    if (cache) {
       HONE_CHECK(cache->meta().vocab_size <= student.config().vocab_size, InputError,
                  "{}: the cached teacher's vocabulary ({}) is larger than the student's ({})",
                  d.teacher_cache.string(), cache->meta().vocab_size, student.config().vocab_size);
-    return std::make_unique<DistillObjective>(student, std::move(teacher), cache, d, topk, std::move(matched));
+      if (hidden_on) cache->check_hidden(matched, d.hidden_tokens, hidden_offsets(train_split, d.hidden_tokens));
+    }
+    return std::make_unique<DistillObjective>(student, std::move(teacher), cache, d, topk, matched);
   };
   return hone::train(o, job);
 }
+
+namespace {
+
+// The cache's description of the teacher and the data (everything but the hidden states).
+TeacherCacheMeta cache_meta(const CacheTeacherOptions& c, const data::TokenStore& store, const data::TokenSplit& train,
+                            const ModelConfig& config, c10::ScalarType dtype) {
+  TeacherCacheMeta meta;
+  const std::int64_t V = config.vocab_size;
+  meta.tokenizer_fingerprint = store.meta.tokenizer_fingerprint;
+  meta.store_sha256 = data::split_sha256(train);
+  meta.store = c.data.string();
+  meta.teacher = c.teacher.string();
+  meta.teacher_adapter = c.teacher_adapter.string();
+  meta.teacher_config = config.to_hf_json();
+  meta.topk = c.topk <= 0 || c.topk >= V ? V : c.topk;
+  meta.temperature = c.temperature;
+  meta.vocab_size = V;
+  meta.teacher_dtype = compute_type_name(dtype);
+  meta.rows = target_offsets(train).back();
+  return meta;
+}
+
+}  // namespace
 
 void cache_teacher(const CacheTeacherOptions& c) {
   HONE_CHECK(!c.teacher.empty(), UsageError, "--teacher is required");
@@ -352,6 +411,12 @@ void cache_teacher(const CacheTeacherOptions& c) {
   HONE_CHECK(c.batch_size > 0, UsageError, "--batch-size must be positive");
   HONE_CHECK(c.overwrite || !fs::exists(c.out), UsageError, Hint{"pass --overwrite to replace it"}, "{} already exists",
              c.out.string());
+  HONE_CHECK(c.student.empty() || c.student.rfind("layers:", 0) == 0, UsageError,
+             "--student {}: the cache holds the hidden states of a layers: student (layers:N or layers:i,j,k)",
+             c.student);
+  HONE_CHECK(c.hidden_dtype == ComputeDtype::kF32 || c.hidden_dtype == ComputeDtype::kBF16 ||
+                 c.hidden_dtype == ComputeDtype::kF16,
+             UsageError, "--hidden-dtype must be f32, bf16 or f16, got '{}'", to_string(c.hidden_dtype));
   if (c.threads > 0) at::set_num_threads(c.threads);
   const data::TokenStore store = data::read_token_store(c.data);
   const data::TokenSplit& train = data::require_split(store, c.data, "train");
@@ -361,34 +426,47 @@ void cache_teacher(const CacheTeacherOptions& c) {
   HONE_CHECK(compute.dtype != at::kHalf, UsageError, Hint{"use --dtype bf16"},
              "--dtype f16: the teacher cache holds f32 or bf16 teachers");
 
-  ModelWeights w = load_teacher(c.teacher, c.teacher_adapter, device, compute.dtype);
-  const std::string config_json = w.config.to_hf_json();
-  Decoder teacher(std::move(w));
-  const std::int64_t V = teacher.config().vocab_size;
-  const std::vector<std::int64_t> offsets = target_offsets(train);
-  TeacherCacheMeta meta;
-  meta.tokenizer_fingerprint = store.meta.tokenizer_fingerprint;
-  meta.store_sha256 = data::split_sha256(train);
-  meta.store = c.data.string();
-  meta.teacher = c.teacher.string();
-  meta.teacher_adapter = c.teacher_adapter.string();
-  meta.teacher_config = config_json;
-  meta.topk = c.topk <= 0 || c.topk >= V ? V : c.topk;
-  meta.temperature = c.temperature;
-  meta.vocab_size = V;
-  meta.teacher_dtype = compute_type_name(compute.dtype);
-  meta.rows = offsets.back();
-  spdlog::info("caching the teacher's top {} of {} tokens at {} targets of {} sequences (temperature {}, {} weights)",
-               meta.topk, V, meta.rows, train.sequences(), c.temperature, meta.teacher_dtype);
+  // The student's layers are chosen on the float32 teacher, as distill chooses them.
+  ModelWeights w = load_teacher(c.teacher, c.teacher_adapter, device);
+  StudentLayers chosen;
+  if (!c.student.empty()) {
+    chosen = choose_student_layers(c.student, c.layer_choice, Decoder(w), train, c.influence_sample);
+    spdlog::info("hidden states of the student's {} layers: {}", chosen.keep.size(), chosen.summary());
+  }
+  Decoder teacher(to_dtype(std::move(w), compute.dtype));
+  TeacherCacheMeta meta = cache_meta(c, store, train, teacher.config(), compute.dtype);
+  const std::vector<std::int64_t> hidden_rows = hidden_offsets(train, c.hidden_tokens);
+  if (!chosen.keep.empty()) {
+    meta.hidden_layers = chosen.keep;
+    meta.hidden_tokens = c.hidden_tokens;
+    meta.hidden_dtype = std::string(to_string(c.hidden_dtype));
+    meta.hidden_size = teacher.config().hidden_size;
+    meta.hidden_rows = hidden_rows.back();
+    meta.student_layers = chosen.json();
+  }
+  spdlog::info("caching the teacher's top {} of {} tokens at {} targets of {} sequences (temperature {}, {} weights){}",
+               meta.topk, meta.vocab_size, meta.rows, train.sequences(), c.temperature, meta.teacher_dtype,
+               chosen.keep.empty() ? std::string()
+                                   : fmt::format(", and {} layers' outputs at {} rows in {}", chosen.keep.size(),
+                                                 meta.hidden_rows, meta.hidden_dtype));
 
-  TeacherCacheWriter writer(c.out, meta, offsets);
+  TeacherCacheWriter writer(c.out, meta, target_offsets(train), chosen.keep.empty() ? std::vector<std::int64_t>{} : hidden_rows);
+  const TeacherLayers want_layers = chosen.keep.empty()                       ? TeacherLayers::kNone
+                                    : c.hidden_tokens == HiddenTokens::kAll ? TeacherLayers::kAllTokens
+                                                                            : TeacherLayers::kTargets;
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t next_log = 0;
   for (std::int64_t first = 0; first < train.sequences(); first += c.batch_size) {
     std::vector<std::int64_t> seqs;
     for (std::int64_t j = first; j < std::min(first + c.batch_size, train.sequences()); ++j) seqs.push_back(j);
     const Batch b = make_batch(train, seqs, device);
-    if (b.loss_tokens > 0) writer.append(run_teacher(teacher, b, meta.topk, c.temperature).topk);
+    if (b.loss_tokens > 0 || want_layers == TeacherLayers::kAllTokens) {
+      const TeacherOutput t = run_teacher(teacher, b, meta.topk, c.temperature, true, want_layers);
+      writer.append(t.topk);
+      std::vector<at::Tensor> layers;
+      for (std::int64_t l : chosen.keep) layers.push_back(t.layers.at(static_cast<std::size_t>(l)));
+      if (!layers.empty() && layers[0].size(0) > 0) writer.append_hidden(layers);
+    }
     const std::int64_t done = first + static_cast<std::int64_t>(seqs.size());
     if (done >= next_log || done == train.sequences()) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -397,8 +475,9 @@ void cache_teacher(const CacheTeacherOptions& c) {
     }
   }
   writer.commit();
-  spdlog::info("teacher cache written to {} ({:.1f} MB)", c.out.string(),
-               static_cast<double>(fs::file_size(c.out)) / 1e6);
+  spdlog::info("teacher cache written to {} ({:.1f} MB) in {:.1f} s", c.out.string(),
+               static_cast<double>(fs::file_size(c.out)) / 1e6,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 }  // namespace hone

@@ -8,32 +8,30 @@
 #include <vector>
 
 #include "core/fs.h"
+#include "distill/influence.h"
 #include "distill/kd_loss.h"
+#include "distill/teacher_cache.h"
 #include "model/loader.h"
 #include "train/trainer.h"
 
 namespace hone {
 
-// The tokens a hidden-state loss runs over.
-enum class HiddenTokens {
-  kAll,      // every real token
-  kTargets,  // the loss-masked positions
-};
-std::string_view to_string(HiddenTokens tokens);
-
 struct DistillOptions {
+  DistillOptions() { train.save_dtype = ComputeDtype::kBF16; }  // a student is saved to be served
   TrainOptions train;     // the student's training (train.model is set from the student spec)
   fs::path teacher;       // .gguf or HF directory
   fs::path teacher_adapter;
   std::string student;    // a model path, or layers:N / layers:i,j,k (kept teacher layers)
+  LayerChoice layer_choice = LayerChoice::kEven;  // layers:N: which N layers (influence.h)
+  std::int64_t influence_sample = 64;             // sequences of the train split that influence is measured on
   bool student_lora = false;  // LoRA on the student instead of training it fully
   fs::path teacher_cache;     // train from this cache instead of running the teacher
   std::int64_t topk = 64;     // online: teacher tokens kept per target (0: the whole vocabulary)
   KdOptions kd;
   // Weight of the hidden-state term (0: off): a layers:N student's layer j is pulled towards the
   // output of the teacher layer it was cut from, by 1 - cosine, averaged over the matched layers
-  // and over `hidden_tokens`, and counted once per loss token beside the divergence. Online
-  // only: the cache holds no hidden states.
+  // and over `hidden_tokens`, and counted once per loss token beside the divergence. Online, or
+  // from a teacher cache that holds those layers' outputs at those tokens.
   double hidden_weight = 0.0;
   HiddenTokens hidden_tokens = HiddenTokens::kAll;
 };
@@ -51,9 +49,18 @@ struct CacheTeacherOptions {
   std::string device = "cpu";
   int threads = 0;
   bool overwrite = false;
+  // The hidden states for distill --hidden-weight: with a `layers:` student spec, the outputs of
+  // the teacher layers it keeps (chosen as distill chooses them) are cached too, at `hidden_tokens`,
+  // stored in `hidden_dtype` (f32, bf16 or f16). Empty: none.
+  std::string student;
+  LayerChoice layer_choice = LayerChoice::kEven;
+  std::int64_t influence_sample = 64;
+  HiddenTokens hidden_tokens = HiddenTokens::kAll;
+  ComputeDtype hidden_dtype = ComputeDtype::kBF16;
 };
 
-// Writes the teacher's top-k log-probabilities at every target of the store's train split.
+// Writes the teacher's top-k log-probabilities at every target of the store's train split (and
+// the hidden states of a student's layers, with `student`).
 void cache_teacher(const CacheTeacherOptions& options);
 
 // "layers:N" (N evenly spaced layers, the first and the last included) or "layers:i,j,k" (those

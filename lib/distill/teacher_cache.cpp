@@ -4,6 +4,7 @@
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/exp.h>
+#include <ATen/ops/isfinite.h>
 #include <ATen/ops/isnan.h>
 #include <ATen/ops/logsumexp.h>
 #include <ATen/ops/nonzero.h>
@@ -12,7 +13,9 @@
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 
+#include <algorithm>
 #include <optional>
+#include <spdlog/fmt/fmt.h>
 
 #include "core/error.h"
 #include "data/h5.h"
@@ -71,7 +74,33 @@ std::vector<hsize_t> dims_of(hid_t ds) {
   return d;
 }
 
+const char* const kHiddenOffsets = "hidden_offsets";
+
+std::string hidden_name(std::int64_t layer) { return "hidden_layer_" + std::to_string(layer); }
+
+c10::ScalarType hidden_scalar_type(const std::string& dtype) {
+  return dtype == "bf16" ? at::kBFloat16 : dtype == "f16" ? at::kHalf : at::kFloat;
+}
+
+// The HDF5 file and memory type of stored hidden states: bf16 and f16 as their 16-bit patterns.
+hid_t hidden_file_type(const std::string& dtype) { return dtype == "f32" ? H5T_IEEE_F32LE : H5T_STD_U16LE; }
+hid_t hidden_mem_type(const std::string& dtype) { return dtype == "f32" ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT16; }
+
+std::vector<std::int64_t> parse_layers(const std::string& text) {
+  std::vector<std::int64_t> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t comma = text.find(',', pos);
+    out.push_back(std::stoll(text.substr(pos, comma - pos)));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string_view to_string(HiddenTokens tokens) { return tokens == HiddenTokens::kAll ? "all" : "targets"; }
 
 // ---------------------------------------------------------------------------- writer
 
@@ -81,6 +110,8 @@ struct TeacherCacheWriter::Impl {
   void close() {
     for (hid_t* d : {&ids, &logprobs, &tail})
       if (*d >= 0) H5Dclose(*d), *d = -1;
+    for (hid_t& d : hidden)
+      if (d >= 0) H5Dclose(d), d = -1;
     if (group >= 0) H5Gclose(group), group = -1;
     if (file >= 0) H5Fclose(file), file = -1;
   }
@@ -88,11 +119,13 @@ struct TeacherCacheWriter::Impl {
   AtomicFile placeholder;  // reserves the temporary name; HDF5 writes the file itself
   TeacherCacheMeta meta;
   hid_t file = -1, group = -1, ids = -1, logprobs = -1, tail = -1;
-  std::int64_t written = 0;
+  std::vector<hid_t> hidden;  // per meta.hidden_layers
+  std::int64_t written = 0, hidden_written = 0;
 };
 
 TeacherCacheWriter::TeacherCacheWriter(const fs::path& path, const TeacherCacheMeta& meta,
-                                       const std::vector<std::int64_t>& row_offsets)
+                                       const std::vector<std::int64_t>& row_offsets,
+                                       const std::vector<std::int64_t>& hidden_offsets)
     : impl_(std::make_unique<Impl>(path)) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   Impl& m = *impl_;
@@ -121,6 +154,21 @@ TeacherCacheWriter::TeacherCacheWriter(const fs::path& path, const TeacherCacheM
   m.ids = create_rows_dataset(m.group, kIds, H5T_STD_I32LE, rows, k, tmp);
   m.logprobs = create_rows_dataset(m.group, kLogprobs, H5T_IEEE_F32LE, rows, k, tmp);
   m.tail = create_rows_dataset(m.group, kTail, H5T_IEEE_F32LE, rows, 0, tmp);
+  if (meta.hidden_layers.empty()) return;
+  HONE_CHECK(!hidden_offsets.empty() && hidden_offsets.back() == meta.hidden_rows && meta.hidden_size > 0 &&
+                 (meta.hidden_dtype == "f32" || meta.hidden_dtype == "bf16" || meta.hidden_dtype == "f16"),
+             UsageError, "teacher cache: {} hidden rows of width {} in {} declared, hidden offsets end at {}",
+             meta.hidden_rows, meta.hidden_size, meta.hidden_dtype, hidden_offsets.empty() ? -1 : hidden_offsets.back());
+  write_attr(m.file, "hidden_layers", fmt::format("{}", fmt::join(meta.hidden_layers, ",")));
+  write_attr(m.file, "hidden_tokens", std::string(to_string(meta.hidden_tokens)));
+  write_attr(m.file, "hidden_dtype", meta.hidden_dtype);
+  write_attr(m.file, "hidden_size", meta.hidden_size);
+  write_attr(m.file, "student_layers", meta.student_layers);
+  write_dataset(m.group, kHiddenOffsets, hidden_offsets, tmp);
+  for (std::int64_t l : meta.hidden_layers)
+    m.hidden.push_back(create_rows_dataset(m.group, hidden_name(l).c_str(), hidden_file_type(meta.hidden_dtype),
+                                           static_cast<hsize_t>(meta.hidden_rows),
+                                           static_cast<hsize_t>(meta.hidden_size), tmp));
 }
 
 TeacherCacheWriter::~TeacherCacheWriter() = default;  // an uncommitted file is removed with the placeholder
@@ -144,9 +192,37 @@ void TeacherCacheWriter::append(const TeacherTopK& t) {
   m.written += n;
 }
 
+void TeacherCacheWriter::append_hidden(const std::vector<at::Tensor>& layers) {
+  Impl& m = *impl_;
+  HONE_CHECK(layers.size() == m.hidden.size(), UsageError, "teacher cache: {} hidden layers given, {} declared",
+             layers.size(), m.hidden.size());
+  if (layers.empty()) return;
+  const std::int64_t n = layers[0].size(0), H = m.meta.hidden_size;
+  HONE_CHECK(m.hidden_written + n <= m.meta.hidden_rows, UsageError, "teacher cache: more hidden rows than the {} declared",
+             m.meta.hidden_rows);
+  const c10::ScalarType type = hidden_scalar_type(m.meta.hidden_dtype);
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const std::int64_t l = m.meta.hidden_layers[i];
+    HONE_CHECK(layers[i].dim() == 2 && layers[i].size(0) == n && layers[i].size(1) == H, UsageError,
+               "teacher cache: layer {}'s hidden rows are [{}], expected [{}, {}]", l, fmt::join(layers[i].sizes(), ", "),
+               n, H);
+    const at::Tensor stored = layers[i].detach().to(at::kCPU, type).contiguous();
+    HONE_CHECK(at::isfinite(stored).all().item<bool>() || !at::isfinite(layers[i]).all().item<bool>(), UsageError,
+               Hint{"cache the hidden states in bf16 (--hidden-dtype bf16)"},
+               "teacher layer {}'s output has values beyond the range of {}", l, m.meta.hidden_dtype);
+    HONE_CHECK(rows_io(m.hidden[i], hidden_mem_type(m.meta.hidden_dtype), static_cast<hsize_t>(m.hidden_written),
+                       static_cast<hsize_t>(n), static_cast<hsize_t>(H), stored.data_ptr(), true),
+               RuntimeError, "{}: cannot write hidden rows [{}, {}) of layer {} (disk full?)",
+               m.placeholder.temp_path().string(), m.hidden_written, m.hidden_written + n, l);
+  }
+  m.hidden_written += n;
+}
+
 void TeacherCacheWriter::commit() {
   Impl& m = *impl_;
   HONE_CHECK(m.written == m.meta.rows, UsageError, "teacher cache: {} of {} rows written", m.written, m.meta.rows);
+  HONE_CHECK(m.hidden.empty() || m.hidden_written == m.meta.hidden_rows, UsageError,
+             "teacher cache: {} of {} hidden rows written", m.hidden_written, m.meta.hidden_rows);
   HONE_CHECK(H5Fflush(m.file, H5F_SCOPE_GLOBAL) >= 0, RuntimeError, "{}: flush failed",
              m.placeholder.temp_path().string());
   m.close();
@@ -159,13 +235,16 @@ struct TeacherCacheReader::Impl {
   ~Impl() {
     for (hid_t d : {ids, logprobs, tail})
       if (d >= 0) H5Dclose(d);
+    for (hid_t d : hidden)
+      if (d >= 0) H5Dclose(d);
     if (group >= 0) H5Gclose(group);
     if (file >= 0) H5Fclose(file);
   }
   std::string path;
   TeacherCacheMeta meta;
-  std::vector<std::int64_t> offsets;
+  std::vector<std::int64_t> offsets, hidden_offsets;
   hid_t file = -1, group = -1, ids = -1, logprobs = -1, tail = -1;
+  std::vector<hid_t> hidden;  // per meta.hidden_layers
 };
 
 TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_unique<Impl>()) {
@@ -227,6 +306,41 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
   m.ids = open(kIds, static_cast<hsize_t>(meta.topk), true);
   m.logprobs = open(kLogprobs, static_cast<hsize_t>(meta.topk), false);
   m.tail = open(kTail, 0, false);
+  const std::string layers = read_str_attr(m.file, "hidden_layers", file);
+  if (layers.empty()) return;
+  try {
+    meta.hidden_layers = parse_layers(layers);
+  } catch (const std::exception&) {
+    HONE_THROW(InputError, "{}: attribute hidden_layers '{}' is not a list of layers", file, layers);
+  }
+  const std::string tokens = read_str_attr(m.file, "hidden_tokens", file);
+  meta.hidden_tokens = tokens == "all" ? HiddenTokens::kAll : HiddenTokens::kTargets;
+  meta.hidden_dtype = read_str_attr(m.file, "hidden_dtype", file);
+  meta.hidden_size = read_int_attr(m.file, "hidden_size", file).value_or(0);
+  meta.student_layers = read_str_attr(m.file, "student_layers", file);
+  HONE_CHECK((tokens == "all" || tokens == "targets") && meta.hidden_size > 0 &&
+                 (meta.hidden_dtype == "f32" || meta.hidden_dtype == "bf16" || meta.hidden_dtype == "f16"),
+             InputError, "{}: bad hidden-state attributes (tokens '{}', size {}, dtype '{}')", file, tokens,
+             meta.hidden_size, meta.hidden_dtype);
+  m.hidden_offsets = read_dataset<std::int64_t>(m.group, kHiddenOffsets, file);
+  HONE_CHECK(m.hidden_offsets.size() == m.offsets.size() && m.hidden_offsets.front() == 0, InputError,
+             "{}: train/{} must hold {} offsets from 0", file, kHiddenOffsets, m.offsets.size());
+  for (std::size_t i = 1; i < m.hidden_offsets.size(); ++i)
+    HONE_CHECK(m.hidden_offsets[i] >= m.hidden_offsets[i - 1], InputError, "{}: train/{} decreases at index {}", file,
+               kHiddenOffsets, i);
+  meta.hidden_rows = m.hidden_offsets.back();
+  const bool f32 = meta.hidden_dtype == "f32";
+  for (std::int64_t l : meta.hidden_layers) {
+    const std::string name = hidden_name(l);
+    const hid_t ds = H5Dopen2(m.group, name.c_str(), H5P_DEFAULT);
+    HONE_CHECK(ds >= 0, InputError, "{}: missing dataset 'train/{}'", file, name);
+    m.hidden.push_back(ds);  // closed with the file
+    f32 ? check_class<float>(ds, file) : check_class<std::uint16_t>(ds, file);
+    const std::vector<hsize_t> d = dims_of(ds);
+    const std::vector<hsize_t> want{static_cast<hsize_t>(meta.hidden_rows), static_cast<hsize_t>(meta.hidden_size)};
+    HONE_CHECK(d == want, InputError, "{}: dataset 'train/{}' has shape [{}], expected [{}]", file, name,
+               fmt::join(d, ", "), fmt::join(want, ", "));
+  }
 }
 
 TeacherCacheReader::~TeacherCacheReader() = default;
@@ -245,6 +359,64 @@ void TeacherCacheReader::check_store(const fs::path& store, const std::string& t
              "{}: the teacher cache was made from a train split with fingerprint {} ({}), but {}'s train split has "
              "fingerprint {}",
              m.path, m.meta.store_sha256.substr(0, 16), m.meta.store, store.string(), store_sha256.substr(0, 16));
+}
+
+void TeacherCacheReader::check_hidden(const std::vector<std::int64_t>& layers, HiddenTokens tokens,
+                                      const std::vector<std::int64_t>& hidden_offsets) const {
+  const Impl& m = *impl_;
+  const Hint again{"cache the teacher again with hone cache-teacher --student (the student's layers) --hidden-tokens " +
+                   std::string(to_string(tokens))};
+  HONE_CHECK(!m.meta.hidden_layers.empty(), UsageError, again,
+             "--hidden-weight needs the teacher's hidden states, and {} holds only its top-k log-probabilities", m.path);
+  std::vector<std::int64_t> missing;
+  for (std::int64_t l : layers)
+    if (std::find(m.meta.hidden_layers.begin(), m.meta.hidden_layers.end(), l) == m.meta.hidden_layers.end())
+      missing.push_back(l);
+  HONE_CHECK(missing.empty(), UsageError, again,
+             "{}: the student is matched to teacher layers {}, but the cache holds the outputs of layers {} only "
+             "(missing: {})",
+             m.path, fmt::join(layers, ","), fmt::join(m.meta.hidden_layers, ","), fmt::join(missing, ","));
+  HONE_CHECK(m.meta.hidden_tokens == tokens, UsageError, again,
+             "{}: the cache holds hidden states at {} tokens, but --hidden-tokens is {}", m.path,
+             to_string(m.meta.hidden_tokens), to_string(tokens));
+  HONE_CHECK(m.hidden_offsets == hidden_offsets, InputError, again,
+             "{}: the cache's hidden rows do not match the token store's sequences", m.path);
+}
+
+std::vector<at::Tensor> TeacherCacheReader::hidden(const std::vector<std::int64_t>& sequences,
+                                                   const std::vector<std::int64_t>& layers, c10::Device device) const {
+  const Impl& m = *impl_;
+  std::int64_t n = 0;
+  for (std::int64_t j : sequences) {
+    HONE_CHECK(j >= 0 && j + 1 < static_cast<std::int64_t>(m.hidden_offsets.size()), UsageError,
+               "{}: sequence {} has no hidden states in the cache", m.path, j);
+    n += m.hidden_offsets[j + 1] - m.hidden_offsets[j];
+  }
+  const std::int64_t H = m.meta.hidden_size;
+  const c10::ScalarType type = hidden_scalar_type(m.meta.hidden_dtype);
+  std::vector<at::Tensor> out;
+  for (std::int64_t l : layers) {
+    const auto it = std::find(m.meta.hidden_layers.begin(), m.meta.hidden_layers.end(), l);
+    HONE_CHECK(it != m.meta.hidden_layers.end(), UsageError, "{}: no hidden states of teacher layer {}", m.path, l);
+    const hid_t ds = m.hidden[static_cast<std::size_t>(it - m.meta.hidden_layers.begin())];
+    at::Tensor rows = at::empty({n, H}, type);
+    auto* base = static_cast<char*>(rows.data_ptr());
+    std::int64_t at_row = 0;
+    for (std::int64_t j : sequences) {
+      const std::int64_t first = m.hidden_offsets[j], count = m.hidden_offsets[j + 1] - first;
+      HONE_CHECK(rows_io(ds, hidden_mem_type(m.meta.hidden_dtype), static_cast<hsize_t>(first),
+                         static_cast<hsize_t>(count), static_cast<hsize_t>(H),
+                         base + at_row * H * static_cast<std::int64_t>(rows.element_size()), false),
+                 InputError, "{}: cannot read hidden rows [{}, {}) of layer {} (damaged file?)", m.path, first,
+                 first + count, l);
+      at_row += count;
+    }
+    HONE_CHECK(at::isfinite(rows).all().item<bool>(), InputError,
+               Hint{"make the cache again with hone cache-teacher"},
+               "{}: train/{} holds a value that is not finite", m.path, hidden_name(l));
+    out.push_back(rows.to(device, at::kFloat));
+  }
+  return out;
 }
 
 namespace {

@@ -330,6 +330,7 @@ at::Tensor Decoder::forward_hidden(const ForwardInput& in) const {
   if (traits_->embed_scaled)  // sqrt(hidden) rounded to the weights' dtype, as Gemma3TextScaledWordEmbedding
     x = x * at::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), x.options().dtype(at::kFloat))
                 .to(x.scalar_type());
+  if (in.embedding_output) *in.embedding_output = x;
   const bool checkpoint = in.checkpoint_layers && at::GradMode::is_enabled() && in.cache == nullptr;
   // With a frozen embedding, the layers below the lowest one holding a trainable tensor (LoRA on
   // the top layers only) run without autograd: nothing of theirs is kept for, or reached by, the

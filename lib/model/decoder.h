@@ -96,6 +96,9 @@ struct ForwardInput {
   // before the final norm (differentiable when gradients are recorded; distillation matches a
   // student's layers to its teacher's with it).
   std::vector<at::Tensor>* layer_outputs = nullptr;
+  // When set, receives the embedding output [B, T, hidden]: the input of layer 0 (scaled as the
+  // family scales it), so that with layer_outputs every layer's input and output are known.
+  at::Tensor* embedding_output = nullptr;
 };
 
 class Decoder {

@@ -3,6 +3,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/isfinite.h>
 #include <ATen/ops/zeros.h>
 
 #include <algorithm>
@@ -198,13 +199,18 @@ void load_parameters(const fs::path& file, const std::vector<TrainableParam>& pa
 
 namespace {
 
+// `named`'s tensors on the CPU, contiguous, their floating-point ones in `dtype` (float32, bfloat16
+// or float16); `keep` holds the converted tensors alive until they are written.
 std::vector<TensorWrite> tensor_writes(const std::vector<std::pair<std::string, at::Tensor>>& named,
-                                       std::vector<at::Tensor>& keep) {
+                                       std::vector<at::Tensor>& keep, c10::ScalarType dtype = at::kFloat) {
+  const DType stored = dtype == at::kBFloat16 ? DType::kBF16 : dtype == at::kHalf ? DType::kF16 : DType::kF32;
   std::vector<TensorWrite> out;
   for (const auto& [name, t] : named) {
-    at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
+    at::Tensor c = t.detach().to(at::kCPU, dtype).contiguous();
+    HONE_CHECK(dtype != at::kHalf || !c.is_floating_point() || at::isfinite(c).all().item<bool>(), UsageError,
+               Hint{"save it in bf16 or f32"}, "tensor {} has values beyond float16's range (65504)", name);
     keep.push_back(c);
-    out.push_back({name, DType::kF32, c.sizes().vec(), c.data_ptr(), static_cast<std::size_t>(c.nbytes())});
+    out.push_back({name, stored, c.sizes().vec(), c.data_ptr(), static_cast<std::size_t>(c.nbytes())});
   }
   return out;
 }
@@ -255,13 +261,17 @@ void write_peft_adapter(const fs::path& dir, const LoraOptions& o, const std::ve
 }
 
 void write_full_model(const fs::path& dir, const Decoder& model, const fs::path& tokenizer_source,
-                      std::int64_t model_max_length) {
+                      std::int64_t model_max_length, c10::ScalarType dtype) {
+  HONE_CHECK(dtype == at::kFloat || dtype == at::kBFloat16 || dtype == at::kHalf, UsageError,
+             "{}: a model is saved in f32, bf16 or f16", dir.string());
   AtomicDir out(dir);
   std::vector<std::pair<std::string, at::Tensor>> named;
   for (const auto& [name, t] : model.named_weights()) named.emplace_back(name, t);
   std::vector<at::Tensor> keep;
-  write_safetensors(out.path() / "model.safetensors", tensor_writes(named, keep), {{"format", "pt"}});
-  write_file_atomic(out.path() / "config.json", model.config().to_hf_json());
+  write_safetensors(out.path() / "model.safetensors", tensor_writes(named, keep, dtype), {{"format", "pt"}});
+  ModelConfig config = model.config();
+  config.torch_dtype = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
+  write_file_atomic(out.path() / "config.json", config.to_hf_json());
   if (!tokenizer_source.empty()) {
     try {
       write_hf_tokenizer_files(tokenizer_source, out.path(), model_max_length);

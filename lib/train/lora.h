@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/ScalarType.h>
 
 #include <cstdint>
 #include <string>
@@ -75,7 +76,8 @@ void write_peft_adapter(const fs::path& dir, const LoraOptions& options, const s
 // config.json, model.safetensors and, when `tokenizer_source` is given, the HF tokenizer files of
 // that model (so that the directory loads on its own; skipped with a warning when its tokenizer
 // cannot be written as tokenizer.json).
+// The floating-point weights are written in `dtype` (float32, bfloat16 or float16).
 void write_full_model(const fs::path& dir, const Decoder& model, const fs::path& tokenizer_source = {},
-                      std::int64_t model_max_length = 0);
+                      std::int64_t model_max_length = 0, c10::ScalarType dtype = c10::ScalarType::Float);
 
 }  // namespace hone

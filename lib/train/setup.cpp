@@ -179,6 +179,9 @@ void validate_train_options(const TrainOptions& o, const TrainJob& job) {
              "--base-dtype must be f32 or bf16, got '{}'", to_string(o.base_dtype));
   HONE_CHECK(o.base_dtype != ComputeDtype::kBF16 || (!o.full && !job.load_model), UsageError,
              "--base-dtype bf16 applies to LoRA training of a base model");
+  HONE_CHECK(o.save_dtype == ComputeDtype::kF32 || o.save_dtype == ComputeDtype::kBF16 ||
+                 o.save_dtype == ComputeDtype::kF16,
+             UsageError, "--save-dtype must be f32, bf16 or f16, got '{}'", to_string(o.save_dtype));
 }
 
 RunState load_or_resume(const TrainOptions& o, const TrainJob& job, const Communicator& comm, const Compute& compute) {

@@ -265,13 +265,18 @@ TrainSummary summarise(const RunState& run) {
   return s;
 }
 
+// --save-dtype as a scalar type (validate_train_options admits f32, bf16 and f16 only).
+c10::ScalarType saved_type(ComputeDtype d) {
+  return d == ComputeDtype::kBF16 ? c10::kBFloat16 : d == ComputeDtype::kF16 ? c10::kHalf : c10::kFloat;
+}
+
 // The run directory's final files (main rank): the adapter (LoRA) or out/model (--full), the loss
 // curve and run.json; then the summary line.
 void write_outputs(const TrainOptions& o, const TrainJob& job, const RunState& run, const TrainSummary& summary,
                    const Metrics& metrics) {
   const data::TokenStoreMeta& meta = run.data.store->meta;
   if (o.full)
-    write_full_model(o.out / "model", run.model, o.model, meta.max_len);
+    write_full_model(o.out / "model", run.model, o.model, meta.max_len, saved_type(o.save_dtype));
   else
     write_peft_adapter(o.out, o.lora, run.params, run.base_model, meta.tokenizer_fingerprint, meta.chat_template);
   write_loss_curve(metrics.path(), o.out / "loss.svg", o.out.filename().string(), job.loss_label);
@@ -289,7 +294,9 @@ void write_outputs(const TrainOptions& o, const TrainJob& job, const RunState& r
                          {"peak_rss_mib", summary.peak_rss_mib},
                          {"world_size", run.plan.world},
                          {"identity", run.identity}};
-  write_file_atomic(o.out / "run.json", run_json.dump(2) + "\n");
+  json out = run_json;
+  if (job.run_json_extra) out.update(json::parse(job.run_json_extra()));
+  write_file_atomic(o.out / "run.json", out.dump(2) + "\n");
   spdlog::info(
       "done: {} steps, last loss {:.4f}{}, {:.0f} tok/s; {} in {}", summary.steps, summary.last_loss,
       run.best_valid >= 0 ? fmt::format(", best valid loss {:.4f} at step {}", run.best_valid, run.best_step) : "",

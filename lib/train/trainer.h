@@ -71,6 +71,9 @@ struct TrainOptions {
   ComputeDtype base_dtype = ComputeDtype::kF32;
   bool checkpoint_activations = false;
   std::int64_t ce_chunk = 1024;  // rows of the output head per cross-entropy chunk
+  // --full: the saved model's weights (out/model): f32, bf16 or f16. Training, checkpoints and the
+  // optimiser state stay float32 whatever this is.
+  ComputeDtype save_dtype = ComputeDtype::kF32;
   int threads = 0;               // CPU threads (0: LibTorch's default)
 
   // Evaluation, checkpoints, output.
@@ -121,6 +124,9 @@ struct TrainJob {
   std::string identity_json;  // a JSON object of more settings that must not change on --resume
   std::string base_model;     // the adapter's base_model_name_or_path (default: options.model)
   std::string loss_label = "cross-entropy (nats per loss token)";  // y axis of loss.svg
+  // Returns a JSON object whose keys are added to run.json when it is written (facts the run
+  // found that are not settings, such as how a student's layers were chosen); unset: none.
+  std::function<std::string()> run_json_extra;
 };
 
 // The loop: trains what `job` describes and writes the run directory (docs/formats.md, "Run

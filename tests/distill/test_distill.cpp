@@ -47,7 +47,8 @@ class DistillCli : public ::testing::Test {
   std::vector<std::string> run_args(const fs::path& out, const std::vector<std::string>& extra) const {
     return std::vector<std::string>{"distill", "--teacher", teacher_.string(), "--student", "layers:1", "--data",
                                     store_.string(), "-o", out.string(), "--max-steps", "10", "-b", "4", "--lr", "3e-3",
-                                    "--temperature", "2", "--threads", "1", "--progress", "none", "-q"} +
+                                    "--temperature", "2", "--threads", "1", "--progress", "none", "--save-dtype", "f32",
+                                    "-q"} +
            extra;
   }
   CommandResult cache(const fs::path& out, const std::string& topk, const std::vector<std::string>& extra = {}) const {

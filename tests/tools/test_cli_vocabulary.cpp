@@ -73,6 +73,7 @@ const std::map<std::string, std::string>& meanings() {
       {"--out", "^(output|run directory|the cache file|directory for)"},
       {"--overwrite", "^replace an existing"},
       {"--seed", "seed"},
+      {"--student", "student"},
       {"--split", "^split of"},  // a split's name, never ratios (ingest: --split-ratios)
       {"--system", "system message"},
       {"--temperature", "temperature"},

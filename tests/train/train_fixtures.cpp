@@ -20,14 +20,14 @@ extern char** environ;
 
 namespace hone::test {
 
-fs::path write_tiny_gguf(const fs::path& dir, std::uint64_t seed) {
+fs::path write_tiny_gguf(const fs::path& dir, std::uint64_t seed, std::int64_t layers) {
   const GGUFFile src = GGUFFile::open(model_path());
   GGUFWriter w;
   for (const auto& [key, value] : src.metadata())
     if (key.rfind("tokenizer.", 0) == 0) w.set(key, value);
   w.set("general.architecture", GGUFValue::str("llama"));
   w.set("general.name", GGUFValue::str("tiny test llama"));
-  const std::int64_t hidden = 64, layers = 2, heads = 4, kv = 2, inter = 128, vocab = 49152, hd = hidden / heads;
+  const std::int64_t hidden = 64, heads = 4, kv = 2, inter = 128, vocab = 49152, hd = hidden / heads;
   w.set("llama.context_length", GGUFValue::u32(512));
   w.set("llama.embedding_length", GGUFValue::u32(hidden));
   w.set("llama.block_count", GGUFValue::u32(layers));
@@ -52,7 +52,7 @@ fs::path write_tiny_gguf(const fs::path& dir, std::uint64_t seed) {
     keep.push_back(std::move(data));
     w.add_tensor_f32(*hf_to_gguf_name(llama, hf), GGMLType::kF32, shape, keep.back().data());
   };
-  keep.reserve(64);
+  keep.reserve(static_cast<std::size_t>(2 + 9 * layers));  // pointers into it must stay valid
   add("model.embed_tokens.weight", {vocab, hidden}, false);
   add("model.norm.weight", {hidden}, true);
   for (std::int64_t l = 0; l < layers; ++l) {

@@ -3,6 +3,7 @@
 // made through the real `hone ingest` / `hone tokenize`, and process helpers.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -11,9 +12,10 @@ namespace hone::test {
 
 namespace fs = std::filesystem;
 
-// Writes DIR/tiny.gguf: 2 layers, hidden 64, 4 heads (2 KV), intermediate 128, tied head,
-// random float32 weights (std 0.05, seed `seed`), SmolLM2's tokenizer metadata. Needs the model.
-fs::path write_tiny_gguf(const fs::path& dir, std::uint64_t seed = 1);
+// Writes DIR/tiny.gguf: `layers` layers (2 by default), hidden 64, 4 heads (2 KV), intermediate
+// 128, tied head, random float32 weights (std 0.05, seed `seed`), SmolLM2's tokenizer metadata.
+// Needs the model.
+fs::path write_tiny_gguf(const fs::path& dir, std::uint64_t seed = 1, std::int64_t layers = 2);
 
 // Copies a GGUF file with one tokenizer setting changed (eos id 1), so that its tokenizer
 // fingerprint differs from the source's while the weights are the same.
