@@ -32,7 +32,8 @@ Run register_report(CLI::App& root) {
   add_config_options(*cmd);
   cmd->add_option("--eval", o->evals, "Report of hone eval (repeatable; its models in order)")->required();
   cmd->add_option("--run", o->runs, "MODEL=DIR: the lora-train or distill run that trained an evaluated model (repeatable)");
-  cmd->add_option("--export", o->exports, "FORMAT=PATH: an output of hone export (repeatable)");
+  cmd->add_option("--export", o->exports,
+                  "[MODEL:]FORMAT=PATH: an output of hone export, of the evaluated model MODEL (repeatable)");
   cmd->add_option("--base-model", o->base, "The base model the adapters apply to (for the serve commands)");
   cmd->add_option("--title", o->r.title, "Title of the report")->capture_default_str();
   cmd->add_option("--chat-template", o->r.chat_template,
@@ -43,10 +44,16 @@ Run register_report(CLI::App& root) {
     for (const auto& e : o->evals) r.evals.emplace_back(e);
     for (const auto& s : o->runs) r.runs.push_back(name_and_path(s, "--run"));
     for (const auto& s : o->exports) {
-      auto fp = name_and_path(s, "--export");
-      HONE_CHECK(fp.first == "peft" || fp.first == "hf" || fp.first == "gguf" || fp.first == "gguf-lora", UsageError,
+      auto [name, path] = name_and_path(s, "--export");
+      ReportExport e{name, path, ""};
+      if (const auto colon = name.find(':'); colon != std::string::npos) {
+        e.model = name.substr(0, colon);
+        e.format = name.substr(colon + 1);
+        HONE_CHECK(!e.model.empty(), UsageError, "--export '{}': expected [MODEL:]FORMAT=PATH", s);
+      }
+      HONE_CHECK(e.format == "peft" || e.format == "hf" || e.format == "gguf" || e.format == "gguf-lora", UsageError,
                  "--export {}: the format must be peft, hf, gguf or gguf-lora", s);
-      r.exports.push_back(fp);
+      r.exports.push_back(std::move(e));
     }
     r.base_model = o->base;
     r.out = o->out;

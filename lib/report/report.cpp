@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <optional>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
@@ -12,6 +13,7 @@
 #include "core/json_file.h"
 #include "core/plot.h"
 #include "report/eval_schema.h"
+#include "report/sizes.h"
 #include "report/table.h"
 
 namespace hone {
@@ -56,12 +58,14 @@ std::string py_in_dquotes(const std::string& s) {
   return out;
 }
 
-// How to serve an export, as shell commands (one per line). `system`: the system message the
-// data were ingested with (ingest --system), which the served model must be given too.
+// How to serve an export, as shell commands (one per line). `model`: the evaluated model it holds
+// (the Ollama model's name; "tuned" when none is named). `system`: the system message the data
+// were ingested with (ingest --system), which the served model must be given too.
 // `chat_template`: the template training used, given to servers of outputs that lack it (a GGUF
 // LoRA adapter; a PEFT adapter carries it as chat_template.jinja, which vLLM is pointed at).
-std::string serve_command(const std::string& format, const fs::path& path, const fs::path& base,
-                          const std::optional<std::string>& system, const fs::path& chat_template) {
+std::string serve_command(const std::string& format, const fs::path& path, const std::string& model,
+                          const fs::path& base, const std::optional<std::string>& system,
+                          const fs::path& chat_template) {
   const std::string p = path.string(), b = base.empty() ? "BASE" : base.string();
   std::error_code ec;
   const fs::path peft_template = path / "chat_template.jinja";
@@ -74,11 +78,12 @@ std::string serve_command(const std::string& format, const fs::path& path, const
   const std::string sys_flag = system ? " -sys " + shell_quote(*system) : "";
   const std::string sys_note =
       system ? "  # send the system message " + shell_quote(*system) + " with every request" : "";
+  const std::string ollama_name = shell_quote(model.empty() ? "tuned" : model);
   if (format == "gguf")
-    return fmt::format("llama-cli -m {}{}\nprintf '%s\\n' {}{} > Modelfile && ollama create tuned -f Modelfile "
-                       "&& ollama run tuned",
+    return fmt::format("llama-cli -m {}{}\nprintf '%s\\n' {}{} > Modelfile && ollama create {} -f Modelfile "
+                       "&& ollama run {}",
                        p + " -cnv", sys_flag, shell_quote("FROM " + p),
-                       system ? " " + shell_quote("SYSTEM \"\"\"" + *system + "\"\"\"") : "");
+                       system ? " " + shell_quote("SYSTEM \"\"\"" + *system + "\"\"\"") : "", ollama_name, ollama_name);
   if (format == "gguf-lora") return fmt::format("llama-cli -m {} --lora {} -cnv{}{}", b, p, llama_flag, sys_flag);
   const std::string messages =
       system ? "[{'role': 'system', 'content': " + py_in_dquotes(*system) + "}, {'role': 'user', 'content': 'Hello'}]"
@@ -180,6 +185,29 @@ ordered_json read_runs(const std::vector<std::pair<std::string, fs::path>>& name
   return runs;
 }
 
+// The exports, each with its size, stored weight type, model (checked against the evaluated ones)
+// and serve commands.
+ordered_json read_exports(const ReportOptions& o, const ordered_json& models, const std::optional<std::string>& system) {
+  ordered_json exports = ordered_json::array();
+  for (const ReportExport& e : o.exports) {
+    const std::string spec = (e.model.empty() ? "" : e.model + ":") + e.format + "=" + e.path.string();
+    HONE_CHECK(fs::exists(e.path), InputError, "--export {}: no such file or directory", spec);
+    const bool known = e.model.empty() || std::any_of(models.begin(), models.end(), [&](const ordered_json& m) {
+                         return m[eval_report::kName] == e.model;
+                       });
+    HONE_CHECK(known, UsageError, Hint{"MODEL is the name of a model of an --eval report"},
+               "--export {}: no evaluated model is named '{}'", spec, e.model);
+    const std::string weights = stored_weights(e.path);
+    exports.push_back({{"format", e.format},
+                       {"path", e.path.string()},
+                       {"bytes", disk_usage(e.path)},
+                       {"serve", serve_command(e.format, e.path, e.model, o.base_model, system, o.chat_template)},
+                       {"model", e.model.empty() ? ordered_json(nullptr) : ordered_json(e.model)},
+                       {"weights", weights.empty() ? ordered_json(nullptr) : ordered_json(weights)}});
+  }
+  return exports;
+}
+
 // The models side by side; `escape` turns a text into a cell (xml_escape for HTML).
 template <class Escape>
 Table model_table(const ordered_json& models, Escape escape) {
@@ -202,9 +230,11 @@ Table model_table(const ordered_json& models, Escape escape) {
 // commands (markdown: in backticks, on one line; HTML: escaped in <code> and <pre>).
 template <class Code, class Pre>
 Table export_table(const ordered_json& exports, Code code, Pre pre) {
-  Table t{{"format", "path", "size MiB", "serve it with"}, {}};
+  Table t{{"model", "format", "weights", "path", "size MiB", "serve it with"}, {}};
+  auto text = [](const ordered_json& v) { return v.is_string() ? v.get<std::string>() : std::string("-"); };
   for (const auto& e : exports)
-    t.rows.push_back({e["format"].get<std::string>(), code(e["path"].get<std::string>()), format_mib(json_number(e, "bytes")),
+    t.rows.push_back({text(e["model"]), e["format"].get<std::string>(), text(e["weights"]),
+                      code(e["path"].get<std::string>()), format_mib(json_number(e, "bytes")),
                       pre(e["serve"].get<std::string>())});
   return t;
 }
@@ -224,6 +254,11 @@ std::string test_set_line(const ordered_json& test_set, const std::optional<std:
 std::string markdown_page(const ReportOptions& o, const ordered_json& report, const std::string& set_line) {
   std::string md = fmt::format("# {}\n\n{}\n\n", o.title, set_line);
   md += model_table(report["models"], [](const std::string& s) { return s; }).markdown();
+  if (report["sizes"].size() > 1) {
+    const std::string line = evaluated_sizes_line(report["models"]);
+    md += "\n## Sizes on disk\n\n" + size_table(report["models"], report["sizes"]).markdown() +
+          (line.empty() ? "" : "\n" + line + "\n");
+  }
   if (!report["exports"].empty()) {
     auto one_line = [](std::string s) {
       for (auto& c : s)
@@ -278,6 +313,11 @@ std::string html_page(const ReportOptions& o, const ordered_json& report, const 
     if (fs::exists(metrics))
       html += loss_curve_svg(metrics, r["name"].get<std::string>(), "loss (nats per loss token)");
   }
+  if (report["sizes"].size() > 1) {
+    const std::string line = evaluated_sizes_line(report["models"]);
+    html += "<h2>Sizes on disk</h2>\n" + size_table(report["models"], report["sizes"]).html() +
+            (line.empty() ? "" : "<p>" + xml_escape(line) + "</p>\n");
+  }
   if (!exports.empty()) {
     html += "<h2>Exported files</h2>\n" +
             export_table(exports, [](const std::string& s) { return "<code>" + xml_escape(s) + "</code>"; },
@@ -298,20 +338,14 @@ std::string write_report(const ReportOptions& o) {
   ordered_json& test_set = evaluated.test_set;
   const std::optional<std::string> system = data_system(test_set[eval_report::kData].get<std::string>());
   test_set["system"] = system ? ordered_json(*system) : ordered_json(nullptr);
-  ordered_json exports = ordered_json::array();
-  for (const auto& [format, path] : o.exports) {
-    HONE_CHECK(fs::exists(path), InputError, "--export {}={}: no such file or directory", format, path.string());
-    exports.push_back({{"format", format},
-                       {"path", path.string()},
-                       {"bytes", disk_usage(path)},
-                       {"serve", serve_command(format, path, o.base_model, system, o.chat_template)}});
-  }
+  ordered_json exports = read_exports(o, evaluated.models, system);
 
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char when[32];
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   const ordered_json report = {{"title", o.title}, {"created", when}, {"test_set", test_set},
-                               {"models", evaluated.models}, {"runs", runs}, {"exports", exports}};
+                               {"models", evaluated.models}, {"runs", runs}, {"exports", exports},
+                               {"sizes", size_rows(evaluated.models, exports)}};
   const std::string set_line = test_set_line(test_set, system);
   const std::string md = markdown_page(o, report, set_line);
   const std::string html = html_page(o, report, set_line);

@@ -1,6 +1,7 @@
 // `hone report`: one page that compares the models of a recipe side by side (from `hone eval`
-// reports), with their training runs (run.json, metrics.jsonl) and the exported files with the
-// command that serves each: report.md, report.json and a self-contained report.html (inline SVG
+// reports), with their training runs (run.json, metrics.jsonl), the exported files with the
+// command that serves each, and each model's sizes on disk side by side (as evaluated and as
+// exported): report.md, report.json and a self-contained report.html (inline SVG
 // charts, no scripts, no external files). No LibTorch: it reads what the other commands wrote.
 #pragma once
 
@@ -12,13 +13,21 @@
 
 namespace hone {
 
+// An output of `hone export` (or a model directory another command wrote, such as a distilled
+// student's OUT/model), and the evaluated model whose weights it holds.
+struct ReportExport {
+  std::string format;  // peft, hf, gguf, gguf-lora (as `hone export --format`)
+  fs::path path;
+  std::string model;   // the name of an evaluated model ("": none; it then has no column in the sizes)
+};
+
 struct ReportOptions {
   std::string title = "hone report";
   std::vector<fs::path> evals;  // `hone eval --report` files; their models, in order
   // (model name, run directory of lora-train or distill): training time, steps and loss curve.
   std::vector<std::pair<std::string, fs::path>> runs;
-  // (format, path) of exports: peft, hf, gguf, gguf-lora (as `hone export --format`).
-  std::vector<std::pair<std::string, fs::path>> exports;
+  // The exports: listed with the commands that serve them, and sized beside their models.
+  std::vector<ReportExport> exports;
   fs::path base_model;  // the base the adapters apply to (for the serve commands)
   // The chat template the models were trained with, for the serve commands of outputs that do not
   // carry it (a GGUF LoRA adapter, served with the base's template otherwise).

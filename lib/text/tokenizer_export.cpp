@@ -79,6 +79,9 @@ std::vector<std::pair<std::string, GGUFValue>> tokenizer_gguf_metadata(const fs:
   id("tokenizer.ggml.padding_token_id", spec.pad);
   kv.emplace_back("tokenizer.ggml.add_bos_token", GGUFValue::boolean(spec.add_bos));
   kv.emplace_back("tokenizer.ggml.add_eos_token", GGUFValue::boolean(spec.add_eos));
+  // llama.cpp prepends a space to SentencePiece text unless told not to (Gemma 3 is not): the
+  // directory's normalizer says which, and without the key its GGUF would tokenize otherwise.
+  if (!bpe) kv.emplace_back("tokenizer.ggml.add_space_prefix", GGUFValue::boolean(spec.add_space_prefix));
   if (!spec.chat_template.empty()) kv.emplace_back("tokenizer.chat_template", GGUFValue::str(spec.chat_template));
   return kv;
 }

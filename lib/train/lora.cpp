@@ -261,7 +261,7 @@ void write_peft_adapter(const fs::path& dir, const LoraOptions& o, const std::ve
 }
 
 void write_full_model(const fs::path& dir, const Decoder& model, const fs::path& tokenizer_source,
-                      std::int64_t model_max_length, c10::ScalarType dtype) {
+                      std::int64_t model_max_length, c10::ScalarType dtype, const std::string& chat_template) {
   HONE_CHECK(dtype == at::kFloat || dtype == at::kBFloat16 || dtype == at::kHalf, UsageError,
              "{}: a model is saved in f32, bf16 or f16", dir.string());
   AtomicDir out(dir);
@@ -275,6 +275,7 @@ void write_full_model(const fs::path& dir, const Decoder& model, const fs::path&
   if (!tokenizer_source.empty()) {
     try {
       write_hf_tokenizer_files(tokenizer_source, out.path(), model_max_length);
+      if (!chat_template.empty()) write_hf_chat_template(out.path(), chat_template);
     } catch (const Error& e) {
       spdlog::warn("{}: no tokenizer files written ({}); load it with the tokenizer of {}", dir.string(), e.what(),
                    tokenizer_source.string());

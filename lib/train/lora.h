@@ -75,9 +75,11 @@ void write_peft_adapter(const fs::path& dir, const LoraOptions& options, const s
 // Writes a full model as an HF directory, atomically (a temporary directory renamed into place):
 // config.json, model.safetensors and, when `tokenizer_source` is given, the HF tokenizer files of
 // that model (so that the directory loads on its own; skipped with a warning when its tokenizer
-// cannot be written as tokenizer.json).
+// cannot be written as tokenizer.json), with `chat_template` as their chat template when it is given
+// (the one the training data were rendered with, which may not be the source model's).
 // The floating-point weights are written in `dtype` (float32, bfloat16 or float16).
 void write_full_model(const fs::path& dir, const Decoder& model, const fs::path& tokenizer_source = {},
-                      std::int64_t model_max_length = 0, c10::ScalarType dtype = c10::ScalarType::Float);
+                      std::int64_t model_max_length = 0, c10::ScalarType dtype = c10::ScalarType::Float,
+                      const std::string& chat_template = "");
 
 }  // namespace hone

@@ -276,7 +276,7 @@ void write_outputs(const TrainOptions& o, const TrainJob& job, const RunState& r
                    const Metrics& metrics) {
   const data::TokenStoreMeta& meta = run.data.store->meta;
   if (o.full)
-    write_full_model(o.out / "model", run.model, o.model, meta.max_len, saved_type(o.save_dtype));
+    write_full_model(o.out / "model", run.model, o.model, meta.max_len, saved_type(o.save_dtype), meta.chat_template);
   else
     write_peft_adapter(o.out, o.lora, run.params, run.base_model, meta.tokenizer_fingerprint, meta.chat_template);
   write_loss_curve(metrics.path(), o.out / "loss.svg", o.out.filename().string(), job.loss_label);

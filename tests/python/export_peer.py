@@ -12,12 +12,20 @@ what hone wrote.
       AutoTokenizer.from_pretrained(HF_DIR)(text)["input_ids"] per text, plus the chat template
       rendered for each text as a user turn ("chat.<i>" ids, add_generation_prompt) when the
       tokenizer has a chat template.
-  llama-greedy MODEL.gguf LORA.gguf|- IDS.json STEPS OUT.json
+  llama-greedy MODEL.gguf LORA.gguf|- IDS.json STEPS OUT.json [plain]
       llama.cpp's greedy continuation (argmax of the logits, no stop) of each prompt (token ids).
+  llama-logits MODEL.gguf IDS.json OUT.safetensors [plain]
+      llama.cpp's logits at every position of each prompt: logits.<i> [T, vocab] (float32).
+  "plain": without llama.cpp's extra CPU buffer types (AMX, repacked weights; llama-cli
+  --no-repack). On a CPU with AMX, this llama-cpp-python build's AMX kernels crash on quantised
+  models (q8_0, and SmolLM2's own Q4_1 file); the plain kernels compute the same types.
+  llama-tokenize MODEL.gguf TEXTS.json OUT.json
+      llama.cpp's ids for each text (BOS as the model adds it, special tokens parsed), and the
+      GGUF's chat template as llama.cpp reads it ("chat_template").
   llama-quantize F32.gguf OUT.gguf OTHER.gguf
       quantises F32.gguf to q8_0 with llama.cpp's own quantiser (llama_model_quantize) and prints
       how many tensors of OTHER.gguf have the same type and bytes ("identical tensors: n/m").
-  llama-top1 A.gguf B.gguf IDS.json OUT.json
+  llama-top1 A.gguf B.gguf IDS.json OUT.json [plain]
       the argmax token of A and of B at every position of one token sequence, and their agreement.
 """
 import json
@@ -80,16 +88,32 @@ def tokenize(hf_dir, texts_path, out):
     json.dump(result, open(out, "w"))
 
 
-def llama(model, lora=None):
+def llama(model, lora=None, plain=False):
+    import llama_cpp.llama_cpp as lib
     from llama_cpp import Llama
     kw = dict(model_path=model, n_ctx=512, n_threads=2, logits_all=True, verbose=False)
     if lora:
         kw["lora_path"] = lora
-    return Llama(**kw)
+    if not plain:
+        return Llama(**kw)
+    # Llama() takes its model parameters from llama_model_default_params and has no argument for
+    # use_extra_bufts, so the defaults are replaced while it loads.
+    defaults = lib.llama_model_default_params
+
+    def without_extra_buffers():
+        p = defaults()
+        p.use_extra_bufts = False
+        return p
+
+    lib.llama_model_default_params = without_extra_buffers
+    try:
+        return Llama(**kw)
+    finally:
+        lib.llama_model_default_params = defaults
 
 
-def llama_greedy(model, lora, ids_path, steps, out):
-    m = llama(model, None if lora == "-" else lora)
+def llama_greedy(model, lora, ids_path, steps, out, plain=""):
+    m = llama(model, None if lora == "-" else lora, plain == "plain")
     result = []
     for ids in json.load(open(ids_path)):
         m.reset()
@@ -100,6 +124,27 @@ def llama_greedy(model, lora, ids_path, steps, out):
             got.append(nxt)
             m.eval([nxt])
         result.append(got)
+    json.dump(result, open(out, "w"))
+
+
+def llama_logits(model, ids_path, out, plain=""):
+    import torch
+    from safetensors.torch import save_file
+    m = llama(model, plain=plain == "plain")
+    result = {}
+    for i, ids in enumerate(json.load(open(ids_path))):
+        m.reset()
+        m.eval(ids)
+        result[f"logits.{i}"] = torch.tensor(np.array(m.scores[:len(ids)], dtype=np.float32))
+    save_file(result, out)
+
+
+def llama_tokenize(model, texts_path, out):
+    from llama_cpp import Llama
+    m = Llama(model_path=model, vocab_only=True, verbose=False)
+    result = {f"text.{i}": m.tokenize(t.encode(), add_bos=True, special=True)
+              for i, t in enumerate(json.load(open(texts_path)))}
+    result["chat_template"] = m.metadata.get("tokenizer.chat_template", "")
     json.dump(result, open(out, "w"))
 
 
@@ -118,11 +163,11 @@ def llama_quantize(src, out, other):
     print(f"identical tensors: {same}/{len(a)} (other file: {len(b)})")
 
 
-def llama_top1(a, b, ids_path, out):
+def llama_top1(a, b, ids_path, out, plain=""):
     ids = json.load(open(ids_path))
     tops = []
     for path in (a, b):
-        m = llama(path)
+        m = llama(path, plain=plain == "plain")
         m.reset()
         m.eval(ids)
         tops.append([int(np.argmax(m.scores[i])) for i in range(len(ids))])
@@ -140,7 +185,11 @@ if __name__ == "__main__":
     elif cmd == "tokenize":
         tokenize(*args)
     elif cmd == "llama-greedy":
-        llama_greedy(args[0], args[1], args[2], int(args[3]), args[4])
+        llama_greedy(args[0], args[1], args[2], int(args[3]), *args[4:])
+    elif cmd == "llama-logits":
+        llama_logits(*args)
+    elif cmd == "llama-tokenize":
+        llama_tokenize(*args)
     elif cmd == "llama-quantize":
         llama_quantize(*args)
     elif cmd == "llama-top1":

@@ -3,6 +3,7 @@
 // they must give hone's ids, which equal llama.cpp's (test_tokenizer_gemma.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -172,6 +173,46 @@ TEST_F(GemmaHFExport, AutoTokenizerAddsBosAsHone) {
   }
 }
 
+// The GGUF tokenizer keys hone converts from the directory (tokenizer_gguf_metadata: what
+// `hone export --format gguf` writes for a Gemma student, whose directory holds these files) make
+// llama.cpp tokenize as the original GGUF does. add_space_prefix has to be among them: llama.cpp's
+// SentencePiece default is on, Gemma 3's off. The scores differ (ranks of the merges, in the same
+// order) and so may the types of added tokens that look special ("</s>" becomes control, as
+// convert_hf_to_gguf.py makes it), which is why special-token strings are parsed here.
+TEST_F(GemmaHFExport, GgufKeysFromTheDirectoryTokenizeAsTheGgufInLlamaCpp) {
+  test::TempDir tmp;
+  const fs::path gguf = tmp / "gemma3-vocab-from-dir.gguf";
+  {
+    const auto src = GGUFFile::open(HONE_GEMMA_GGUF);
+    GGUFWriter w;
+    for (const auto& [k, v] : src.metadata())
+      if (k.rfind("tokenizer.", 0) != 0) w.set(k, v);
+    for (auto& [k, v] : tokenizer_gguf_metadata(dir_->path())) w.set(k, std::move(v));
+    w.write(gguf);
+  }
+  EXPECT_FALSE(GGUFFile::open(gguf).get_bool("tokenizer.ggml.add_space_prefix"));
+  std::vector<PeerCase> cases;
+  std::vector<std::string> texts = test::stress_texts();
+  for (const auto& t : test::fuzz_texts(300, 11)) texts.push_back(t);
+  for (const char* t : {"The capital of France is", "<start_of_turn>user\nI lost my card<end_of_turn>\n<start_of_turn>model\n",
+                        " Hello", "\n"})
+    texts.push_back(t);
+  for (const auto& t : texts)
+    if (is_utf8(t)) cases.push_back({t, true});
+  const auto want = test::peer_ids("llama", HONE_GEMMA_GGUF, cases);
+  const auto got = test::peer_ids("llama", gguf.string(), cases);
+  ASSERT_EQ(want.size(), cases.size());
+  ASSERT_EQ(got.size(), cases.size());
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    if (got[i] != want[i] && ++mismatches <= 10)
+      ADD_FAILURE() << "text #" << i << ": '" << test::printable(cases[i].text) << "'\n  original GGUF: "
+                    << ids_text(want[i]) << "\n  from the directory: " << ids_text(got[i]);
+  std::cout << "[ parity ] llama.cpp on GGUF keys from tokenizer.json: " << cases.size() << " texts, " << mismatches
+            << " mismatches\n";
+  EXPECT_EQ(mismatches, 0u);
+}
+
 // Gemma's vocabulary with add_space_prefix on, in a GGUF without tensors: llama.cpp prepends a
 // space to the first text fragment and to each one after a special or user-defined token; the
 // exported normalizer's Prepend must put U+2581 in the same places.
@@ -188,6 +229,11 @@ TEST_F(GemmaHFExport, SpacePrefixAsLlamaCpp) {
   write_hf_tokenizer_files(gguf, tmp.path(), 32768);
   const auto tok = Tokenizer::from_gguf(GGUFFile::open(gguf));
   ASSERT_EQ(tok->token_text(tok->encode("Hello", false, true).front()), "\u2581Hello") << "the prefix is on";
+  const auto keys = tokenizer_gguf_metadata(tmp.path());  // converted back from the directory: on
+  const auto prefix = std::find_if(keys.begin(), keys.end(),
+                                   [](const auto& kv) { return kv.first == "tokenizer.ggml.add_space_prefix"; });
+  ASSERT_NE(prefix, keys.end());
+  EXPECT_TRUE(std::get<bool>(prefix->second.v));
   std::vector<std::string> texts = test::stress_texts();
   for (const auto& t : test::fuzz_texts(500, 7)) texts.push_back(t);
   for (const char* t : {"Hello", " Hello", "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n", "a\n\nb",

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/gguf.h"
+#include "core/safetensors.h"
 #include "helpers.h"
 
 namespace hone::test {
@@ -90,6 +92,70 @@ TEST(CliReport, ServeCommandsCarryTheSystemMessage) {
   EXPECT_NE(read_bytes(t / "report/report.md").find("system message \"Classify the banking query.\""), std::string::npos);
 }
 
+// A GGUF with one [64, 64] matrix of `type` and a norm (f32, which does not count for the type).
+void write_gguf(const fs::path& path, GGMLType type) {
+  const std::vector<float> w(64 * 64, 0.5f), norm(64, 1.0f);
+  GGUFWriter g;
+  g.set("general.architecture", GGUFValue::str("llama"));
+  g.add_tensor_f32("blk.0.attn_q.weight", type, {64, 64}, w.data());
+  g.add_tensor_f32("blk.0.attn_norm.weight", GGMLType::kF32, {64}, norm.data());
+  g.write(path);
+}
+
+// The sizes table: a column per evaluated model, a row for what was evaluated and one per form an
+// export of a named model takes (format and stored weight type, read from the files).
+TEST(CliReport, SizesSitSideBySide) {
+  TempDir t;
+  fs::create_directories(t / "student");
+  const std::vector<std::uint16_t> bf16(64 * 64, 0x3f00);
+  write_safetensors(t / "student/model.safetensors", {{"model.embed_tokens.weight", DType::kBF16, {64, 64}, bf16.data(),
+                                                       bf16.size() * 2}});
+  write_gguf(t / "tuned-f16.gguf", GGMLType::kF16);
+  write_gguf(t / "tuned-q8_0.gguf", GGMLType::kQ8_0);
+  write_gguf(t / "student-q8_0.gguf", GGMLType::kQ8_0);
+  write_gguf(t / "lora.gguf", GGMLType::kF16);
+  json base = eval_report("base", 0.2, 10), tuned = eval_report("tuned", 0.8, 10), student = eval_report("student", 0.7, 10);
+  tuned["models"][0]["bytes"] = 2 * 1048576;
+  student["models"][0]["bytes"] = 3 * 1048576;
+  student["models"][0]["model"] = (t / "student").string();
+  student["models"][0]["adapter"] = "";
+  write_bytes(t / "base.json", base.dump());
+  write_bytes(t / "tuned.json", tuned.dump());
+  write_bytes(t / "student.json", student.dump());
+  const CommandResult r = run_hone(
+      {"report", "--eval", (t / "base.json").string(), "--eval", (t / "tuned.json").string(), "--eval",
+       (t / "student.json").string(), "--export", "tuned:gguf=" + (t / "tuned-f16.gguf").string(), "--export",
+       "tuned:gguf=" + (t / "tuned-q8_0.gguf").string(), "--export", "gguf-lora=" + (t / "lora.gguf").string(),
+       "--export", "student:hf=" + (t / "student").string(), "--export",
+       "student:gguf=" + (t / "student-q8_0.gguf").string(), "-o", (t / "report").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(read_bytes(t / "report/report.json"));
+  ASSERT_EQ(j["exports"].size(), 5u);
+  EXPECT_EQ(j["exports"][0]["model"], "tuned");
+  EXPECT_EQ(j["exports"][0]["weights"], "f16");
+  EXPECT_EQ(j["exports"][1]["weights"], "q8_0");
+  EXPECT_EQ(j["exports"][2]["model"], nullptr);  // no model named: listed, not sized
+  EXPECT_EQ(j["exports"][3]["weights"], "bf16");
+  EXPECT_NE(j["exports"][4]["serve"].get<std::string>().find("ollama create 'student'"), std::string::npos);
+  const json& sizes = j["sizes"];
+  ASSERT_EQ(sizes.size(), 4u) << sizes.dump();
+  EXPECT_EQ(sizes[0], json::parse(R"({"stored_as": "evaluated", "bytes": {"base": 98000000, "tuned": 2097152,
+                                      "student": 3145728}})"));
+  EXPECT_EQ(sizes[1]["stored_as"], "gguf f16");
+  EXPECT_EQ(sizes[1]["bytes"], json({{"tuned", fs::file_size(t / "tuned-f16.gguf")}}));
+  EXPECT_EQ(sizes[2]["stored_as"], "gguf q8_0");
+  EXPECT_EQ(sizes[2]["bytes"], json({{"tuned", fs::file_size(t / "tuned-q8_0.gguf")},
+                                     {"student", fs::file_size(t / "student-q8_0.gguf")}}));
+  EXPECT_EQ(sizes[3]["stored_as"], "hf bf16");
+  EXPECT_EQ(sizes[3]["bytes"].size(), 1u);
+  EXPECT_NE(r.out.find("| stored as | base MiB | tuned MiB | student MiB |\n|---|---|---|---|\n"
+                       "| evaluated | 93.5 | 2.0 | 3.0 |\n| gguf f16 | - | 0.0 | - |\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("student: " + (t / "student").string() + " (bf16)"), std::string::npos) << r.out;
+  EXPECT_NE(read_bytes(t / "report/report.html").find("<h2>Sizes on disk</h2>"), std::string::npos);
+}
+
 TEST(CliReport, Errors) {
   TempDir t;
   CommandResult r = run_hone({"report", "--eval", (t / "missing.json").string(), "-o", (t / "o").string()});
@@ -100,6 +166,14 @@ TEST(CliReport, Errors) {
                 (t / "o").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("must be peft, hf, gguf or gguf-lora"), std::string::npos) << r.err;
+  r = run_hone({"report", "--eval", (t / "e.json").string(), "--export", "nobody:gguf=" + (t / "e.json").string(), "-o",
+                (t / "o").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no evaluated model is named 'nobody'"), std::string::npos) << r.err;
+  r = run_hone({"report", "--eval", (t / "e.json").string(), "--export", ":gguf=" + (t / "e.json").string(), "-o",
+                (t / "o").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("expected [MODEL:]FORMAT=PATH"), std::string::npos) << r.err;
   r = run_hone({"report", "--eval", (t / "e.json").string(), "--run", "student=" + t.path().string(), "-o",
                 (t / "o").string()});
   EXPECT_EQ(r.exit_code, 3);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 
+#include "core/dtype.h"
 #include "core/gguf.h"
 #include "core/safetensors.h"
 #include "helpers.h"
@@ -161,7 +162,16 @@ std::vector<std::pair<std::string, std::vector<float>>> read_f32_tensors(const f
   std::vector<std::pair<std::string, std::vector<float>>> out;
   for (const TensorView& v : st.tensors()) {
     std::vector<float> data(v.numel());
-    std::memcpy(data.data(), v.data, v.nbytes);
+    if (v.dtype == DType::kF32) {
+      std::memcpy(data.data(), v.data, v.nbytes);
+    } else {  // a model saved in bf16 or f16 (--save-dtype): its values, exactly, as float32
+      EXPECT_TRUE(v.dtype == DType::kBF16 || v.dtype == DType::kF16) << file << ": " << v.name << " is " << dtype_name(v.dtype);
+      for (std::size_t i = 0; i < data.size(); ++i) {
+        std::uint16_t bits;
+        std::memcpy(&bits, v.data + 2 * i, 2);
+        data[i] = v.dtype == DType::kBF16 ? bf16_to_float(bits) : half_to_float(bits);
+      }
+    }
     out.emplace_back(v.name, std::move(data));
   }
   return out;

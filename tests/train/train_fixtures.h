@@ -33,7 +33,7 @@ struct Child {
 Child spawn_hone(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                  const fs::path& log = {});
 
-// The float32 tensors of a safetensors file, by name.
+// The tensors of a safetensors file of float32, bfloat16 or float16 tensors, by name, as float32.
 std::vector<std::pair<std::string, std::vector<float>>> read_f32_tensors(const fs::path& file);
 
 // max |a - b| over all tensors of two files with the same names and shapes.
