@@ -13,6 +13,7 @@
 #include "core/tensor_io.h"
 #include "export/export.h"
 #include "generate/text_generation.h"
+#include "export/export_helpers.h"
 #include "helpers.h"
 #include "model/adapter.h"
 #include "model/decoder.h"
@@ -34,27 +35,13 @@ const std::vector<std::string> kPrompts = {
     "The capital of France is", "I still have not received my new card, how long does delivery take?",
     "Write a haiku about the sea.", "def fibonacci(n):", "Translate to German: good morning"};
 
-// Prompt ids as hone gives them to its own model (plain text, the model's special tokens).
-std::vector<std::vector<std::int64_t>> prompt_ids(const Tokenizer& tok) {
-  std::vector<std::vector<std::int64_t>> out;
-  for (const auto& p : kPrompts) {
-    auto ids = prompt_tokens(tok, p, /*chat=*/false);
-    out.emplace_back(ids.begin(), ids.end());
-  }
-  return out;
-}
+std::vector<std::vector<std::int64_t>> prompt_ids(const Tokenizer& tok) { return test::plain_prompt_ids(tok, kPrompts); }
 
 fs::path write_ids(const fs::path& file, const std::vector<std::vector<std::int64_t>>& ids) {
   test::write_bytes(file, json(ids).dump());
   return file;
 }
 
-std::vector<std::vector<std::int64_t>> greedy(const Decoder& model, const std::vector<std::vector<std::int64_t>>& prompts,
-                                              int steps) {
-  std::vector<std::vector<std::int64_t>> out;
-  for (const auto& p : prompts) out.push_back(generate_tokens(model, p, steps, {}, {}).tokens);
-  return out;
-}
 
 void expect_ok(const test::CommandResult& r, const std::string& what) {
   ASSERT_EQ(r.exit_code, 0) << what << "\nstdout: " << r.out << "\nstderr: " << r.err;
@@ -141,7 +128,7 @@ TEST_P(ExportPeers, MergedHfCheckpointLoadsInTransformers) {
                                               (dir / "hf.safetensors").string(), std::to_string(kSteps)});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Decoder model = tuned_model(m);
-  const auto mine = greedy(model, ids, kSteps);
+  const auto mine = test::greedy_tokens(model, ids, kSteps);
   const SafetensorsFile ref = SafetensorsFile::open(dir / "hf.safetensors");
   c10::InferenceMode guard;
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -186,14 +173,14 @@ TEST_P(ExportPeers, GgufModelAndGgufLoraRunInLlamaCpp) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // hone on the same files: the f16 GGUF it wrote, and that base with the adapter merged.
   const auto prompts = prompt_ids(*tok);
-  const auto merged = greedy(load_decoder(dir / "tuned-f16.gguf"), prompts, kSteps);
+  const auto merged = test::greedy_tokens(load_decoder(dir / "tuned-f16.gguf"), prompts, kSteps);
   Decoder base16 = load_decoder(dir / "base-f16.gguf");
   merge_lora_adapter(base16, peft_adapter(m));
-  const auto with_lora = greedy(base16, prompts, kSteps);
+  const auto with_lora = test::greedy_tokens(base16, prompts, kSteps);
   EXPECT_EQ(json::parse(test::read_bytes(dir / "merged.json")).get<std::vector<std::vector<std::int64_t>>>(), merged);
   EXPECT_EQ(json::parse(test::read_bytes(dir / "lora.json")).get<std::vector<std::vector<std::int64_t>>>(), with_lora);
   // The adapter changes what the model writes.
-  EXPECT_NE(greedy(load_decoder(dir / "base-f16.gguf"), prompts, kSteps), with_lora);
+  EXPECT_NE(test::greedy_tokens(load_decoder(dir / "base-f16.gguf"), prompts, kSteps), with_lora);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ExportPeers, ::testing::Values(HONE_MODEL_GGUF, HONE_GEMMA_GGUF),

@@ -13,6 +13,7 @@
 #include "core/safetensors.h"
 #include "core/tensor_io.h"
 #include "generate/text_generation.h"
+#include "export/export_helpers.h"
 #include "helpers.h"
 #include "model/decoder.h"
 #include "model/generate.h"
@@ -68,22 +69,8 @@ class StudentExport : public ::testing::Test {
   }
 };
 
-// Prompt ids as hone gives them to its own model (plain text, the model's special tokens).
-std::vector<std::vector<std::int64_t>> prompt_ids(const Tokenizer& tok) {
-  std::vector<std::vector<std::int64_t>> out;
-  for (const auto& p : kPrompts) {
-    auto ids = prompt_tokens(tok, p, /*chat=*/false);
-    out.emplace_back(ids.begin(), ids.end());
-  }
-  return out;
-}
+std::vector<std::vector<std::int64_t>> prompt_ids(const Tokenizer& tok) { return test::plain_prompt_ids(tok, kPrompts); }
 
-std::vector<std::vector<std::int64_t>> greedy(const Decoder& model, const std::vector<std::vector<std::int64_t>>& prompts,
-                                              int steps) {
-  std::vector<std::vector<std::int64_t>> out;
-  for (const auto& p : prompts) out.push_back(generate_tokens(model, p, steps, {}, {}).tokens);
-  return out;
-}
 
 TEST_F(StudentExport, Bf16StudentBecomesGgufWithTheTeachersTokenizerAndTemplate) {
   const Student& s = student();
@@ -194,7 +181,7 @@ TEST_F(StudentExport, F16AndQ8_0GgufRunInLlamaCppAsInHone) {
                                             std::to_string(kSteps), tokens.string(), c.kernels});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(json::parse(test::read_bytes(tokens)).get<std::vector<std::vector<std::int64_t>>>(),
-              greedy(model, prompts, kSteps));
+              test::greedy_tokens(model, prompts, kSteps));
   }
 }
 
