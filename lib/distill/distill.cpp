@@ -69,6 +69,12 @@ struct TeacherOutput {
   std::vector<at::Tensor> layers;
 };
 
+// What run_teacher collects for a hidden-state term over `tokens` (kNone without one).
+TeacherLayers teacher_layers_for(bool hidden, HiddenTokens tokens) {
+  if (!hidden) return TeacherLayers::kNone;
+  return tokens == HiddenTokens::kAll ? TeacherLayers::kAllTokens : TeacherLayers::kTargets;
+}
+
 TeacherOutput run_teacher(const Decoder& teacher, const Batch& b, std::int64_t k, double temperature,
                           bool want_topk = true, TeacherLayers want_layers = TeacherLayers::kNone) {
   at::NoGradGuard no_grad;
@@ -131,7 +137,7 @@ class DistillObjective : public Objective {
                    const DistillOptions& o, std::int64_t topk, std::vector<std::int64_t> matched)
       : student_(student), teacher_(std::move(teacher)), cache_(std::move(cache)), kd_(o.kd), topk_(topk),
         checkpoint_(o.train.checkpoint_activations), chunk_(o.train.ce_chunk), hidden_weight_(o.hidden_weight),
-        hidden_all_tokens_(o.hidden_tokens == HiddenTokens::kAll), matched_(std::move(matched)) {}
+        hidden_tokens_(o.hidden_tokens), matched_(std::move(matched)) {}
 
   at::Tensor loss_sum(const Batch& b) override {
     const bool hidden = !matched_.empty();
@@ -140,8 +146,7 @@ class DistillObjective : public Objective {
     if (teacher_) {
       if (kd_.alpha > 0 || hidden)
         t = run_teacher(*teacher_, b, topk_, kd_.temperature, kd_.alpha > 0,
-                        !hidden ? TeacherLayers::kNone
-                                : hidden_all_tokens_ ? TeacherLayers::kAllTokens : TeacherLayers::kTargets);
+                        teacher_layers_for(hidden, hidden_tokens_));
       if (!t.layers.empty())  // empty when the batch has no position the term runs over
         for (std::int64_t l : matched_) teacher_layers.push_back(t.layers.at(static_cast<std::size_t>(l)));
     } else {
@@ -153,7 +158,7 @@ class DistillObjective : public Objective {
                                      student_.lm_head(), b.targets, t.topk, kd_, chunk_);
     if (!hidden) return loss;
     // The teacher's layers come at the same positions, in the same order.
-    const at::Tensor& index = hidden_all_tokens_ ? b.token_index : b.target_index;
+    const at::Tensor& index = hidden_tokens_ == HiddenTokens::kAll ? b.token_index : b.target_index;
     if (index.numel() == 0) return loss;
     at::Tensor sum;
     for (std::size_t j = 0; j < matched_.size(); ++j) {
@@ -177,7 +182,7 @@ class DistillObjective : public Objective {
   bool checkpoint_;
   std::int64_t chunk_;
   double hidden_weight_;
-  bool hidden_all_tokens_;
+  HiddenTokens hidden_tokens_;
   std::vector<std::int64_t> matched_;
 };
 
@@ -385,7 +390,7 @@ namespace {
 
 // The cache's description of the teacher and the data (everything but the hidden states).
 TeacherCacheMeta cache_meta(const CacheTeacherOptions& c, const data::TokenStore& store, const data::TokenSplit& train,
-                            const ModelConfig& config, c10::ScalarType dtype) {
+                            std::int64_t targets, const ModelConfig& config, c10::ScalarType dtype) {
   TeacherCacheMeta meta;
   const std::int64_t V = config.vocab_size;
   meta.tokenizer_fingerprint = store.meta.tokenizer_fingerprint;
@@ -398,7 +403,7 @@ TeacherCacheMeta cache_meta(const CacheTeacherOptions& c, const data::TokenStore
   meta.temperature = c.temperature;
   meta.vocab_size = V;
   meta.teacher_dtype = compute_type_name(dtype);
-  meta.rows = target_offsets(train).back();
+  meta.rows = targets;
   return meta;
 }
 
@@ -434,7 +439,8 @@ void cache_teacher(const CacheTeacherOptions& c) {
     spdlog::info("hidden states of the student's {} layers: {}", chosen.keep.size(), chosen.summary());
   }
   Decoder teacher(to_dtype(std::move(w), compute.dtype));
-  TeacherCacheMeta meta = cache_meta(c, store, train, teacher.config(), compute.dtype);
+  const std::vector<std::int64_t> target_rows = target_offsets(train);
+  TeacherCacheMeta meta = cache_meta(c, store, train, target_rows.back(), teacher.config(), compute.dtype);
   const std::vector<std::int64_t> hidden_rows = hidden_offsets(train, c.hidden_tokens);
   if (!chosen.keep.empty()) {
     meta.hidden_layers = chosen.keep;
@@ -450,10 +456,8 @@ void cache_teacher(const CacheTeacherOptions& c) {
                                    : fmt::format(", and {} layers' outputs at {} rows in {}", chosen.keep.size(),
                                                  meta.hidden_rows, meta.hidden_dtype));
 
-  TeacherCacheWriter writer(c.out, meta, target_offsets(train), chosen.keep.empty() ? std::vector<std::int64_t>{} : hidden_rows);
-  const TeacherLayers want_layers = chosen.keep.empty()                       ? TeacherLayers::kNone
-                                    : c.hidden_tokens == HiddenTokens::kAll ? TeacherLayers::kAllTokens
-                                                                            : TeacherLayers::kTargets;
+  TeacherCacheWriter writer(c.out, meta, target_rows, chosen.keep.empty() ? std::vector<std::int64_t>{} : hidden_rows);
+  const TeacherLayers want_layers = teacher_layers_for(!chosen.keep.empty(), c.hidden_tokens);
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t next_log = 0;
   for (std::int64_t first = 0; first < train.sequences(); first += c.batch_size) {
