@@ -82,6 +82,8 @@ c10::ScalarType hidden_scalar_type(const std::string& dtype) {
   return dtype == "bf16" ? at::kBFloat16 : dtype == "f16" ? at::kHalf : at::kFloat;
 }
 
+bool known_hidden_dtype(const std::string& dtype) { return dtype == "f32" || dtype == "bf16" || dtype == "f16"; }
+
 // The HDF5 file and memory type of stored hidden states: bf16 and f16 as their 16-bit patterns.
 hid_t hidden_file_type(const std::string& dtype) { return dtype == "f32" ? H5T_IEEE_F32LE : H5T_STD_U16LE; }
 hid_t hidden_mem_type(const std::string& dtype) { return dtype == "f32" ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT16; }
@@ -156,7 +158,7 @@ TeacherCacheWriter::TeacherCacheWriter(const fs::path& path, const TeacherCacheM
   m.tail = create_rows_dataset(m.group, kTail, H5T_IEEE_F32LE, rows, 0, tmp);
   if (meta.hidden_layers.empty()) return;
   HONE_CHECK(!hidden_offsets.empty() && hidden_offsets.back() == meta.hidden_rows && meta.hidden_size > 0 &&
-                 (meta.hidden_dtype == "f32" || meta.hidden_dtype == "bf16" || meta.hidden_dtype == "f16"),
+                 known_hidden_dtype(meta.hidden_dtype),
              UsageError, "teacher cache: {} hidden rows of width {} in {} declared, hidden offsets end at {}",
              meta.hidden_rows, meta.hidden_size, meta.hidden_dtype, hidden_offsets.empty() ? -1 : hidden_offsets.back());
   write_attr(m.file, "hidden_layers", fmt::format("{}", fmt::join(meta.hidden_layers, ",")));
@@ -319,7 +321,7 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
   meta.hidden_size = read_int_attr(m.file, "hidden_size", file).value_or(0);
   meta.student_layers = read_str_attr(m.file, "student_layers", file);
   HONE_CHECK((tokens == "all" || tokens == "targets") && meta.hidden_size > 0 &&
-                 (meta.hidden_dtype == "f32" || meta.hidden_dtype == "bf16" || meta.hidden_dtype == "f16"),
+                 known_hidden_dtype(meta.hidden_dtype),
              InputError, "{}: bad hidden-state attributes (tokens '{}', size {}, dtype '{}')", file, tokens,
              meta.hidden_size, meta.hidden_dtype);
   m.hidden_offsets = read_dataset<std::int64_t>(m.group, kHiddenOffsets, file);
