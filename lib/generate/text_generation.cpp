@@ -1,6 +1,8 @@
 #include "generate/text_generation.h"
 
 #include <algorithm>
+#include <limits>
+#include <numeric>
 
 #include "core/error.h"
 #include "text/chat_template.h"
@@ -66,6 +68,7 @@ TextGenerationResult generate_text(const LanguageModel& model, const std::vector
   const GenerationResult g = generate_tokens(*model.decoder, {prompt.begin(), prompt.end()}, o.max_new_tokens,
                                              o.sampling, stop_ids, on_token);
   r.tokens = generated;
+  r.logprobs = g.logprobs;
   r.prefill_seconds = g.prefill_seconds;
   r.decode_seconds = g.decode_seconds;
   if (stop_at != std::string::npos) {
@@ -79,6 +82,16 @@ TextGenerationResult generate_text(const LanguageModel& model, const std::vector
     r.text = tok.decode(generated);
   }
   return r;
+}
+
+double mean_logprob(const TextGenerationResult& r) {
+  HONE_CHECK(r.logprobs.size() == r.tokens.size(), UsageError, "{} log-probabilities for {} generated tokens",
+             r.logprobs.size(), r.tokens.size());
+  std::size_t n = r.logprobs.size();
+  if (r.stop_reason == "eos" && n > 0) --n;  // the end-of-turn token is no part of the answer
+  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
+  return std::accumulate(r.logprobs.begin(), r.logprobs.begin() + static_cast<std::ptrdiff_t>(n), 0.0) /
+         static_cast<double>(n);
 }
 
 }  // namespace hone

@@ -49,6 +49,7 @@ struct TextGenerationOptions {
 struct TextGenerationResult {
   std::string text;                  // the completion, without the stop token or stop string
   std::vector<std::int32_t> tokens;  // generated ids (including a final stop token)
+  std::vector<double> logprobs;      // the model's log-probability of each of `tokens` (GenerationResult)
   std::string stop_reason;           // "eos", "stop string", "length"
   std::int64_t prompt_tokens = 0;
   double prefill_seconds = 0;
@@ -57,5 +58,13 @@ struct TextGenerationResult {
 
 TextGenerationResult generate_text(const LanguageModel& model, const std::vector<std::int32_t>& prompt,
                                    const TextGenerationOptions& options);
+
+// The model's confidence in its answer: the mean of `r.logprobs` over the answer's tokens, that
+// is every generated token except the final end-of-turn token when generation stopped on one
+// (stop_reason "eos"). A completion cut by a stop string counts all its tokens, those that spell
+// the stop string too; one cut by length counts all. NaN when the answer has no tokens (the model
+// ended its turn at once, or max_new_tokens is 0). UsageError when `r.logprobs` and `r.tokens`
+// differ in length.
+double mean_logprob(const TextGenerationResult& r);
 
 }  // namespace hone

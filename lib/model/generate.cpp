@@ -1,5 +1,6 @@
 #include "model/generate.h"
 
+#include <ATen/ops/logsumexp.h>
 #include <ATen/ops/tensor.h>
 #include <c10/core/InferenceMode.h>
 
@@ -52,6 +53,16 @@ std::int64_t sample_token(const at::Tensor& logits_row, const SamplingOptions& s
   return idx[keep - 1];
 }
 
+namespace {
+
+// log_softmax(row)[token] as row[token] - logsumexp(row), without the [vocab] log_softmax row.
+// `row`: [vocab] float32 logits on the CPU.
+double token_logprob(const at::Tensor& row, std::int64_t token) {
+  return static_cast<double>(row.data_ptr<float>()[token]) - at::logsumexp(row, /*dim=*/0).item<double>();
+}
+
+}  // namespace
+
 GenerationResult generate_tokens(const Decoder& model, const std::vector<std::int64_t>& prompt,
                                  std::int64_t max_new_tokens, const SamplingOptions& sampling,
                                  const std::vector<std::int64_t>& stop_ids,
@@ -75,8 +86,10 @@ GenerationResult generate_tokens(const Decoder& model, const std::vector<std::in
 
   t0 = std::chrono::steady_clock::now();
   for (std::int64_t step = 0; step < max_new_tokens; ++step) {
-    const std::int64_t next = sample_token(last, sampling, rng_state);
+    const at::Tensor row = last.to(at::kCPU, at::kFloat).contiguous();  // [vocab]: sampled from, then scored
+    const std::int64_t next = sample_token(row, sampling, rng_state);
     r.tokens.push_back(next);
+    r.logprobs.push_back(token_logprob(row, next));
     const bool stop = std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end();
     const bool go_on = on_token ? on_token(next) : true;  // sees every token, the stop token too
     if (stop || !go_on) {

@@ -1,4 +1,5 @@
-// Token-level generation with a KV cache: greedy or sampled (temperature, top-k, top-p, seed).
+// Token-level generation with a KV cache: greedy or sampled (temperature, top-k, top-p, seed),
+// with the model's log-probability of each token generated.
 // Text-level concerns (tokenizer, chat template, stop strings) live above, in lib/generate.
 #pragma once
 
@@ -19,7 +20,11 @@ struct SamplingOptions {
 
 struct GenerationResult {
   std::vector<std::int64_t> tokens;  // generated tokens (a stop token included when hit)
-  bool stopped = false;              // ended by a stop token or by the callback
+  // log p(tokens[i] | prompt, tokens[0..i)) under the model's own distribution: log_softmax of
+  // its float32 logits (temperature 1, no top-k/top-p cut, whatever `sampling` says) at the token
+  // chosen, float32 even for a bf16 model. One per token, the same length as `tokens`.
+  std::vector<double> logprobs;
+  bool stopped = false;  // ended by a stop token or by the callback
   double prefill_seconds = 0;
   double decode_seconds = 0;
 };
