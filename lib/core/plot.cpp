@@ -35,6 +35,34 @@ std::string label(double v) {
   return fmt::format("{:.3g}", v);
 }
 
+// The legend's top-left corner inside the plot [left, left + pw] x [top, top + ph]: the corner whose
+// box covers the fewest points (top right on a tie), so that it hides as little data as it can.
+struct Legend {
+  double x = 0, y = 0;
+};
+template <class ToX, class ToY>
+Legend place_legend(const std::vector<PlotSeries>& series, ToX X, ToY Y, double left, double top, double pw,
+                    double ph) {
+  std::size_t longest = 0;
+  for (const PlotSeries& s : series) longest = std::max(longest, s.name.size());
+  // About 6.5 px per character at font-size 12 (bytes: a little wider for non-ASCII names).
+  const double w = 34 + 6.5 * static_cast<double>(longest), h = 18.0 * static_cast<double>(series.size()) + 4;
+  const Legend corners[] = {{left + pw - w, top + 4}, {left + 6, top + 4}, {left + pw - w, top + ph - h},
+                            {left + 6, top + ph - h}};
+  Legend best = corners[0];
+  std::size_t fewest = std::numeric_limits<std::size_t>::max();
+  for (const Legend& c : corners) {
+    std::size_t covered = 0;
+    for (const PlotSeries& s : series)
+      for (const auto& [x, y] : s.points)
+        if (std::isfinite(x) && std::isfinite(y) && X(x) >= c.x - 4 && X(x) <= c.x + w && Y(y) >= c.y - 4 &&
+            Y(y) <= c.y + h)
+          ++covered;
+    if (covered < fewest) fewest = covered, best = c;
+  }
+  return best;
+}
+
 }  // namespace
 
 std::string xml_escape(const std::string& s) {
@@ -63,6 +91,15 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
     }
   const bool empty = !std::isfinite(x0);
   if (empty) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  // A scatter (every series one point, as a cost/accuracy chart): pad x too, so that no marker
+  // sits on the frame, and centre a lone x value.
+  const bool scatter =
+      std::all_of(series.begin(), series.end(), [](const PlotSeries& s) { return s.points.size() <= 1; });
+  if (scatter && !empty) {
+    const double xpad = x1 > x0 ? (x1 - x0) * 0.08 : std::max(std::fabs(x0) * 0.1, 0.5);
+    x0 = x0 - xpad < 0 && x0 >= 0 ? 0 : x0 - xpad;
+    x1 += xpad;
+  }
   if (x1 <= x0) x1 = x0 + 1;
   if (y1 <= y0) y1 = y0 + 1;
   const double pad = (y1 - y0) * 0.05;
@@ -95,7 +132,8 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
   svg += fmt::format("<text transform=\"translate(16 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
                      top + ph / 2, xml_escape(y_label));
   if (empty) svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">no data</text>\n", width / 2, height / 2);
-  double legend_y = top + 16;
+  const Legend legend = place_legend(series, X, Y, left, top, pw, ph);
+  double legend_y = legend.y + 12;
   for (const PlotSeries& s : series) {
     std::string path;
     for (const auto& [x, y] : s.points) {
@@ -111,7 +149,7 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" x2=\"{1:.1f}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"{3}\" stroke-width=\"3\"/>"
         "<text x=\"{4:.1f}\" y=\"{5:.1f}\">{6}</text>\n",
-        left + pw - 150, left + pw - 128, legend_y, s.color, left + pw - 122, legend_y + 4, xml_escape(s.name));
+        legend.x, legend.x + 22, legend_y, s.color, legend.x + 28, legend_y + 4, xml_escape(s.name));
     legend_y += 18;
   }
   return svg + "</svg>\n";

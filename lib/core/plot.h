@@ -9,6 +9,10 @@
 
 namespace hone {
 
+// The colours of the charts' series, in order (matplotlib's tab10 palette).
+inline constexpr const char* kPlotColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"};
+inline constexpr std::size_t kPlotColorCount = sizeof(kPlotColors) / sizeof(kPlotColors[0]);
+
 struct PlotSeries {
   std::string name;
   std::vector<std::pair<double, double>> points;  // (x, y), x ascending
@@ -16,6 +20,9 @@ struct PlotSeries {
   bool markers = false;  // draw a dot at every point (for sparse series such as validation loss)
 };
 
+// One line per series (a series of one point shows only as its marker, with `markers`). When every
+// series has at most one point (a scatter of models), x is padded like y, so that no point sits on
+// the frame.
 std::string line_chart_svg(const std::string& title, const std::string& x_label, const std::string& y_label,
                            const std::vector<PlotSeries>& series, int width = 760, int height = 420);
 

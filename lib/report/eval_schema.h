@@ -1,7 +1,7 @@
 // The keys of a `hone eval --report` file, defined once: lib/eval writes them, lib/report reads
 // them. The report is a JSON object:
-//   {hone_version, data, split, task, [examples, subset, [labels, method, scoring]], dtype,
-//    models: [{row per model}]}
+//   {hone_version, data, split, task, [examples, subset, [labels, label_names, method, scoring]],
+//    dtype, models: [{row per model}], [cascade]}
 // task is perplexity (a token store), classification (examples that all have labels) or
 // generation (other examples). A model's row holds name, params, adapter_params and bytes, the
 // metrics of its task, latency and throughput, and the model and adapter paths. A metric that was
@@ -22,6 +22,8 @@ inline constexpr const char* kMethod = "method";      // classification: score, 
 inline constexpr const char* kScoring = "scoring";    // classification: pruned or exhaustive
 inline constexpr const char* kDtype = "dtype";        // what was computed in: f32, bf16 or f16
 inline constexpr const char* kModels = "models";      // one row per model, in --model order
+inline constexpr const char* kLabelNames = "label_names";  // classification: the labels, sorted
+inline constexpr const char* kCascade = "cascade";    // --cascade: the cascade's object (below)
 
 inline constexpr const char* kTaskPerplexity = "perplexity";
 inline constexpr const char* kTaskClassification = "classification";
@@ -60,5 +62,54 @@ inline constexpr const char* kLatencyMsP95 = "latency_ms_p95";
 inline constexpr const char* kLatencyMethod = "latency_method";  // what one latency sample timed
 inline constexpr const char* kTokensPerS = "tokens_per_s";
 inline constexpr const char* kSeconds = "seconds";
+inline constexpr const char* kLatencyMsMean = "latency_ms_mean";
+
+// ---------------------------------------------------------------------------- confidence
+// A model's row holds "selective" (null where no confidence was measured): how sure the model is
+// of each answer (predictions.jsonl's `confidence`) and what leaving out its least sure answers does.
+inline constexpr const char* kSelective = "selective";
+// "label_probability": softmax(log-likelihoods / temperature) of the best label over the top
+// `confidence_labels` labels; "mean_token_logprob" (generation sets): the mean log-probability of
+// the generated tokens, which is not a probability (no ECE, no calibration).
+inline constexpr const char* kConfidence = "confidence";
+inline constexpr const char* kConfidenceLabelProbability = "label_probability";
+inline constexpr const char* kConfidenceMeanTokenLogprob = "mean_token_logprob";
+inline constexpr const char* kConfidenceLabels = "confidence_labels";  // K, the labels normalised over
+inline constexpr const char* kTemperature = "temperature";  // applied to the confidences (1: none fitted)
+// {data, split, examples, temperature, nll, nll_calibrated}: where the temperature was fitted
+// (--calibrate), and there the mean NLL of the answers being right (selective.h, mean_nll) at T = 1
+// and at the fitted T; null: none.
+inline constexpr const char* kCalibration = "calibration";
+inline constexpr const char* kNll = "nll";
+inline constexpr const char* kNllCalibrated = "nll_calibrated";
+inline constexpr const char* kEce = "ece";                        // at T = 1, 15 bins, on this set
+inline constexpr const char* kEceCalibrated = "ece_calibrated";   // at the fitted T; null: none
+inline constexpr const char* kAurc = "aurc";    // area under the risk-coverage curve at T = 1 (lower: better)
+inline constexpr const char* kAurcCalibrated = "aurc_calibrated";  // at the fitted T; null: none
+// [{threshold, coverage, accuracy}] at the applied temperature, highest threshold first, at most
+// 101 points.
+inline constexpr const char* kCurve = "curve";
+inline constexpr const char* kCoverage = "coverage";
+inline constexpr const char* kThresholdValue = "threshold";
+inline constexpr const char* kTargetAccuracy = "target_accuracy";  // --target-accuracy; null: none
+// {threshold, chosen_on, coverage, accuracy}: the lowest confidence threshold whose kept answers
+// reach the target accuracy on the split `chosen_on` (the calibration split where there is one,
+// else this set), and the coverage and accuracy it gives on this set; null where no threshold
+// reaches the target.
+inline constexpr const char* kSelectiveThreshold = "target_threshold";
+inline constexpr const char* kChosenOn = "chosen_on";
+
+// ---------------------------------------------------------------------------- the cascade
+// --cascade: the first model answers when its confidence is at least the threshold, the second
+// answers the rest. {name, first, second, threshold, chosen_on, target_accuracy, examples,
+// accuracy, macro_f1, deferred, latency_ms_mean, latency_ms_p50, latency_ms_p95,
+// latency_ratio (mean latency over the second model's alone), accuracy_gap (cascade accuracy
+// minus the second model's alone)}. Latency per query: the first model's scoring of it, plus the
+// second's when deferred.
+inline constexpr const char* kCascadeFirst = "first";
+inline constexpr const char* kCascadeSecond = "second";
+inline constexpr const char* kDeferred = "deferred";  // the share of queries the second model answered
+inline constexpr const char* kLatencyRatio = "latency_ratio";
+inline constexpr const char* kAccuracyGap = "accuracy_gap";
 
 }  // namespace hone::eval_report

@@ -13,6 +13,8 @@
 #include "core/json_file.h"
 #include "core/plot.h"
 #include "report/eval_schema.h"
+#include "report/routing.h"
+#include "report/selective_charts.h"
 #include "report/sizes.h"
 #include "report/table.h"
 
@@ -100,30 +102,20 @@ std::string serve_command(const std::string& format, const fs::path& path, const
   return "";
 }
 
-// The system message of an ingested data directory (its manifest's options.system), if any.
-std::optional<std::string> data_system(const std::string& data) {
-  std::error_code ec;
-  const fs::path manifest = fs::path(data) / "manifest.json";
-  if (data.empty() || !fs::is_regular_file(manifest, ec)) return std::nullopt;
-  const ordered_json m = read_json_file(manifest, "an ingest manifest");
-  if (!m.contains("options") || !m["options"].contains("system") || !m["options"]["system"].is_string())
-    return std::nullopt;
-  return m["options"]["system"].get<std::string>();
-}
-
-const char* const kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"};
-
-// The models of the eval reports, in order, each with the keys of the report's table, and the test
-// set they were evaluated on (the first report's; every report must name the same data and split).
+// The models of the eval reports, in order, each with the keys of the report's table, the test
+// set they were evaluated on (the first report's; every report must name the same data and split),
+// and the cascade of the report that has one (null: none).
 struct Evaluated {
   ordered_json models = ordered_json::array();
   ordered_json test_set;
+  ordered_json cascade;
+  std::string cascade_src;  // the report it came from
 };
 
 Evaluated read_evals(const std::vector<fs::path>& evals) {
   namespace k = eval_report;
   Evaluated out;
-  std::set<std::string> names;
+  std::set<std::string> names;  // of the models of the reports read so far
   for (const fs::path& e : evals) {
     const ordered_json r = read_json_file(e, "a hone eval report");
     HONE_CHECK(r.contains(k::kModels) && r[k::kModels].is_array(), InputError, "{}: no '{}' (not a hone eval report)",
@@ -142,14 +134,30 @@ Evaluated read_evals(const std::vector<fs::path>& evals) {
                "{}: evaluated on split '{}' of {}, the first report on split '{}' of {}", e.string(),
                here[k::kSplit].get<std::string>(), here[k::kData].get<std::string>(),
                test_set[k::kSplit].get<std::string>(), test_set[k::kData].get<std::string>());
+    // A cascade's report also holds its two models alone: a model an earlier report already gave is
+    // kept from that report, and the repeated row is left out.
+    const bool has_cascade = r.contains(k::kCascade) && !r[k::kCascade].is_null();
+    if (has_cascade) {
+      HONE_CHECK(out.cascade.is_null(), InputError, Hint{"give hone report one cascade"},
+                 "{}: a second cascade (the first is in {})", src, out.cascade_src);
+      out.cascade = read_cascade(r[k::kCascade], r[k::kModels], here[k::kSubset].get<std::string>(), src);
+      out.cascade_src = src;
+    }
+    const std::set<std::string> earlier = names;
     for (const auto& m : r[k::kModels]) {
       HONE_CHECK(m.is_object(), InputError, "{}: '{}' holds {}, expected objects", src, k::kModels, m.dump());
       const std::string name = json_value<std::string>(m, k::kName, "", src);
-      HONE_CHECK(names.insert(name).second, InputError, "{}: a second model named '{}'", e.string(), name);
+      if (has_cascade && earlier.count(name)) continue;
+      if (!names.insert(name).second) {
+        if (out.cascade.is_object() && !has_cascade)
+          HONE_THROW(InputError, Hint{"give the cascade's report after the reports of its models"},
+                     "{}: a second model named '{}'", src, name);
+        HONE_THROW(InputError, "{}: a second model named '{}'", src, name);
+      }
       ordered_json row = {{k::kName, name}};
       for (const char* key : {k::kAccuracy, k::kMacroF1, k::kExactMatch, k::kFormatValidity, k::kLatencyMsP50,
-                              k::kLatencyMsP95, k::kTokensPerS, k::kParams, k::kAdapterParams, k::kBytes, k::kModel,
-                              k::kAdapter})
+                              k::kLatencyMsP95, k::kLatencyMsMean, k::kTokensPerS, k::kParams, k::kAdapterParams,
+                              k::kBytes, k::kModel, k::kAdapter, k::kSelective})
         row[key] = m.contains(key) ? m[key] : ordered_json(nullptr);
       row[k::kExamples] = here[k::kExamples];
       row[k::kSubset] = here[k::kSubset];
@@ -208,9 +216,10 @@ ordered_json read_exports(const ReportOptions& o, const ordered_json& models, co
   return exports;
 }
 
-// The models side by side; `escape` turns a text into a cell (xml_escape for HTML).
+// The models side by side, and the cascade (null: none) as a last row of the cells it has; `escape`
+// turns a text into a cell (xml_escape for HTML).
 template <class Escape>
-Table model_table(const ordered_json& models, Escape escape) {
+Table model_table(const ordered_json& models, const ordered_json& cascade, Escape escape) {
   namespace k = eval_report;
   Table t{{"model", "test examples", "accuracy", "macro-F1", "exact match", "format validity", "latency p50 ms",
            "latency p95 ms", "params", "size MiB", "training"},
@@ -223,6 +232,15 @@ Table model_table(const ordered_json& models, Escape escape) {
                       format_fixed(json_number(m, k::kLatencyMsP50), 1), format_fixed(json_number(m, k::kLatencyMsP95), 1),
                       format_millions(json_number(m, k::kParams)), format_mib(json_number(m, k::kBytes)),
                       format_duration(json_number(m, "train_seconds"))});
+  if (cascade.is_object()) {
+    const ordered_json& n = cascade[k::kExamples];
+    t.rows.push_back(
+        {escape(cascade_label(cascade)),
+         escape(n.is_number() ? fmt::format("{} ({})", n.dump(), cascade[k::kSubset].get<std::string>()) : "-"),
+         format_percent(json_number(cascade, k::kAccuracy)), format_fixed(json_number(cascade, k::kMacroF1), 4), "-",
+         "-", format_fixed(json_number(cascade, k::kLatencyMsP50), 1),
+         format_fixed(json_number(cascade, k::kLatencyMsP95), 1), "-", "-", "-"});
+  }
   return t;
 }
 
@@ -253,7 +271,9 @@ std::string test_set_line(const ordered_json& test_set, const std::optional<std:
 
 std::string markdown_page(const ReportOptions& o, const ordered_json& report, const std::string& set_line) {
   std::string md = fmt::format("# {}\n\n{}\n\n", o.title, set_line);
-  md += model_table(report["models"], [](const std::string& s) { return s; }).markdown();
+  md += model_table(report["models"], report[eval_report::kCascade], [](const std::string& s) { return s; })
+            .markdown();
+  md += confidence_markdown(report);
   if (report["sizes"].size() > 1) {
     const std::string line = evaluated_sizes_line(report["models"]);
     md += "\n## Sizes on disk\n\n" + size_table(report["models"], report["sizes"]).markdown() +
@@ -277,9 +297,10 @@ std::string markdown_page(const ReportOptions& o, const ordered_json& report, co
 std::string charts_svg(const ordered_json& models) {
   namespace k = eval_report;
   std::vector<std::string> cats;
-  BarSeries acc{"accuracy", {}, kColors[0]}, f1{"macro-F1", {}, kColors[1]}, valid{"format validity", {}, kColors[2]};
-  BarSeries em{"exact match", {}, kColors[4]};
-  BarSeries lat{"latency p50 (ms)", {}, kColors[3]};
+  BarSeries acc{"accuracy", {}, kPlotColors[0]}, f1{"macro-F1", {}, kPlotColors[1]};
+  BarSeries valid{"format validity", {}, kPlotColors[2]};
+  BarSeries em{"exact match", {}, kPlotColors[4]};
+  BarSeries lat{"latency p50 (ms)", {}, kPlotColors[3]};
   for (const auto& m : models) {
     cats.push_back(m[k::kName].get<std::string>());
     acc.values.push_back(100 * json_number(m, k::kAccuracy));
@@ -302,8 +323,9 @@ std::string html_page(const ReportOptions& o, const ordered_json& report, const 
                      "td{text-align:right}td:first-child{text-align:left}pre{background:#f4f4f4;padding:6px;"
                      "white-space:pre-wrap}svg{max-width:100%;height:auto}</style></head><body>\n";
   html += "<h1>" + xml_escape(o.title) + "</h1>\n<p>" + xml_escape(set_line) + "</p>\n";
-  html += model_table(report["models"], xml_escape).html();
+  html += model_table(report["models"], report[eval_report::kCascade], xml_escape).html();
   html += charts_svg(report["models"]);
+  html += confidence_html(report);
   if (!runs.empty()) html += "<h2>Training</h2>\n";
   for (const auto& r : runs) {
     const fs::path metrics = fs::path(r["dir"].get<std::string>()) / "metrics.jsonl";
@@ -344,7 +366,8 @@ std::string write_report(const ReportOptions& o) {
   char when[32];
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   const ordered_json report = {{"title", o.title}, {"created", when}, {"test_set", test_set},
-                               {"models", evaluated.models}, {"runs", runs}, {"exports", exports},
+                               {"models", evaluated.models}, {eval_report::kCascade, evaluated.cascade},
+                               {"runs", runs}, {"exports", exports},
                                {"sizes", size_rows(evaluated.models, exports)}};
   const std::string set_line = test_set_line(test_set, system);
   const std::string md = markdown_page(o, report, set_line);

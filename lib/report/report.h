@@ -1,8 +1,10 @@
 // `hone report`: one page that compares the models of a recipe side by side (from `hone eval`
 // reports), with their training runs (run.json, metrics.jsonl), the exported files with the
 // command that serves each, and each model's sizes on disk side by side (as evaluated and as
-// exported): report.md, report.json and a self-contained report.html (inline SVG
-// charts, no scripts, no external files). No LibTorch: it reads what the other commands wrote.
+// exported), and where the eval reports measured it, each model's confidence and a cascade of two
+// models (report/selective_charts.h): report.md, report.json and a self-contained report.html
+// (inline SVG charts, no scripts, no external files). No LibTorch: it reads what the other
+// commands wrote.
 #pragma once
 
 #include <string>
@@ -23,7 +25,9 @@ struct ReportExport {
 
 struct ReportOptions {
   std::string title = "hone report";
-  std::vector<fs::path> evals;  // `hone eval --report` files; their models, in order
+  // `hone eval --report` files; their models, in order. One may hold a cascade: its report's rows
+  // for models an earlier report gave are left out.
+  std::vector<fs::path> evals;
   // (model name, run directory of lora-train or distill): training time, steps and loss curve.
   std::vector<std::pair<std::string, fs::path>> runs;
   // The exports: listed with the commands that serve them, and sized beside their models.

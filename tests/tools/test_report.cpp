@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/gguf.h"
 #include "core/safetensors.h"
@@ -154,6 +155,155 @@ TEST(CliReport, SizesSitSideBySide) {
       << r.out;
   EXPECT_NE(r.out.find("student: " + (t / "student").string() + " (bf16)"), std::string::npos) << r.out;
   EXPECT_NE(read_bytes(t / "report/report.html").find("<h2>Sizes on disk</h2>"), std::string::npos);
+}
+
+// A row's confidence as hone eval --score-top 3 writes it; `calibrated` adds --calibrate and
+// --target-accuracy 0.9 (the temperature fitted and the threshold chosen on the valid split).
+json selective(bool calibrated) {
+  json s = {{"confidence", "label_probability"},
+            {"confidence_labels", calibrated ? 3 : 2},
+            {"temperature", calibrated ? 1.75 : 1.0},
+            {"calibration", nullptr},
+            {"ece", calibrated ? 0.12 : 0.2},
+            {"ece_calibrated", nullptr},
+            {"aurc", calibrated ? 0.05 : 0.08},
+            {"aurc_calibrated", nullptr},
+            {"curve", {{{"threshold", 0.99}, {"coverage", 0.1}, {"accuracy", 1.0}},
+                       {{"threshold", 0.82}, {"coverage", 0.7}, {"accuracy", 0.91}},
+                       {{"threshold", 0.34}, {"coverage", 1.0}, {"accuracy", 0.85}}}},
+            {"target_accuracy", nullptr},
+            {"target_threshold", nullptr}};
+  if (calibrated) {
+    s["calibration"] = {{"data", "runs/x/data"}, {"split", "valid"}, {"examples", 150},
+                        {"temperature", 1.75}, {"nll", 0.9}, {"nll_calibrated", 0.6}};
+    s["ece_calibrated"] = 0.03;
+    s["aurc_calibrated"] = 0.05;  // temperature scaling keeps the ranking: one number is shown
+    s["target_accuracy"] = 0.9;
+    s["target_threshold"] = {{"threshold", 0.82}, {"chosen_on", "valid"}, {"coverage", 0.7}, {"accuracy", 0.91}};
+  }
+  return s;
+}
+
+// A report of `student` (fast, uncalibrated) and `tuned` (slow, calibrated), each alone; `cascade`:
+// with --cascade student,tuned.
+json confidence_report(const std::vector<std::string>& names, bool cascade) {
+  json r = eval_report("x", 0, 200);
+  r["subset"] = "all";
+  r["label_names"] = {"a", "b", "c"};
+  r["models"] = json::array();
+  for (const auto& name : names) {
+    json m = eval_report(name, name == "tuned" ? 0.9 : 0.8, 200)["models"][0];
+    m["latency_ms_mean"] = name == "tuned" ? 115.0 : 12.0;
+    m["selective"] = selective(name == "tuned");
+    r["models"].push_back(m);
+  }
+  if (cascade)
+    r["cascade"] = {{"name", "student → tuned"}, {"first", "student"}, {"second", "tuned"}, {"threshold", 0.77},
+                    {"chosen_on", "valid"}, {"target_accuracy", 0.9}, {"examples", 200}, {"accuracy", 0.885},
+                    {"macro_f1", 0.87}, {"deferred", 0.3}, {"latency_ms_mean", 40.2}, {"latency_ms_p50", 30.0},
+                    {"latency_ms_p95", 95.0}, {"latency_ratio", 0.35}, {"accuracy_gap", -0.015}};
+  return r;
+}
+
+// The numbers between "<path d=\"" and the next quote after `from`: the x of each point.
+std::vector<double> path_xs(const std::string& svg, std::size_t from) {
+  const std::size_t start = svg.find("<path d=\"", from) + 9, end = svg.find('"', start);
+  std::vector<double> xs;
+  std::istringstream in(svg.substr(start, end - start));
+  for (std::string point; in >> point;)
+    if (point != "L") xs.push_back(std::stod(point.substr(point[0] == 'M' || point[0] == 'L' ? 1 : 0)));
+  return xs;
+}
+
+// Confidence and a cascade: the cascade's report repeats its two models (left out: the earlier
+// reports gave them), its row joins the models table, and the section has the table, the
+// sentence and the two charts.
+TEST(CliReport, ConfidenceAndCascade) {
+  TempDir t;
+  write_bytes(t / "student.json", confidence_report({"student"}, false).dump());
+  write_bytes(t / "tuned.json", confidence_report({"tuned"}, false).dump());
+  write_bytes(t / "cascade.json", confidence_report({"student", "tuned"}, true).dump());
+  const CommandResult r = run_hone({"report", "--eval", (t / "student.json").string(), "--eval",
+                                    (t / "tuned.json").string(), "--eval", (t / "cascade.json").string(), "-o",
+                                    (t / "report").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string md = r.out;
+  EXPECT_NE(md.find("| student → tuned (cascade) | 200 (all) | 88.50% | 0.8700 | - | - | 30.0 | 95.0 | - | - | - |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("## Confidence and routing\n\n| model | confidence | K | temperature | ECE | AURC | target accuracy "
+                    "| threshold (chosen on) | coverage | accuracy |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| student | label probability | 2 | 1 (not fitted) | 0.2000 | 0.0800 | - | - | - | - |\n"
+                    "| tuned | label probability | 3 | 1.750 | 0.1200 → 0.0300 | 0.0500 | 90.00% | 0.820 (valid) | "
+                    "70.00% | 91.00% |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("`hone export --routing REPORT.json --routing-model MODEL`"), std::string::npos) << md;
+  EXPECT_NE(md.find("The cascade answers 70.0% of queries with student and defers 30.0% to tuned: accuracy 88.50% "
+                    "(tuned alone 90.00%), mean latency 40.2 ms, 0.35× tuned's. The threshold on student's confidence, "
+                    "0.770, was chosen on the 'valid' split for a target accuracy of 90.00%.\n"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(read_bytes(t / "report/report.md"), md.substr(0, md.find("report: ")));
+
+  const json j = json::parse(read_bytes(t / "report/report.json"));
+  ASSERT_EQ(j["models"].size(), 2u);
+  EXPECT_EQ(j["models"][0]["name"], "student");
+  EXPECT_EQ(j["models"][1]["selective"], selective(true));
+  EXPECT_DOUBLE_EQ(j["models"][1]["latency_ms_mean"].get<double>(), 115.0);
+  EXPECT_EQ(j["cascade"]["first"], "student");
+  EXPECT_DOUBLE_EQ(j["cascade"]["deferred"].get<double>(), 0.3);
+  EXPECT_EQ(j["cascade"]["subset"], "all");
+
+  const std::string html = read_bytes(t / "report/report.html");
+  EXPECT_NE(html.find("<td>student → tuned (cascade)</td><td>200 (all)</td><td>88.50%</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>0.1200 → 0.0300</td>"), std::string::npos);
+  EXPECT_NE(html.find("<code>hone export --routing REPORT.json --routing-model MODEL</code>"), std::string::npos);
+  std::size_t svgs = 0, circles = 0;
+  for (std::size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
+  for (std::size_t p = html.find("<circle"); p != std::string::npos; p = html.find("<circle", p + 1)) ++circles;
+  EXPECT_EQ(svgs, 4u);     // quality bars, latency bars, accuracy by coverage, accuracy against cost
+  EXPECT_EQ(circles, 4u);  // tuned's threshold; student, tuned and the cascade on the cost chart
+  // The curves run from low to high coverage, as the chart draws them.
+  const std::size_t coverage = html.find("Accuracy of the answers kept, by coverage");
+  ASSERT_NE(coverage, std::string::npos);
+  const std::vector<double> xs = path_xs(html, coverage);
+  ASSERT_EQ(xs.size(), 3u);
+  EXPECT_LT(xs[0], xs[1]);
+  EXPECT_LT(xs[1], xs[2]);
+  EXPECT_NE(html.find("Accuracy against cost", coverage), std::string::npos);
+  EXPECT_NE(html.find("mean latency per query (ms)"), std::string::npos);
+}
+
+// Only a cascade's report may repeat a model; one cascade per report set.
+TEST(CliReport, RepeatedModelsAndCascades) {
+  TempDir t;
+  write_bytes(t / "tuned.json", confidence_report({"tuned"}, false).dump());
+  write_bytes(t / "both.json", confidence_report({"student", "tuned"}, false).dump());
+  write_bytes(t / "cascade.json", confidence_report({"student", "tuned"}, true).dump());
+  CommandResult r = run_hone({"report", "--eval", (t / "tuned.json").string(), "--eval", (t / "both.json").string(),
+                              "-o", (t / "o").string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find((t / "both.json").string() + ": a second model named 'tuned'"), std::string::npos) << r.err;
+  r = run_hone({"report", "--eval", (t / "cascade.json").string(), "--eval", (t / "cascade.json").string(), "-o",
+                (t / "o").string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find(": a second cascade (the first is in " + (t / "cascade.json").string() + ")"), std::string::npos)
+      << r.err;
+  json bad = confidence_report({"student", "tuned"}, true);
+  bad["cascade"]["second"] = "base";
+  write_bytes(t / "bad.json", bad.dump());
+  r = run_hone({"report", "--eval", (t / "bad.json").string(), "-o", (t / "o").string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("bad.json: the cascade's second model 'base' is not one of the report's models"),
+            std::string::npos)
+      << r.err;
+  // The cascade's report alone: its two models and the cascade.
+  r = run_hone({"report", "--eval", (t / "cascade.json").string(), "-o", (t / "o").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(read_bytes(t / "o/report.json"))["models"].size(), 2u);
 }
 
 TEST(CliReport, Errors) {
