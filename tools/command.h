@@ -23,6 +23,7 @@ Run register_lora_train(CLI::App& root);
 Run register_distill(CLI::App& root);
 Run register_cache_teacher(CLI::App& root);
 Run register_eval(CLI::App& root);
+Run register_classify(CLI::App& root);
 Run register_export(CLI::App& root);
 Run register_generate(CLI::App& root);
 Run register_report(CLI::App& root);

@@ -15,6 +15,7 @@ Run register_eval(CLI::App& root) {
     std::vector<std::string> names;     // report name per model
     EvalOptions eval;
     std::string data, report, predictions;
+    std::string threshold;  // the cascade's: a probability, or "auto"
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = root.add_subcommand("eval", "Measure models (and adapters) on a data set, side by side");
@@ -52,7 +53,7 @@ Run register_eval(CLI::App& root) {
              "Constrained scoring: pruned (best-first search that feeds only what can reach the top --score-top "
              "labels) or exhaustive (every label)");
   cmd->add_option("--score-top", o->eval.score_top,
-                  "Scoring: the exact top K labels per example (predictions.jsonl's scored_top); a larger K feeds more of the label tree")
+                  "Scoring: the exact top K labels per example; the confidence is normalised over them")
       ->capture_default_str();
   cmd->add_option("--score-per-round", o->eval.score_per_round, "Pruned scoring: tree nodes fed per example per pass")
       ->capture_default_str();
@@ -61,6 +62,20 @@ Run register_eval(CLI::App& root) {
   add_device_option(*cmd, o->eval.device);
   cmd->add_option("--chat-template", o->eval.chat_template,
                   "Jinja chat template file for prompts (default: the adapter's training template, else the model's)");
+  cmd->add_flag("--calibrate", o->eval.calibrate,
+                "Fit a temperature for the confidences on the calibration split (minimum NLL) and apply it");
+  cmd->add_option("--calibration-data", o->eval.calibration_data,
+                  "Where the calibration split is: an ingested directory or .jsonl (default: --data)");
+  cmd->add_option("--calibration-split", o->eval.calibration_split, "The split to calibrate and choose thresholds on")
+      ->capture_default_str();
+  cmd->add_option("--target-accuracy", o->eval.target_accuracy,
+                  "Report the confidence threshold whose answers reach this accuracy (0: none); a cascade routes by it")
+      ->capture_default_str();
+  cmd->add_flag("--cascade", o->eval.cascade,
+                "Two models: the first answers when its confidence >= --threshold, the second answers the rest");
+  cmd->add_option("--threshold", o->threshold,
+                  "Cascade: the first model's confidence threshold, or 'auto' (for --target-accuracy, on the calibration split)")
+      ->default_str("auto");
   cmd->add_option("--report", o->report, "Write the JSON report here (predictions.jsonl goes beside it)");
   cmd->add_option("--predictions", o->predictions, "Per-example predictions (JSON lines)");
   return [o] {
@@ -69,6 +84,16 @@ Run register_eval(CLI::App& root) {
     HONE_CHECK(o->names.empty() || o->names.size() == o->models.size(), UsageError,
                "{} --name for {} --model: give one per model", o->names.size(), o->models.size());
     EvalOptions e = o->eval;
+    if (!o->threshold.empty() && o->threshold != "auto") {
+      std::size_t used = 0;
+      try {
+        e.threshold = std::stod(o->threshold, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      HONE_CHECK(used == o->threshold.size(), UsageError, "--threshold '{}': expected a probability or 'auto'",
+                 o->threshold);
+    }
     for (std::size_t i = 0; i < o->models.size(); ++i) {
       EvalModel m;
       m.model = o->models[i];

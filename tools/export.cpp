@@ -18,6 +18,8 @@ Run register_export(CLI::App& root) {
     ExportDtype dtype = ExportDtype::kAuto;
     bool overwrite = false;
     std::string chat_template;  // Jinja file written as the chat template
+    std::string routing;        // calibrated eval report: its routing rule goes beside the export
+    std::string routing_model;  // the report's model to route ("": its cascade's first, else its only one)
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = root.add_subcommand("export", "Write files that transformers/PEFT, vLLM and llama.cpp load");
@@ -27,7 +29,8 @@ Run register_export(CLI::App& root) {
       "  hf         OUT/ merged checkpoint: config.json, model.safetensors, generation_config.json, tokenizer files\n"
       "  gguf       OUT.gguf merged model for llama.cpp / Ollama (tokenizer and chat template inside)\n"
       "  gguf-lora  OUT.gguf LoRA adapter for llama.cpp (llama-cli -m BASE.gguf --lora OUT.gguf)\n"
-      "--dtype auto: f16 for gguf, f32 otherwise; q8_0 only for gguf and gguf-lora.");
+      "--dtype auto: f16 for gguf, f32 otherwise; q8_0 only for gguf and gguf-lora.\n"
+      "--routing: OUT/routing.json (peft, hf), or OUT's stem + .routing.json beside a .gguf file.");
   add_config_options(*cmd);
   cmd->add_option("-m,--model", o->model, "Base model (.gguf or HF directory)")->required();
   cmd->add_option("--adapter", o->adapter, "Adapter directory to export or merge (required for peft, gguf-lora)");
@@ -42,6 +45,11 @@ Run register_export(CLI::App& root) {
   cmd->add_flag("--overwrite", o->overwrite, "Replace an existing output")->capture_default_str();
   cmd->add_option("--chat-template", o->chat_template,
                   "Jinja chat template file to write (default: the adapter's training template, else the model's)");
+  cmd->add_option("--routing", o->routing,
+                  "routing.json to write beside the export, from this eval report of a calibrated run (hone eval "
+                  "--calibrate --target-accuracy)");
+  cmd->add_option("--routing-model", o->routing_model,
+                  "The model of the --routing report to route (default: its cascade's first, else its only one)");
   return [o] {
     ExportOptions e;
     e.model = o->model;
@@ -51,6 +59,8 @@ Run register_export(CLI::App& root) {
     e.dtype = o->dtype;
     e.overwrite = o->overwrite;
     e.chat_template = o->chat_template;
+    e.routing = o->routing;
+    e.routing_model = o->routing_model;
     const ExportResult r = export_model(e);
     for (const auto& f : r.files) std::cout << f.string() << "\n";
     spdlog::info("wrote {} ({}, {}, {:.1f} MiB)", o->out, to_string(o->format), r.dtype, static_cast<double>(r.bytes) / (1 << 20));

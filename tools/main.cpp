@@ -198,8 +198,8 @@ int main(int argc, char** argv) {
   add_global_options(app, global);
   std::vector<Command> commands;
   for (auto reg : {tools::register_ingest, tools::register_tokenize, tools::register_lora_train, tools::register_distill,
-                   tools::register_cache_teacher, tools::register_eval, tools::register_export, tools::register_generate,
-                   tools::register_report, tools::register_info}) {
+                   tools::register_cache_teacher, tools::register_eval, tools::register_classify,
+                   tools::register_export, tools::register_generate, tools::register_report, tools::register_info}) {
     tools::Run run = reg(app);
     CLI::App* cmd = app.get_subcommands([](const CLI::App*) { return true; }).back();
     add_global_options(*cmd, global);

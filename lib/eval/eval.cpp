@@ -22,7 +22,11 @@
 #include "core/measure.h"
 #include "core/version.h"
 #include "data/token_store.h"
+#include "eval/calibration.h"
+#include "eval/cascade.h"
 #include "eval/dataset.h"
+#include "eval/example_run.h"
+#include "eval/eval_model.h"
 #include "eval/label_scoring.h"
 #include "eval/metrics.h"
 #include "generate/text_generation.h"
@@ -54,202 +58,6 @@ namespace {
 namespace k = eval_report;
 using Clock = std::chrono::steady_clock;
 
-// ---------------------------------------------------------------------------- models
-
-struct LoadedModel {
-  LanguageModel lm;
-  std::string name;
-  std::int64_t params = 0, adapter_params = 0;
-  std::uint64_t bytes = 0;
-};
-
-// An adapter's size on disk: its weights and config only (a lora-train run directory also holds
-// best/, checkpoints/ and metrics, which serving does not need).
-std::uint64_t adapter_bytes(const fs::path& dir) {
-  std::uint64_t n = 0;
-  std::error_code ec;
-  for (const char* f : {"adapter_config.json", "adapter_model.safetensors"})  // what read_lora_adapter reads
-    if (fs::is_regular_file(dir / f, ec)) n += fs::file_size(dir / f, ec);
-  return n;
-}
-
-std::string default_name(const EvalModel& m) {
-  if (!m.name.empty()) return m.name;
-  std::string s = m.model.filename().string();
-  if (!m.adapter.empty()) s += "+" + m.adapter.filename().string();
-  return s;
-}
-
-// The chat template that renders its prompts: --chat-template, else the one the adapter's training
-// data were rendered with, else the model's own.
-LoadedModel load(const EvalModel& m, c10::Device device, c10::ScalarType dtype, const fs::path& chat_template) {
-  LoadedModel out;
-  LoadOptions lo;
-  lo.device = device;
-  lo.dtype = dtype;
-  out.lm = load_language_model(m.model, lo);
-  out.name = default_name(m);
-  out.params = out.lm.decoder->config().parameter_count();
-  out.bytes = disk_usage(m.model);
-  const LoraAdapter a = apply_adapter(out.lm, m.adapter, chat_template, m.model.string());
-  if (!m.adapter.empty()) {
-    out.adapter_params = a.parameter_count();
-    out.bytes += adapter_bytes(m.adapter);
-  }
-  if (out.lm.decoder->pack_for_cpu_inference()) spdlog::debug("{}: weights packed for oneDNN", out.name);
-  return out;
-}
-
-// ---------------------------------------------------------------------------- example sets
-
-// One model's run over the examples: the per-example predictions (predictions.jsonl) and what the
-// speed columns are made of.
-struct ExampleRun {
-  const EvalDataset& d;
-  const LoadedModel& lm;
-  bool classification;
-  std::vector<EncodedExample> examples;
-  std::vector<std::string> gold;        // per example: its label, or its reference answer
-  std::vector<ordered_json> preds;      // per example
-  std::vector<double> latency_ms;       // per example (scoring: the batch's time per example)
-  std::int64_t tokens = 0;              // prompt and answer tokens through the model
-  double seconds = 0;
-
-  ExampleRun(const EvalDataset& dataset, const LoadedModel& model, const ExampleEncoder& enc)
-      : d(dataset), lm(model), classification(!dataset.labels.empty()) {
-    for (const EvalRecord& r : d.records) {
-      examples.push_back(enc.encode(r.line, r.where));
-      gold.push_back(classification ? r.label : r.target);
-      preds.push_back({{"model", lm.name}, {"id", r.id}, {"gold", r.target}});
-    }
-  }
-  std::int64_t size() const { return static_cast<std::int64_t>(examples.size()); }
-};
-
-// Constrained scoring of every example, `o.batch_size` prompts per pass. `timed`: scoring's time per
-// example is the latency reported (no generation ran).
-ClassificationMetrics score_examples(const EvalOptions& o, const ExampleEncoder& enc, ExampleRun& run, bool timed) {
-  const EvalDataset& d = run.d;
-  const LabelTrie trie(enc.label_answers(d.records[0], d.labels), d.labels);
-  const std::int64_t N = run.size();
-  spdlog::info("{}: scoring {} labels ({} answer tokens, {} fed per example) on {} examples", run.lm.name,
-               d.labels.size(), trie.pair_token.size(), trie.internal.size(), N);
-  std::map<std::string, std::int64_t> label_index;
-  for (const std::string& label : d.labels) label_index.emplace(label, static_cast<std::int64_t>(label_index.size()));
-  std::vector<std::string> pred(static_cast<std::size_t>(N));
-  const std::int64_t top_k = std::min<std::int64_t>(o.score_top, trie.label_count());
-  std::int64_t fed = 0;
-  const auto t0 = Clock::now();
-  for (std::int64_t s = 0; s < N; s += o.batch_size) {
-    const std::int64_t e = std::min(N, s + o.batch_size);
-    PromptBatch prompts;
-    std::vector<std::int64_t> gold_index;
-    for (std::int64_t i = s; i < e; ++i) {
-      prompts.push_back(&run.examples[i].prompt);
-      gold_index.push_back(label_index.at(run.gold[i]));
-    }
-    const auto tb = Clock::now();
-    const Decoder& model = *run.lm.lm.decoder;
-    const std::vector<LabelRanking> found =
-        o.scoring == LabelScoring::kExhaustive ? rank_all_labels(model, trie, prompts, gold_index, top_k)
-                                               : search_labels(model, trie, prompts, gold_index, top_k, o.score_per_round);
-    const double per = seconds_since(tb) * 1000.0 / static_cast<double>(e - s);
-    for (std::int64_t i = s; i < e; ++i) {
-      const LabelRanking& r = found[i - s];
-      ordered_json tops = ordered_json::array();
-      for (const auto& [score, label] : r.top) tops.push_back({d.labels[label], score});
-      pred[i] = d.labels[r.top.front().second];
-      run.preds[i]["scored"] = pred[i];
-      run.preds[i]["scored_top"] = tops;
-      run.preds[i]["gold_logprob"] = r.gold;
-      run.preds[i]["scored_correct"] = pred[i] == run.gold[i];
-      if (timed) run.latency_ms.push_back(per);
-      run.tokens += static_cast<std::int64_t>(run.examples[i].prompt.size()) + r.fed;
-      fed += r.fed;
-    }
-    spdlog::debug("{}: scored {}/{}", run.lm.name, e, N);
-  }
-  spdlog::info("{}: {} scoring fed {:.1f} tree nodes per example (of {})", run.lm.name, label_scoring_name(o.scoring),
-               static_cast<double>(fed) / static_cast<double>(std::max<std::int64_t>(1, N)), trie.internal.size());
-  run.seconds += seconds_since(t0);
-  return classification_metrics(run.gold, pred);
-}
-
-// What greedy generation measured (validity only where a format was asked for or labels give one).
-struct GenerationMetrics {
-  std::int64_t examples = 0;
-  double exact = 0, normalised = 0;
-  std::optional<double> validity;
-  std::optional<ClassificationMetrics> classification;
-};
-
-// --max-new-tokens, else the longest label + 2 tokens, else 64.
-std::int64_t generation_length(const EvalOptions& o, const EvalDataset& d, const Tokenizer& tok) {
-  if (o.max_new_tokens > 0) return o.max_new_tokens;
-  if (d.labels.empty()) return 64;
-  std::size_t longest = 0;
-  for (const auto& l : d.labels) longest = std::max(longest, tok.encode(l, false, false).size());
-  return static_cast<std::int64_t>(longest) + 2;
-}
-
-std::optional<std::regex> format_regex(const EvalOptions& o) {
-  if (o.format_regex.empty()) return std::nullopt;
-  try {
-    return std::regex(o.format_regex, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    HONE_THROW(UsageError, "--format-regex '{}' is not a valid regular expression: {}", o.format_regex, e.what());
-  }
-}
-
-// Greedy generation for every example, or for --generate-sample of them (evenly spaced); the
-// output (trimmed) is compared with the gold answer.
-GenerationMetrics generate_examples(const EvalOptions& o, ExampleRun& run) {
-  const bool classification = run.classification;
-  const std::optional<std::regex> re = format_regex(o);
-  const bool validated = classification || o.format_json || re;
-  const std::set<std::string> label_set(run.d.labels.begin(), run.d.labels.end());
-  TextGenerationOptions g;
-  g.max_new_tokens = generation_length(o, run.d, *run.lm.lm.tokenizer);
-  const std::int64_t N = run.size();
-  const std::int64_t G = o.generate_sample > 0 ? std::min(o.generate_sample, N) : N;
-  std::vector<std::string> pred, gen_gold;
-  std::int64_t valid = 0, em = 0, nm = 0;
-  const auto t0 = Clock::now();
-  for (std::int64_t j = 0; j < G; ++j) {
-    const std::int64_t i = j * N / G;
-    const auto tb = Clock::now();
-    const TextGenerationResult r = generate_text(run.lm.lm, run.examples[i].prompt, g);
-    run.latency_ms.push_back(seconds_since(tb) * 1000.0);
-    run.tokens += r.prompt_tokens + static_cast<std::int64_t>(r.tokens.size());
-    const std::string out = trim(r.text);
-    const std::string& gold = run.gold[i];
-    pred.push_back(out);
-    gen_gold.push_back(gold);
-    bool ok = true;
-    if (classification) ok = label_set.count(out) != 0;
-    else if (o.format_json) ok = !json::parse(out, nullptr, false).is_discarded();
-    else if (re) ok = std::regex_match(out, *re);
-    valid += ok;
-    em += out == trim(gold);
-    nm += normalise(out) == normalise(gold);
-    ordered_json& p = run.preds[i];
-    p["generated"] = r.text;
-    p["generated_correct"] = out == trim(gold);
-    if (validated) p["valid"] = ok;
-    p["latency_ms"] = run.latency_ms.back();
-    if (pred.size() % 100 == 0) spdlog::debug("{}: generated {}/{}", run.lm.name, pred.size(), G);
-  }
-  run.seconds += seconds_since(t0);
-  GenerationMetrics m;
-  m.examples = G;
-  const auto n = static_cast<double>(G);
-  m.exact = static_cast<double>(em) / n;
-  m.normalised = static_cast<double>(nm) / n;
-  if (validated) m.validity = static_cast<double>(valid) / n;
-  if (classification) m.classification = classification_metrics(gen_gold, pred);
-  return m;
-}
-
 ordered_json number_or_null(std::optional<double> v) { return v ? ordered_json(*v) : ordered_json(nullptr); }
 
 struct ModelReport {
@@ -257,21 +65,64 @@ struct ModelReport {
   std::vector<ordered_json> predictions;  // per example
 };
 
-ModelReport evaluate_examples(const EvalOptions& o, const EvalDataset& d, const LoadedModel& lm) {
-  const ExampleEncoder enc(*lm.lm.tokenizer);
-  ExampleRun run(d, lm, enc);
+// One model on an example set (and on the calibration split, where there is one). The encoder and
+// the run stay alive for a cascade, which scores with them again.
+struct ExampleEval {
+  std::unique_ptr<ExampleEncoder> enc;
+  std::unique_ptr<ExampleRun> run;
+  SelectiveResult selective;
+  ModelReport rep;
+};
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+}
+
+// The row's confidence: by scoring where it ran (over two labels or more), else by generation.
+// Sets each prediction's `confidence`; null where none was measured.
+ordered_json add_confidence(const EvalOptions& o, const EvalDataset* cal_d, ExampleEval& ev) {
+  ExampleRun& run = *ev.run;
+  if (!run.rankings.empty() && o.score_top >= 2) {
+    std::optional<CalibrationSet> cal;
+    if (cal_d) {
+      ExampleRun cal_run(*cal_d, run.lm, *ev.enc);
+      spdlog::info("{}: scoring the {} split to calibrate on", run.lm.name, o.calibration_split);
+      std::vector<double> ms;
+      std::vector<std::int64_t> all(cal_d->records.size());
+      for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::int64_t>(i);
+      cal = CalibrationSet{cal_d->source, o.calibration_split, score_subset(o, cal_run, all, ms), cal_run.gold_label};
+    }
+    ev.selective = classification_selective(o, run.rankings, run.gold_label, cal ? &*cal : nullptr);
+  } else if (!run.classification && !run.gen_logprob.empty()) {
+    ev.selective = generation_selective(o, run.gen_logprob, run.gen_correct);
+  } else {
+    return nullptr;
+  }
+  for (std::size_t i = 0; i < run.preds.size(); ++i) {
+    const double c = ev.selective.confidence[i];
+    if (std::isfinite(c)) run.preds[i]["confidence"] = c;
+  }
+  return ev.selective.json;
+}
+
+ExampleEval evaluate_examples(const EvalOptions& o, const EvalDataset& d, const EvalDataset* cal_d, const LoadedModel& lm) {
+  ExampleEval ev;
+  ev.enc = std::make_unique<ExampleEncoder>(*lm.lm.tokenizer);
+  ev.run = std::make_unique<ExampleRun>(d, lm, *ev.enc);
+  ExampleRun& run = *ev.run;
   const bool do_score = run.classification && o.method != EvalMethod::kGenerate;
   const bool do_generate = !run.classification || o.method != EvalMethod::kScore;
   std::optional<ClassificationMetrics> scored, generated;
-  if (do_score) scored = score_examples(o, enc, run, /*timed=*/!do_generate);
+  if (do_score) scored = score_examples(o, run, /*timed=*/!do_generate);
   std::optional<GenerationMetrics> gen;
   if (do_generate) {
     gen = generate_examples(o, run);
     generated = gen->classification;
   }
 
-  ModelReport rep;
-  ordered_json& row = rep.row;
+  ordered_json& row = ev.rep.row;
   if (gen) row[k::kGenerateExamples] = gen->examples;
   const ClassificationMetrics* main = scored ? &*scored : generated ? &*generated : nullptr;
   auto metric = [](const ClassificationMetrics* m, double ClassificationMetrics::*field) {
@@ -295,6 +146,7 @@ ModelReport evaluate_examples(const EvalOptions& o, const EvalDataset& d, const 
   row[k::kExactMatch] = number_or_null(gen ? std::optional(gen->exact) : std::nullopt);
   row[k::kNormalizedMatch] = number_or_null(gen ? std::optional(gen->normalised) : std::nullopt);
   row[k::kFormatValidity] = number_or_null(gen ? gen->validity : std::nullopt);
+  row[k::kLatencyMsMean] = mean(run.latency_ms);
   row[k::kLatencyMsP50] = percentile(run.latency_ms, 0.5);
   row[k::kLatencyMsP95] = percentile(run.latency_ms, 0.95);
   row[k::kLatencyMethod] = do_generate ? "generate (greedy, batch 1, KV cache)" : fmt::format("score (batch {}, per example)", o.batch_size);
@@ -306,8 +158,9 @@ ModelReport evaluate_examples(const EvalOptions& o, const EvalDataset& d, const 
       c.push_back({{k::kConfusedGold, g}, {k::kConfusedPredicted, p}, {k::kConfusedCount, n}});
     row[k::kMostConfused] = c;
   }
-  rep.predictions = std::move(run.preds);
-  return rep;
+  row[k::kSelective] = add_confidence(o, cal_d, ev);
+  ev.rep.predictions = run.preds;
+  return ev;
 }
 
 // ---------------------------------------------------------------------------- token stores
@@ -354,6 +207,38 @@ ModelReport evaluate_store(const EvalOptions& o, const data::TokenStore& store, 
 
 // ---------------------------------------------------------------------------- output
 
+// The models' confidence (where measured) and the cascade, under the main table.
+std::string confidence_markdown(const ordered_json& report) {
+  auto num = [](const ordered_json& m, const char* key) { return json_number(m, key); };
+  Table t{{"model", "confidence", "temperature", "ECE", "ECE calibrated", "AURC", "AURC calibrated", "threshold",
+           "coverage", "accuracy kept"},
+          {}};
+  for (const auto& m : report[k::kModels]) {
+    if (!m.contains(k::kSelective) || !m[k::kSelective].is_object()) continue;
+    const ordered_json& s = m[k::kSelective];
+    const ordered_json& th = s[k::kSelectiveThreshold];
+    const bool has = th.is_object();
+    t.rows.push_back({m[k::kName].get<std::string>(), s[k::kConfidence].get<std::string>(),
+                      format_fixed(num(s, k::kTemperature), 3), format_fixed(num(s, k::kEce), 4),
+                      format_fixed(num(s, k::kEceCalibrated), 4), format_fixed(num(s, k::kAurc), 4),
+                      format_fixed(num(s, k::kAurcCalibrated), 4),
+                      has ? fmt::format("{:.4f} ({})", th[k::kThresholdValue].get<double>(), th[k::kChosenOn].get<std::string>()) : "-",
+                      has ? format_percent(num(th, k::kCoverage)) : "-", has ? format_percent(num(th, k::kAccuracy)) : "-"});
+  }
+  std::string md = t.rows.empty() ? "" : "\n" + t.markdown();
+  if (report.contains(k::kCascade)) {
+    const ordered_json& c = report[k::kCascade];
+    md += fmt::format("\nCascade {}: threshold {:.4f}{}, {} deferred; accuracy {} ({:+.1f} points against {} alone), "
+                      "{:.2f} ms per query ({:.2f}x {}'s).\n",
+                      c[k::kName].get<std::string>(), num(c, k::kThresholdValue),
+                      c[k::kChosenOn].get<std::string>().empty() ? "" : " (chosen on " + c[k::kChosenOn].get<std::string>() + ")",
+                      format_percent(num(c, k::kDeferred)), format_percent(num(c, k::kAccuracy)),
+                      100 * num(c, k::kAccuracyGap), c[k::kCascadeSecond].get<std::string>(), num(c, k::kLatencyMsMean),
+                      num(c, k::kLatencyRatio), c[k::kCascadeSecond].get<std::string>());
+  }
+  return md;
+}
+
 // The report's models as a markdown table, with the columns of its task.
 std::string markdown(const ordered_json& report) {
   const std::string task = report[k::kTask];
@@ -382,7 +267,13 @@ std::string markdown(const ordered_json& report) {
                         format_percent(num(m, k::kFormatValidity)), format_fixed(num(m, k::kLatencyMsP50), 1),
                         format_fixed(num(m, k::kLatencyMsP95), 1), format_fixed(num(m, k::kTokensPerS), 0), params(m)});
   }
-  return t.markdown();
+  if (report.contains(k::kCascade)) {
+    const ordered_json& c = report[k::kCascade];
+    t.rows.push_back({c[k::kName].get<std::string>() + " (cascade)", format_percent(num(c, k::kAccuracy)),
+                      format_fixed(num(c, k::kMacroF1), 4), "-", "-", format_fixed(num(c, k::kLatencyMsP50), 1),
+                      format_fixed(num(c, k::kLatencyMsP95), 1), "-", "-"});
+  }
+  return t.markdown() + confidence_markdown(report);
 }
 
 void check_options(const EvalOptions& o) {
@@ -392,6 +283,45 @@ void check_options(const EvalOptions& o) {
   HONE_CHECK(o.batch_size > 0, UsageError, "--batch-size must be positive");
   HONE_CHECK(o.sample >= 0 && o.limit >= 0 && (o.sample == 0 || o.limit == 0), UsageError,
              "give --limit N (the first N examples) or --sample N (N evenly spaced examples), not both");
+  HONE_CHECK(o.target_accuracy >= 0 && o.target_accuracy <= 1, UsageError,
+             "--target-accuracy must be in (0, 1], got {}", o.target_accuracy);
+  const bool confidence = o.calibrate || o.cascade || o.target_accuracy > 0;
+  HONE_CHECK(!confidence || o.score_top >= 2 || o.method == EvalMethod::kGenerate, UsageError,
+             Hint{"--score-top 2 or more: the confidence is normalised over the top labels"},
+             "--calibrate, --cascade and --target-accuracy need --score-top 2 or more, got {}", o.score_top);
+  if (!o.cascade) {
+    HONE_CHECK(!o.threshold, UsageError, "--threshold applies to --cascade");
+    return;
+  }
+  HONE_CHECK(o.models.size() == 2, UsageError, Hint{"-m FIRST [--adapter A] -m SECOND [--adapter B] --cascade"},
+             "--cascade takes exactly two models (the first answers, the second takes what it defers), got {}",
+             o.models.size());
+  HONE_CHECK(o.method == EvalMethod::kScore, UsageError, Hint{"add --method score"},
+             "--cascade routes by the scored labels' confidence: give --method score");
+  HONE_CHECK(o.threshold || o.target_accuracy > 0, UsageError,
+             Hint{"--threshold T, or --threshold auto with --target-accuracy A (chosen on the calibration split)"},
+             "--cascade needs a threshold");
+  HONE_CHECK(!o.threshold || (*o.threshold >= 0 && *o.threshold <= 1), UsageError,
+             "--threshold must be in [0, 1] (a probability), got {}", *o.threshold);
+}
+
+// The calibration split's examples, where --calibrate or a cascade's threshold needs them. Never the
+// evaluated examples themselves.
+std::optional<EvalDataset> calibration_dataset(const EvalOptions& o) {
+  if (!o.calibrate && !(o.cascade && !o.threshold)) return std::nullopt;
+  const fs::path data = o.calibration_data.empty() ? o.data : o.calibration_data;
+  std::error_code ec;
+  HONE_CHECK(fs::is_directory(data, ec) || !o.calibration_data.empty(), UsageError,
+             Hint{"give --calibration-data FILE.jsonl (or evaluate an ingested directory, which has a valid split)"},
+             "{} is a file: there is no '{}' split to calibrate on", data.string(), o.calibration_split);
+  HONE_CHECK(!(fs::equivalent(data, o.data, ec) && o.calibration_split == o.split), UsageError,
+             Hint{"calibrate on another split (--calibration-split valid) or --calibration-data"},
+             "the calibration split '{}' of {} is the evaluated one: the temperature and threshold would be "
+             "chosen on the examples they are measured on", o.split, o.data.string());
+  EvalDataset cal = read_eval_dataset(data, o.calibration_split, 0, 0);
+  HONE_CHECK(!cal.labels.empty(), InputError, "{}: the '{}' split has no labels to calibrate on", cal.source,
+             o.calibration_split);
+  return cal;
 }
 
 // The report, then the predictions (JSON lines; beside the report unless --predictions names a file).
@@ -433,24 +363,55 @@ std::string run_eval(const EvalOptions& o) {
                          : o.limit > 0 ? fmt::format("first {}", o.limit) : "all";
     if (!d.labels.empty()) {
       report[k::kLabels] = d.labels.size();
+      report[k::kLabelNames] = d.labels;
       report[k::kMethod] = eval_method_name(o.method);
       report[k::kScoring] = label_scoring_name(o.scoring);
     }
   }
+  const std::optional<EvalDataset> cal = store_mode ? std::nullopt : calibration_dataset(o);
+  if (cal)
+    HONE_CHECK(cal->labels == d.labels, InputError, "{} has labels the evaluated set lacks (or lacks some it has)",
+               cal->source);
   ordered_json models = ordered_json::array();
   std::vector<ordered_json> predictions;
+  // A cascade keeps both models and their runs: it scores with them again.
+  std::vector<std::unique_ptr<LoadedModel>> kept;
+  std::vector<ExampleEval> evals;
   for (const EvalModel& m : o.models) {
-    LoadedModel lm = load(m, compute.device, compute.dtype, o.chat_template);
-    spdlog::info("evaluating {} ({} parameters)", lm.name, lm.params);
+    auto lm = std::make_unique<LoadedModel>(load_eval_model(m, compute.device, compute.dtype, o.chat_template));
+    spdlog::info("evaluating {} ({} parameters)", lm->name, lm->params);
     c10::InferenceMode guard;
-    ModelReport r = store_mode ? evaluate_store(o, *store, lm) : evaluate_examples(o, d, lm);
+    ModelReport r;
+    if (store_mode) {
+      r = evaluate_store(o, *store, *lm);
+    } else {
+      evals.push_back(evaluate_examples(o, d, cal ? &*cal : nullptr, *lm));
+      r = evals.back().rep;
+      if (!o.cascade) evals.pop_back();
+    }
     r.row[k::kModel] = m.model.string();
     r.row[k::kAdapter] = m.adapter.string();
     models.push_back(r.row);
     for (auto& p : r.predictions) predictions.push_back(std::move(p));
+    if (o.cascade) kept.push_back(std::move(lm));
+  }
+  ordered_json cascade = nullptr;
+  if (o.cascade) {
+    c10::InferenceMode guard;
+    const SelectiveResult& first = evals[0].selective;
+    HONE_CHECK(o.threshold || first.threshold, InputError,
+               Hint{"lower --target-accuracy, or give --threshold T"},
+               "{} reaches accuracy {} at no confidence threshold on the {} split: nothing to route by",
+               kept[0]->name, o.target_accuracy, first.chosen_on);
+    const double threshold = o.threshold ? *o.threshold : *first.threshold;
+    CascadeResult c = run_cascade(o, *evals[0].run, first.confidence, *evals[1].run, threshold,
+                                  o.threshold ? "" : first.chosen_on);
+    cascade = c.json;
+    for (auto& p : c.predictions) predictions.push_back(std::move(p));
   }
   report[k::kDtype] = compute_type_name(compute.dtype);  // what was computed in (--dtype fast and auto resolved)
   report[k::kModels] = models;
+  if (!cascade.is_null()) report[k::kCascade] = cascade;
   write_outputs(o, report, predictions);
   return markdown(report);
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,13 +23,13 @@
 
 namespace hone {
 
+// How a classification set is evaluated.
 struct EvalModel {
   fs::path model;    // .gguf or HF directory
   fs::path adapter;  // PEFT adapter directory (optional)
   std::string name;  // shown in the report ("" -> derived from the paths)
 };
 
-// How a classification set is evaluated.
 enum class EvalMethod {
   kScore,     // constrained scoring of the labels
   kGenerate,  // free greedy generation, compared with the label
@@ -58,7 +59,8 @@ struct EvalOptions {
   bool format_json = false;       // generation sets: valid when the output parses as JSON
   std::string format_regex;       // generation sets: valid when the whole output matches (ECMAScript)
   LabelScoring scoring = LabelScoring::kPruned;  // constrained scoring: pruned or exhaustive
-  std::int64_t score_top = 1;  // labels (best first) kept per example in predictions.jsonl
+  // Labels (best first) kept per example in predictions.jsonl; the confidence is normalised over them.
+  std::int64_t score_top = 2;
   std::int64_t score_per_round = 2;  // pruned: tree nodes fed per example per forward pass
   std::int64_t batch_size = 16;   // examples per scoring pass, sequences per perplexity pass
   int threads = 0;                // CPU threads (0: all cores)
@@ -67,6 +69,16 @@ struct EvalOptions {
   // (bf16 where native), auto (bf16 on CUDA) or f16 (CUDA).
   ComputeDtype dtype = ComputeDtype::kF32;
   fs::path chat_template;         // a Jinja file that renders prompts instead of the model's (or adapter's) template
+  // Confidence (classification: the best label's probability over the top --score-top labels,
+  // which must be 2 or more; generation sets: the answer's mean token log-probability).
+  bool calibrate = false;          // fit a temperature on the calibration split and apply it
+  fs::path calibration_data;       // where the calibration split is ("" -> --data)
+  std::string calibration_split = "valid";
+  double target_accuracy = 0;      // report the threshold that reaches it (0: none); cascade: route by it
+  // Cascade: the first model answers when its confidence is at least the threshold, the second
+  // model the rest (exactly two models, classification, scoring).
+  bool cascade = false;
+  std::optional<double> threshold;  // the cascade's threshold (none: chosen on the calibration split for --target-accuracy)
   fs::path report;                // JSON report ("" -> none)
   fs::path predictions;           // per-example predictions (JSON lines; "" -> beside the report)
 };

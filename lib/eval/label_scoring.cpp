@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 
@@ -372,6 +373,26 @@ std::vector<LabelRanking> search_labels(const Decoder& model, const LabelTrie& t
   check_ranking_args(trie, prompts, gold, top_k, per_round);
   if (prompts.empty()) return {};
   return LabelSearch(model, trie, prompts, gold, top_k, per_round).run(gold);
+}
+
+std::vector<LabelRanking> rank_labels(const Decoder& model, const LabelTrie& trie, const PromptBatch& prompts,
+                                      const std::vector<std::int64_t>& gold, std::int64_t top_k, bool exhaustive,
+                                      std::int64_t per_round) {
+  return exhaustive ? rank_all_labels(model, trie, prompts, gold, top_k)
+                    : search_labels(model, trie, prompts, gold, top_k, per_round);
+}
+
+LabelScores label_scores(const LabelRanking& ranking, std::int64_t gold_label) {
+  LabelScores s;
+  for (const auto& [loglik, label] : ranking.top) s.loglik.push_back(loglik);
+  s.correct = !ranking.top.empty() && ranking.top.front().second == gold_label;
+  return s;
+}
+
+double ranking_confidence(const LabelRanking& ranking, double temperature) {
+  std::vector<double> loglik;
+  for (const auto& [l, label] : ranking.top) loglik.push_back(l);
+  return confidence(loglik, temperature);
 }
 
 }  // namespace hone

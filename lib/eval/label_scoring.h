@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include "eval/selective.h"
+
 namespace hone {
 
 class Decoder;
@@ -86,5 +88,18 @@ std::vector<LabelRanking> rank_all_labels(const Decoder& model, const LabelTrie&
 std::vector<LabelRanking> search_labels(const Decoder& model, const LabelTrie& trie, const PromptBatch& prompts,
                                         const std::vector<std::int64_t>& gold, std::int64_t top_k,
                                         std::int64_t per_round);
+
+// Either scoring: rank_all_labels (`exhaustive`) or search_labels (pruned, `per_round` nodes per
+// prompt per pass). Gives the same labels either way.
+std::vector<LabelRanking> rank_labels(const Decoder& model, const LabelTrie& trie, const PromptBatch& prompts,
+                                      const std::vector<std::int64_t>& gold, std::int64_t top_k, bool exhaustive,
+                                      std::int64_t per_round);
+
+// What a confidence is computed from: the log-likelihoods of the ranked labels (best first) and
+// whether the best is `gold_label`.
+LabelScores label_scores(const LabelRanking& ranking, std::int64_t gold_label);
+
+// The confidence of the ranking's best label: softmax over its top labels at `temperature`.
+double ranking_confidence(const LabelRanking& ranking, double temperature);
 
 }  // namespace hone

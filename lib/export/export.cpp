@@ -4,12 +4,14 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/gguf.h"
 #include <spdlog/spdlog.h>
 #include "core/safetensors.h"
+#include "export/export_routing.h"
 #include "model/adapter.h"
 #include "model/config.h"
 #include "model/decoder.h"
@@ -272,6 +274,10 @@ ExportResult export_model(const ExportOptions& o) {
   }
   select_chat_template(*tokenizer, o.chat_template, adapter.chat_template);
   if (!tokenizer->chat_template().empty()) ChatTemplate::from_tokenizer(*tokenizer);  // parses: refused before writing
+  HONE_CHECK(!o.routing.empty() || o.routing_model.empty(), UsageError, Hint{"give the eval report with --routing"},
+             "--routing-model {} needs --routing", o.routing_model);
+  std::optional<Routing> routing;
+  if (!o.routing.empty()) routing = export_routing(o);
   const fs::path parent = o.out.parent_path();
   if (!parent.empty()) fs::create_directories(parent);
 
@@ -281,9 +287,11 @@ ExportResult export_model(const ExportOptions& o) {
     case ExportFormat::kPeft: {
       AtomicDir dir(o.out);
       export_peft(o, adapter, tokenizer->chat_template(), dtype, dir);
+      if (routing) write_file_atomic(dir.path() / kRoutingJson, routing_json(*routing));
       dir.commit();
       result.files = {o.out / "adapter_config.json", o.out / "adapter_model.safetensors"};
       if (!tokenizer->chat_template().empty()) result.files.push_back(o.out / "chat_template.jinja");
+      if (routing) result.files.push_back(o.out / kRoutingJson);
       break;
     }
     case ExportFormat::kGgufLora:
@@ -304,11 +312,24 @@ ExportResult export_model(const ExportOptions& o) {
       } else {
         AtomicDir dir(o.out);
         export_hf(o, m, *tokenizer, dtype, dir);
+        if (routing) write_file_atomic(dir.path() / kRoutingJson, routing_json(*routing));
         for (const auto& e : fs::directory_iterator(dir.path())) result.files.push_back(o.out / e.path().filename());
         dir.commit();
       }
       break;
     }
+  }
+  if (routing && (o.format == ExportFormat::kGguf || o.format == ExportFormat::kGgufLora)) {
+    // Beside the model file, written after it: a failed export leaves no routing without its model.
+    const fs::path path = routing_path(o.format, o.out);
+    write_file_atomic(path, routing_json(*routing));
+    result.files.push_back(path);
+  } else if (o.format == ExportFormat::kGguf || o.format == ExportFormat::kGgufLora) {
+    // An --overwrite of a file keeps the routing beside it, which another model's report wrote.
+    std::error_code exists_ec;
+    if (const fs::path stale = routing_path(o.format, o.out); fs::exists(stale, exists_ec))
+      spdlog::warn("{} is left from an earlier export and may not fit this model (no --routing given)",
+                   stale.string());
   }
   std::sort(result.files.begin(), result.files.end());
   result.bytes = total_bytes(result.files);

@@ -5,8 +5,9 @@
 //   gguf-lora  a GGUF LoRA adapter for llama.cpp (general.type = adapter), used with the base GGUF
 // The chat template written is the one training used (recorded in the adapter), so that the served
 // model formats its prompts as the trained one did.
-// Every check (adapter against base, tokenizer, format against what it can hold) runs before the
-// first byte is written; outputs are written atomically.
+// With a calibrated eval report (`routing`), the model's routing rule is written beside it as
+// routing.json. Every check (adapter against base, tokenizer, format against what it can hold, the
+// report) runs before the first byte is written; outputs are written atomically.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +45,10 @@ struct ExportOptions {
   // else the base model's. It goes into every output that holds one (tokenizer_config.json and
   // chat_template.jinja, GGUF tokenizer.chat_template, chat_template.jinja beside a PEFT adapter).
   fs::path chat_template;
+  // A `hone eval --report` file of a calibrated run: the confidence threshold and temperature of
+  // `routing_model` are written beside the export as routing.json (export/export_routing.h).
+  fs::path routing;
+  std::string routing_model;  // the report's model to route ("": its cascade's first, else its only one)
 };
 
 struct ExportResult {

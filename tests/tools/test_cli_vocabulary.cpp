@@ -65,18 +65,23 @@ const std::map<std::string, std::string>& meanings() {
       {"--batch-size", "(sequences|examples) per"},
       {"--chat", "^apply the chat template"},
       {"--chat-template", "jinja chat template"},
-      {"--data", "^token store"},
+      {"--data", "^(token store|ingested directory)"},
       {"--dtype", "^(compute|weight) type"},  // the number type computed in, or written
       {"--format", "format$|^record format"},  // the format of the records read or the files written
       {"--max-new-tokens", "generat"},
       {"--model", "model"},
+      {"--name", "^name of each model"},
+      {"--on-error", "^stop at the first bad record"},
       {"--out", "^(output|run directory|the cache file|directory for)"},
       {"--overwrite", "^replace an existing"},
+      {"--routing", "routing\\.json"},
       {"--seed", "seed"},
       {"--student", "student"},
       {"--split", "^split of"},  // a split's name, never ratios (ingest: --split-ratios)
       {"--system", "system message"},
       {"--temperature", "temperature"},
+      {"--text-field", "^field holding the text"},
+      {"--threshold", "the first model's confidence threshold"},
       {"--threads", "threads"},
       {"--top-k", "^the k most likely tokens"},
   };
