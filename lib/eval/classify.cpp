@@ -72,6 +72,7 @@ Rule resolve_rule(const ClassifyOptions& o) {
     const Routing routing = read_routing(o.routing);
     r.labels = routing.labels;
     r.system = routing.system;
+    r.prompt_template = routing.prompt_template;
     r.top_k = routing.confidence_labels;
     r.temperature = routing.temperature;
     r.threshold = routing.threshold;

@@ -50,15 +50,26 @@ T required(const ordered_json& j, const char* key, const std::string& src, const
 
 }  // namespace
 
-std::optional<std::string> data_system(const std::string& data) {
+namespace {
+
+// options.<key> of an ingested data directory's manifest, where it is a string.
+std::optional<std::string> manifest_option(const std::string& data, const char* key) {
   std::error_code ec;
   const fs::path manifest = fs::path(data) / "manifest.json";
   if (data.empty() || !fs::is_regular_file(manifest, ec)) return std::nullopt;
   const ordered_json m = read_json_object<ordered_json>(manifest);
-  if (!m.contains("options") || !m["options"].is_object() || !m["options"].contains("system") ||
-      !m["options"]["system"].is_string())
+  if (!m.contains("options") || !m["options"].is_object() || !m["options"].contains(key) ||
+      !m["options"][key].is_string())
     return std::nullopt;
-  return m["options"]["system"].get<std::string>();
+  return m["options"][key].get<std::string>();
+}
+
+}  // namespace
+
+std::optional<std::string> data_system(const std::string& data) { return manifest_option(data, "system"); }
+
+std::optional<std::string> data_prompt_template(const std::string& data) {
+  return manifest_option(data, "prompt_template");
 }
 
 Routing routing_from_eval_report(const fs::path& report_path, const std::string& model) {
@@ -103,6 +114,7 @@ Routing routing_from_eval_report(const fs::path& report_path, const std::string&
   r.eval_data = required<std::string>(report, k::kData, src, "the report");
   r.eval_split = required<std::string>(report, k::kSplit, src, "the report");
   r.system = data_system(r.eval_data);
+  r.prompt_template = data_prompt_template(r.eval_data).value_or("{text}");
   return r;
 }
 
@@ -121,6 +133,7 @@ std::string routing_json(const Routing& r) {
       {"threshold", r.threshold},
       {"target_accuracy", r.target_accuracy},
       {"system", r.system ? ordered_json(*r.system) : ordered_json(nullptr)},
+      {"prompt_template", r.prompt_template},
       {"chosen_on", {{"data", r.chosen_on_data}, {"split", r.chosen_on_split}, {"examples", r.chosen_on_examples}}},
       {"evaluated_on",
        {{"data", r.eval_data}, {"split", r.eval_split}, {"coverage", number(r.eval_coverage)},
@@ -154,6 +167,7 @@ Routing read_routing(const fs::path& path) {
              r.threshold);
   r.target_accuracy = json_value<double>(j, "target_accuracy", 0.0, src);
   if (j.contains("system") && j["system"].is_string()) r.system = j["system"].get<std::string>();
+  r.prompt_template = json_value<std::string>(j, "prompt_template", "{text}", src);
   if (j.contains("chosen_on") && j["chosen_on"].is_object()) {
     r.chosen_on_data = json_value<std::string>(j["chosen_on"], "data", "", src);
     r.chosen_on_split = json_value<std::string>(j["chosen_on"], "split", "", src);

@@ -2,7 +2,7 @@
 // the query to another model, written beside an exported model (`hone export --routing
 // REPORT.json`) and applied by `hone classify --routing` or by a serving stack:
 //   scores   the log-likelihoods of the top `confidence_labels` labels (of `labels`) after the
-//            prompt, rendered with `system` as the system message
+//            prompt: the record's text through `prompt_template`, with `system` as the system message
 //   answer   the best label when softmax(scores / temperature)[0] >= threshold, else defer
 // The temperature and threshold come from the eval report of a calibrated run (hone eval
 // --calibrate --target-accuracy), chosen on its calibration split, never on the test set.
@@ -27,6 +27,7 @@ struct Routing {
   double threshold = 0;             // answer at or above, defer below
   double target_accuracy = 0;       // the accuracy the threshold was chosen to reach
   std::optional<std::string> system;  // the system message of the data (ingest --system)
+  std::string prompt_template = "{text}";  // how a record's text became the prompt (ingest --prompt-template)
   // Where the threshold was chosen (the calibration split) and what it gave there and on the
   // eval set.
   std::string chosen_on_data, chosen_on_split;
@@ -40,6 +41,10 @@ struct Routing {
 
 // The system message of an ingested data directory (its manifest's options.system), if any.
 std::optional<std::string> data_system(const std::string& data);
+
+// The prompt template of an ingested data directory (its manifest's options.prompt_template), if
+// it has one.
+std::optional<std::string> data_prompt_template(const std::string& data);
 
 // The routing of model `model` ("" : the first model of the report's cascade, else its only model)
 // of a `hone eval --report` file. InputError naming the file when it is not a classification
