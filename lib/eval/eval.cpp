@@ -368,6 +368,9 @@ std::string run_eval(const EvalOptions& o) {
       report[k::kScoring] = label_scoring_name(o.scoring);
     }
   }
+  HONE_CHECK(!(o.calibrate || o.cascade) || (!store_mode && !d.labels.empty()), UsageError,
+             Hint{"evaluate a classification set (an ingested directory whose examples all have labels)"},
+             "--calibrate and --cascade apply to classification sets: they need every label's score");
   const std::optional<EvalDataset> cal = store_mode ? std::nullopt : calibration_dataset(o);
   if (cal)
     HONE_CHECK(cal->labels == d.labels, InputError, "{} has labels the evaluated set lacks (or lacks some it has)",

@@ -42,8 +42,10 @@ double confidence(const std::vector<double>& loglik, double temperature) {
 
 double log_doubt(const std::vector<double>& loglik, double temperature) {
   if (loglik.size() < 2) return -std::numeric_limits<double>::infinity();
+  // Each sum shifted by its own largest term, so that neither underflows to log 0.
   const double beta = 1.0 / temperature, m = beta * *std::max_element(loglik.begin(), loglik.end());
-  return shifted_log_sum(loglik, beta, m, 1) - shifted_log_sum(loglik, beta, m, 0);
+  const double m1 = beta * *std::max_element(loglik.begin() + 1, loglik.end());
+  return (m1 + shifted_log_sum(loglik, beta, m1, 1)) - (m + shifted_log_sum(loglik, beta, m, 0));
 }
 
 double mean_nll(const std::vector<LabelScores>& examples, double temperature) {

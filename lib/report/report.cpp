@@ -147,7 +147,14 @@ Evaluated read_evals(const std::vector<fs::path>& evals) {
     for (const auto& m : r[k::kModels]) {
       HONE_CHECK(m.is_object(), InputError, "{}: '{}' holds {}, expected objects", src, k::kModels, m.dump());
       const std::string name = json_value<std::string>(m, k::kName, "", src);
-      if (has_cascade && earlier.count(name)) continue;
+      if (has_cascade && earlier.count(name)) {
+        // The cascade's run calibrated its models: its confidence replaces an uncalibrated one.
+        const bool calibrated = m.contains(k::kSelective) && m[k::kSelective].is_object() &&
+                                m[k::kSelective].contains(k::kCalibration) && m[k::kSelective][k::kCalibration].is_object();
+        for (auto& row : out.models)
+          if (calibrated && row[k::kName] == name) row[k::kSelective] = m[k::kSelective];
+        continue;
+      }
       if (!names.insert(name).second) {
         if (out.cascade.is_object() && !has_cascade)
           HONE_THROW(InputError, Hint{"give the cascade's report after the reports of its models"},
@@ -238,8 +245,7 @@ Table model_table(const ordered_json& models, const ordered_json& cascade, Escap
         {escape(cascade_label(cascade)),
          escape(n.is_number() ? fmt::format("{} ({})", n.dump(), cascade[k::kSubset].get<std::string>()) : "-"),
          format_percent(json_number(cascade, k::kAccuracy)), format_fixed(json_number(cascade, k::kMacroF1), 4), "-",
-         "-", format_fixed(json_number(cascade, k::kLatencyMsP50), 1),
-         format_fixed(json_number(cascade, k::kLatencyMsP95), 1), "-", "-", "-"});
+         "-", "-", "-", "-", "-", "-"});
   }
   return t;
 }

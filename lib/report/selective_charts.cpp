@@ -25,6 +25,13 @@ const ordered_json& object_at(const ordered_json& j, const char* key) {
   return it != j.end() && it->is_object() ? *it : none;
 }
 
+// The array at `key` of `j`, or null.
+const ordered_json& array_at(const ordered_json& j, const char* key) {
+  static const ordered_json none;
+  const auto it = j.find(key);
+  return it != j.end() && it->is_array() ? *it : none;
+}
+
 std::string text_at(const ordered_json& j, const char* key) {
   const auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -140,11 +147,20 @@ ordered_json read_cascade(const ordered_json& cascade, const ordered_json& repor
                           k::kLatencyMsP50, k::kLatencyMsP95, k::kLatencyRatio, k::kAccuracyGap})
     out[key] = cascade.contains(key) ? cascade[key] : ordered_json(nullptr);
   out[k::kSubset] = subset;
+  // The two models as that run measured them: their latencies are comparable with the cascade's
+  // (the same scoring, in the same process), which another report's need not be.
+  ordered_json alone = ordered_json::array();
   for (const char* key : {k::kCascadeFirst, k::kCascadeSecond}) {
     const std::string name = text_at(cascade, key);
-    HONE_CHECK(!model_named(report_models, name).is_null(), InputError,
-               "{}: the cascade's {} model '{}' is not one of the report's models", src, key, name);
+    const ordered_json& m = model_named(report_models, name);
+    HONE_CHECK(!m.is_null(), InputError, "{}: the cascade's {} model '{}' is not one of the report's models", src,
+               key, name);
+    ordered_json row = ordered_json::object();
+    for (const char* k2 : {k::kName, k::kAccuracy, k::kLatencyMsMean, k::kLatencyMsP50, k::kLatencyMsP95})
+      row[k2] = m.contains(k2) ? m[k2] : ordered_json(nullptr);
+    alone.push_back(row);
   }
+  out[kCascadeAlone] = alone;
   return out;
 }
 
@@ -179,12 +195,15 @@ std::string cascade_sentence(const ordered_json& cascade, const ordered_json& mo
   double second_accuracy = json_number(model_named(models, second), k::kAccuracy);
   if (!std::isfinite(second_accuracy)) second_accuracy = accuracy - json_number(cascade, k::kAccuracyGap);
   auto share = [](double f) { return std::isfinite(f) ? fmt::format("{:.1f}%", 100 * f) : std::string("-"); };
+  const ordered_json& second_alone = model_named(array_at(cascade, kCascadeAlone), second);
+  const double second_ms = json_number(second_alone, k::kLatencyMsMean);
   std::string s = fmt::format(
-      "The cascade answers {} of queries with {} and defers {} to {}: accuracy {} ({} alone {}), mean latency {} ms, "
-      "{}× {}'s.",
+      "The cascade answers {} of queries with {} and defers {} to {}: accuracy {} ({} alone {}), mean scoring "
+      "latency {} ms per query, {}× {}'s{}.",
       share(1 - deferred), first, share(deferred), second, format_percent(accuracy), second,
       format_percent(second_accuracy), format_fixed(json_number(cascade, k::kLatencyMsMean), 1),
-      format_fixed(json_number(cascade, k::kLatencyRatio), 2), second);
+      format_fixed(json_number(cascade, k::kLatencyRatio), 2), second,
+      std::isfinite(second_ms) ? fmt::format(" ({} ms in the same run)", format_fixed(second_ms, 1)) : "");
   const double threshold = json_number(cascade, k::kThresholdValue), target = json_number(cascade, k::kTargetAccuracy);
   if (std::isfinite(threshold)) {
     const std::string on = text_at(cascade, k::kChosenOn);
@@ -218,7 +237,8 @@ std::string coverage_chart_svg(const ordered_json& models) {
 std::string cost_chart_svg(const ordered_json& models, const ordered_json& cascade) {
   std::vector<PlotSeries> series;
   std::size_t color = 0;
-  for (const auto& m : models) {
+  const ordered_json& alone = array_at(cascade, kCascadeAlone);
+  for (const auto& m : alone.is_array() ? alone : models) {
     const double x = mean_latency(m), y = 100 * json_number(m, k::kAccuracy);
     const std::string c = kPlotColors[color++ % kPlotColorCount];
     if (std::isfinite(x) && std::isfinite(y)) series.push_back({text_at(m, k::kName), {{x, y}}, c, true});
@@ -228,7 +248,7 @@ std::string cost_chart_svg(const ordered_json& models, const ordered_json& casca
                       {{mean_latency(cascade), 100 * json_number(cascade, k::kAccuracy)}},
                       kCascadeColor,
                       true});
-  return line_chart_svg("Accuracy against cost", "mean latency per query (ms)", "accuracy (%)", series);
+  return line_chart_svg("Accuracy against cost", alone.is_array() ? "mean scoring latency per query (ms)" : "mean latency per query (ms)", "accuracy (%)", series);
 }
 
 std::string confidence_markdown(const ordered_json& report) {

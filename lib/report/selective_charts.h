@@ -14,8 +14,12 @@
 
 namespace hone {
 
+// The key of a cascade's two models as its own run measured them ({name, accuracy,
+// latency_ms_mean, latency_ms_p50, latency_ms_p95}, first then second).
+inline constexpr const char* kCascadeAlone = "alone";
+
 // The cascade object of eval report `src` for report.json: every key of the schema (null where
-// absent) and `subset`, the report's subset. InputError naming `src` when `cascade` is not an
+// absent), `subset`, the report's subset, and `alone`. InputError naming `src` when `cascade` is not an
 // object, or its first or second model is not among `report_models` (that report's rows).
 nlohmann::ordered_json read_cascade(const nlohmann::ordered_json& cascade, const nlohmann::ordered_json& report_models,
                                     const std::string& subset, const std::string& src);
@@ -38,7 +42,8 @@ std::string cascade_sentence(const nlohmann::ordered_json& cascade, const nlohma
 std::string coverage_chart_svg(const nlohmann::ordered_json& models);
 
 // Accuracy (percent) against mean latency per query (ms; p50 where a report has no mean), one
-// marked point per model with both and one for the cascade.
+// marked point for the cascade and one for each of its models as its own run measured them
+// (`alone`), or for every model with both where the cascade has no `alone`.
 std::string cost_chart_svg(const nlohmann::ordered_json& models, const nlohmann::ordered_json& cascade);
 
 // The whole section ("" when no model has confidence and there is no cascade), as markdown and as

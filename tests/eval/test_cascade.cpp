@@ -169,6 +169,43 @@ TEST(EvalConfidence, TheCascadeAppliesItsRuleToTheModelsOwnPredictions) {
   }
 }
 
+TEST(EvalConfidence, GenerationSetsUseTheMeanTokenLogProbability) {
+  if (!test::have_model()) GTEST_SKIP() << "needs the model (its tokenizer)";
+  TempDir dir;
+  const fs::path tiny = test::write_tiny_gguf(dir.path());
+  std::string records;
+  for (int i = 0; i < 6; ++i)
+    records += fmt::format(R"({{"id":"g{}","format":"completion","prompt":"Say {}","completion":"{}"}})"
+                           "\n",
+                           i, i, i);
+  test::write_bytes(dir / "gen.jsonl", records);
+  auto r = test::run_hone({"eval", "-m", tiny.string(), "--name", "tiny", "--data", (dir / "gen.jsonl").string(),
+                           "--max-new-tokens", "5", "--target-accuracy", "0.5", "--report", (dir / "r.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json rep = json::parse(test::read_bytes(dir / "r.json"));
+  const json& s = rep["models"][0]["selective"];
+  ASSERT_TRUE(s.is_object()) << rep.dump(2);
+  EXPECT_EQ(s["confidence"], "mean_token_logprob");
+  EXPECT_TRUE(s["ece"].is_null());
+  EXPECT_TRUE(s["temperature"].is_null());
+  EXPECT_TRUE(s["aurc"].is_number());
+  EXPECT_EQ(s["target_threshold"].is_object() ? s["target_threshold"]["chosen_on"] : json("test"), "test");
+  int with = 0;
+  for (const json& p : read_jsonl(dir / "predictions.jsonl")) {
+    ASSERT_TRUE(p.contains("generated_mean_logprob"));
+    if (!p["generated_mean_logprob"].is_number()) continue;  // the model ended its turn at once
+    ++with;
+    EXPECT_EQ(p["confidence"].get<double>(), p["generated_mean_logprob"].get<double>());
+    EXPECT_LT(p["confidence"].get<double>(), 0.0);
+  }
+  EXPECT_GT(with, 0);
+  // Calibration needs label scores.
+  r = test::run_hone({"eval", "-m", tiny.string(), "--data", (dir / "gen.jsonl").string(), "--calibrate",
+                      "--calibration-data", (dir / "gen.jsonl").string(), "--report", (dir / "c.json").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--calibrate and --cascade apply to classification sets"), std::string::npos) << r.err;
+}
+
 TEST(EvalConfidence, BadOptionsGetClearErrors) {
   if (!test::have_model()) GTEST_SKIP() << "needs the model (its tokenizer)";
   TempDir dir;

@@ -21,6 +21,7 @@ TEST(Selective, ConfidenceIsTheBestLabelsSoftmaxProbability) {
   // log(1 - c) = log softmax_1: exact even where c rounds to 1.
   EXPECT_NEAR(log_doubt({-1.0, -2.0}, 1.0), -std::log(1.0 + std::exp(1.0)), 1e-15);
   EXPECT_NEAR(log_doubt({0.0, -60.0}, 1.0), -60.0, 1e-12);
+  EXPECT_NEAR(log_doubt({0.0, -900.0, -901.0}, 1.0), -900.0 + std::log(1.0 + std::exp(-1.0)), 1e-9);
   EXPECT_EQ(log_doubt({-3.0}, 1.0), -std::numeric_limits<double>::infinity());
 }
 

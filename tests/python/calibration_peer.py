@@ -46,7 +46,8 @@ def log_conf_and_doubt(scores, t):
     z = scores / t
     m = z.max()
     lse = m + np.log(np.exp(z - m).sum())
-    rest = m + np.log(np.exp(z[1:] - m).sum()) if len(z) > 1 else -np.inf
+    m1 = z[1:].max() if len(z) > 1 else 0.0
+    rest = m1 + np.log(np.exp(z[1:] - m1).sum()) if len(z) > 1 else -np.inf
     return z[0] - lse, rest - lse
 
 
