@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -49,6 +51,9 @@ std::string model_path();
 
 void write_bytes(const fs::path& path, const std::string& bytes);
 std::string read_bytes(const fs::path& path);
+
+// The JSON value of every non-empty line of a JSON-lines file (predictions.jsonl, ingest's splits).
+std::vector<nlohmann::json> read_jsonl(const fs::path& path);
 
 }  // namespace hone::test
 

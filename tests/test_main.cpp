@@ -111,6 +111,14 @@ std::string read_bytes(const fs::path& path) {
   return ss.str();
 }
 
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+  std::vector<nlohmann::json> rows;
+  std::istringstream in(read_bytes(path));
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
 }  // namespace hone::test
 
 int main(int argc, char** argv) {

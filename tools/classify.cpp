@@ -80,28 +80,9 @@ Run register_classify(CLI::App& root) {
   cmd->add_option("--chat-template", o->chat_template,
                   "Jinja chat template file for prompts (default: the adapter's training template, else the model's)");
   return [o] {
-    HONE_CHECK(o->adapters.empty() || o->adapters.size() == o->models.size(), UsageError,
-               "{} --adapter for {} --model: give one per model ('-' for none)", o->adapters.size(), o->models.size());
-    HONE_CHECK(o->names.empty() || o->names.size() == o->models.size(), UsageError,
-               "{} --name for {} --model: give one per model", o->names.size(), o->models.size());
     ClassifyOptions c = o->classify;
-    if (!o->threshold.empty() && o->threshold != "auto") {
-      std::size_t used = 0;
-      try {
-        c.threshold = std::stod(o->threshold, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      HONE_CHECK(used == o->threshold.size(), UsageError, "--threshold '{}': expected a probability or 'auto'",
-                 o->threshold);
-    }
-    for (std::size_t i = 0; i < o->models.size(); ++i) {
-      EvalModel m;
-      m.model = o->models[i];
-      if (!o->adapters.empty() && o->adapters[i] != "-" && o->adapters[i] != "none") m.adapter = o->adapters[i];
-      if (!o->names.empty()) m.name = o->names[i];
-      c.models.push_back(m);
-    }
+    c.models = eval_models(o->models, o->adapters, o->names);
+    c.threshold = parse_threshold(o->threshold);
     c.input = o->input;
     c.output = o->out;
     c.routing = o->routing;

@@ -79,28 +79,9 @@ Run register_eval(CLI::App& root) {
   cmd->add_option("--report", o->report, "Write the JSON report here (predictions.jsonl goes beside it)");
   cmd->add_option("--predictions", o->predictions, "Per-example predictions (JSON lines)");
   return [o] {
-    HONE_CHECK(o->adapters.empty() || o->adapters.size() == o->models.size(), UsageError,
-               "{} --adapter for {} --model: give one per model ('-' for none)", o->adapters.size(), o->models.size());
-    HONE_CHECK(o->names.empty() || o->names.size() == o->models.size(), UsageError,
-               "{} --name for {} --model: give one per model", o->names.size(), o->models.size());
     EvalOptions e = o->eval;
-    if (!o->threshold.empty() && o->threshold != "auto") {
-      std::size_t used = 0;
-      try {
-        e.threshold = std::stod(o->threshold, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      HONE_CHECK(used == o->threshold.size(), UsageError, "--threshold '{}': expected a probability or 'auto'",
-                 o->threshold);
-    }
-    for (std::size_t i = 0; i < o->models.size(); ++i) {
-      EvalModel m;
-      m.model = o->models[i];
-      if (!o->adapters.empty() && o->adapters[i] != "-" && o->adapters[i] != "none") m.adapter = o->adapters[i];
-      if (!o->names.empty()) m.name = o->names[i];
-      e.models.push_back(m);
-    }
+    e.models = eval_models(o->models, o->adapters, o->names);
+    e.threshold = parse_threshold(o->threshold);
     e.data = o->data;
     e.report = o->report;
     e.predictions = o->predictions;

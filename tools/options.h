@@ -5,11 +5,13 @@
 #include <CLI/CLI.hpp>
 
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/compute.h"
+#include "eval/eval.h"
 
 namespace hone::tools {
 
@@ -57,5 +59,13 @@ CLI::Option* add_device_option(CLI::App& cmd, std::string& target);
 
 // --top-k with the meaning `help` gives it for the command (the k most likely tokens).
 CLI::Option* add_top_k_option(CLI::App& cmd, std::int64_t& target, const std::string& help);
+
+// The models of repeated --model, --adapter and --name options, side by side ('-' or 'none': no
+// adapter). UsageError when --adapter or --name is given but not once per --model.
+std::vector<EvalModel> eval_models(const std::vector<std::string>& models, const std::vector<std::string>& adapters,
+                                   const std::vector<std::string>& names);
+
+// --threshold: a probability, or "auto" (and "", not given) for none.
+std::optional<double> parse_threshold(const std::string& text);
 
 }  // namespace hone::tools

@@ -14,15 +14,6 @@
 
 namespace hone::test {
 
-inline std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
-  std::vector<nlohmann::json> rows;
-  std::istringstream in(read_bytes(path));
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
 // All examples written, train then valid then test.
 inline std::vector<nlohmann::json> read_all(const fs::path& dir) {
   std::vector<nlohmann::json> rows;

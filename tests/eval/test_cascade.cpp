@@ -22,13 +22,7 @@ using nlohmann::json;
 using test::TempDir;
 namespace fs = std::filesystem;
 
-std::vector<json> read_jsonl(const fs::path& p) {
-  std::vector<json> out;
-  std::ifstream in(p);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(json::parse(line));
-  return out;
-}
+using test::read_jsonl;
 
 // An ingested classification set: 5 labels, 90 train rows (30% carved as the valid split) and 40
 // test rows.

@@ -42,7 +42,7 @@ std::vector<json> parse_jsonl(const std::string& text) {
   return out;
 }
 
-std::vector<json> read_jsonl(const fs::path& p) { return parse_jsonl(test::read_bytes(p)); }
+using test::read_jsonl;
 
 // softmax(loglik / T)[0] over the [label, loglik] pairs of `top`.
 double reference_confidence(const json& top, double temperature) {

@@ -17,13 +17,7 @@ using nlohmann::json;
 using test::TempDir;
 namespace fs = std::filesystem;
 
-std::vector<json> read_jsonl(const fs::path& p) {
-  std::vector<json> out;
-  std::ifstream in(p);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(json::parse(line));
-  return out;
-}
+using test::read_jsonl;
 
 TEST(EvalParity, ConstrainedScoringEqualsTransformersOn100Banking77Queries) {
   const fs::path b77 = HONE_BANKING77_DIR;
