@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <numeric>
-
 #include "eval/metrics.h"
 #include "report/eval_schema.h"
 
@@ -14,10 +12,6 @@ using ordered_json = nlohmann::ordered_json;
 namespace {
 
 namespace k = eval_report;
-
-double mean(const std::vector<double>& v) {
-  return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-}
 
 // The second model's accuracy alone, from its own scoring of every example.
 double accuracy_alone(const ExampleRun& run) {

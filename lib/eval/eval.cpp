@@ -74,12 +74,6 @@ struct ExampleEval {
   ModelReport rep;
 };
 
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? 0.0 : s / static_cast<double>(v.size());
-}
-
 // The row's confidence: by scoring where it ran (over two labels or more), else by generation.
 // Sets each prediction's `confidence`; null where none was measured.
 ordered_json add_confidence(const EvalOptions& o, const EvalDataset* cal_d, ExampleEval& ev) {
@@ -89,10 +83,8 @@ ordered_json add_confidence(const EvalOptions& o, const EvalDataset* cal_d, Exam
     if (cal_d) {
       ExampleRun cal_run(*cal_d, run.lm, *ev.enc);
       spdlog::info("{}: scoring the {} split to calibrate on", run.lm.name, o.calibration_split);
-      std::vector<double> ms;
-      std::vector<std::int64_t> all(cal_d->records.size());
-      for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::int64_t>(i);
-      cal = CalibrationSet{cal_d->source, o.calibration_split, score_subset(o, cal_run, all, ms), cal_run.gold_label};
+      score_examples(o, cal_run, /*timed=*/false);
+      cal = CalibrationSet{cal_d->source, o.calibration_split, std::move(cal_run.rankings), cal_run.gold_label};
     }
     ev.selective = classification_selective(o, run.rankings, run.gold_label, cal ? &*cal : nullptr);
   } else if (!run.classification && !run.gen_logprob.empty()) {

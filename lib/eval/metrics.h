@@ -1,5 +1,5 @@
 // Metrics of `hone eval` over plain strings and numbers (no model, no LibTorch): classification
-// accuracy, macro-F1 and confusions, SQuAD's answer normalisation, latency percentiles.
+// accuracy, macro-F1 and confusions, SQuAD's answer normalisation, latency means and percentiles.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +27,9 @@ std::string normalise(const std::string& s);
 
 // `s` without leading and trailing spaces, tabs, CRs and LFs.
 std::string trim(const std::string& s);
+
+// The mean of `v`; 0 for no values.
+double mean(const std::vector<double>& v);
 
 // The `q`-quantile (0..1) of `v`, linearly interpolated between the closest ranks (numpy's
 // default); 0 for no values.

@@ -36,6 +36,8 @@ TEST(EvalMetrics, SquadNormalisationTrimAndPercentiles) {
   EXPECT_EQ(percentile({}, 0.5), 0.0);
   EXPECT_DOUBLE_EQ(percentile({4, 1, 3, 2}, 0.5), 2.5);  // numpy.percentile([1, 2, 3, 4], 50)
   EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4, 5}, 0.95), 4.8);
+  EXPECT_EQ(mean({}), 0.0);
+  EXPECT_DOUBLE_EQ(mean({4, 1, 3, 2}), 2.5);
   EXPECT_DOUBLE_EQ(percentile({7}, 0.95), 7.0);
 }
 
