@@ -34,8 +34,10 @@ Run register_ingest(CLI::App& root) {
                                          {"prompt-completion", data::RecordFormat::kPromptCompletion},
                                          {"alpaca", data::RecordFormat::kAlpaca},
                                          {"chat", data::RecordFormat::kChat},
-                                         {"classification", data::RecordFormat::kClassification}},
-             "Record format (auto: from each input's first record)");
+                                         {"classification", data::RecordFormat::kClassification},
+                                         {"corrections", data::RecordFormat::kCorrections}},
+             "Record format (auto: from each input's first record; corrections: prompt, model output and "
+             "a reviewer's correction, also written as preference pairs to pairs.jsonl)");
   cmd->add_option("--split-ratios", o->split, "Train,valid,test fractions for inputs whose name carries no split")
       ->delimiter(',')
       ->expected(3)
@@ -54,15 +56,25 @@ Run register_ingest(CLI::App& root) {
              "Stop at the first bad record, or skip it and log it to rejects.jsonl");
   cmd->add_option("--text-field", g.text_field, "Field holding the text (text, classification)")->capture_default_str();
   cmd->add_option("--label-field", g.label_field, "Field holding the label (classification)")->capture_default_str();
-  cmd->add_option("--prompt-field", g.prompt_field, "Field holding the prompt (prompt-completion)")->capture_default_str();
+  cmd->add_option("--prompt-field", g.prompt_field, "Field holding the prompt (prompt-completion, corrections)")
+      ->capture_default_str();
   cmd->add_option("--completion-field", g.completion_field, "Field holding the completion (prompt-completion)")
       ->capture_default_str();
+  cmd->add_option("--output-field", g.output_field,
+                  "Field holding the model's output (corrections; default the first of output, scored, generated)");
+  cmd->add_option("--correction-field", g.correction_field,
+                  "Field holding the reviewer's correction (corrections; e.g. gold); rows without it are dropped")
+      ->capture_default_str();
+  cmd->add_option("--labels", g.labels,
+                  "Label set for corrections: an ingested directory or a file with one label per line; a "
+                  "correction outside it is a bad record");
   cmd->add_option("--messages-field", g.messages_field, "Field holding the turns (chat; default messages or conversations)");
   cmd->add_option("--prompt-template", g.prompt_template, "Classification prompt; {text} is replaced by the text")
       ->capture_default_str();
   cmd->add_option("--system", g.system,
-                  "System message for every example (prompt-completion and classification records, and chat "
-                  "records without one); \"\" gives an empty system turn instead of the chat template's default");
+                  "System message for every example (prompt-completion and classification records, corrections rows "
+                  "and chat records without one); \"\" gives an empty system turn instead of the chat template's "
+                  "default");
   cmd->add_flag("--text-blocks", g.text_blocks, "TXT: one document per blank-line-separated block (not per file)");
   cmd->add_option("--max-record-bytes", g.max_record_bytes, "Reject records longer than this")->capture_default_str();
   cmd->add_flag("--overwrite", g.overwrite, "Replace an existing output directory (after the new one is complete)");
@@ -77,6 +89,9 @@ Run register_ingest(CLI::App& root) {
                              r.skipped, r.sampled_out > 0 ? fmt::format("  train sampled out {}", r.sampled_out) : "");
     for (const auto& [reason, n] : r.skipped_by_reason) std::cout << fmt::format("    {}: {}\n", reason, n);
     if (!r.labels.empty()) std::cout << fmt::format("  labels {}\n", r.labels.size());
+    if (o->ingest.format == data::RecordFormat::kCorrections)
+      std::cout << fmt::format("  pairs {}  unchanged {}  uncorrected {}\n", r.corrections.pairs,
+                               r.corrections.unchanged, r.corrections.uncorrected);
   };
 }
 

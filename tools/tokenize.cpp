@@ -52,6 +52,10 @@ Run register_tokenize(CLI::App& root) {
       ->capture_default_str();
   cmd->add_flag("--pack", o->store.pack, "Store mode: pack whole examples into sequences of up to --max-len tokens")
       ->capture_default_str();
+  cmd->add_flag("--pairs", o->store.pairs,
+                "Store mode: tokenize DIR/pairs.jsonl into a preference store (each pair's chosen and rejected "
+                "answers as two sequences) instead of the splits")
+      ->capture_default_str();
   cmd->add_option("--chat-template", o->store.chat_template, "Jinja chat template file to render with instead of the model's");
   add_choice(*cmd, "--template", o->store.template_mode,
              Choices<data::TemplateMode>{{"auto", data::TemplateMode::kAuto}, {"chat", data::TemplateMode::kChat},
@@ -78,7 +82,8 @@ Run register_tokenize(CLI::App& root) {
       const auto r = data::tokenize_dataset(o->input, o->out, o->model, o->store);
       std::cout << "wrote " << o->out << "\n";
       for (const auto& [split, n] : r.examples)
-        std::cout << fmt::format("  {:<5} {} examples, {} tokens, {} with loss, {} sequences{}\n", split, n,
+        std::cout << fmt::format("  {:<5} {}, {} tokens, {} with loss, {} sequences{}\n", split,
+                                 o->store.pairs ? fmt::format("{} pairs", r.pairs.at(split)) : fmt::format("{} examples", n),
                                  r.tokens.at(split), r.loss_tokens.at(split), r.sequences.at(split),
                                  r.truncated.count(split) ? fmt::format(", {} truncated", r.truncated.at(split)) : "");
       if (o->store.pack) std::cout << fmt::format("  packing efficiency (train) {:.1f}%\n", 100 * r.packing_efficiency);

@@ -11,9 +11,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <set>
 #include <unordered_set>
 
 #include "core/error.h"
+#include "data/corrections.h"
 #include "data/line_source.h"
 #include "data/readers.h"
 #include "data/records.h"
@@ -62,6 +65,9 @@ void validate(const std::vector<fs::path>& inputs, const fs::path& out, const In
   HONE_CHECK(o.max_record_bytes > 0, UsageError, "--max-record-bytes must be positive");
   HONE_CHECK(o.format != RecordFormat::kClassification || o.prompt_template.find("{text}") != std::string::npos,
              UsageError, "--prompt-template '{}' does not contain {{text}}", o.prompt_template);
+  HONE_CHECK(o.labels.empty() || o.format == RecordFormat::kCorrections, UsageError,
+             "--labels applies to --format corrections, not --format {}", format_name(o.format));
+  HONE_CHECK(!o.correction_field.empty(), UsageError, "--correction-field must name a field");
   for (const auto& p : inputs) {
     const InputType type = input_type(p);
     HONE_CHECK(type != InputType::kText || o.format == RecordFormat::kAuto || o.format == RecordFormat::kText,
@@ -73,15 +79,61 @@ void validate(const std::vector<fs::path>& inputs, const fs::path& out, const In
              "output directory {} exists", out.string());
 }
 
+// The 8-byte id of an example's canonical content, and the SHA-256 it is taken from.
+struct ContentHash {
+  std::uint64_t id = 0;
+  std::array<std::uint8_t, 32> digest;
+};
+
+ContentHash content_hash(const std::string& content) {
+  Sha256 sha;
+  sha.update(content);
+  ContentHash h{0, sha.digest()};
+  for (int i = 0; i < 8; ++i) h.id = (h.id << 8) | h.digest[i];
+  return h;
+}
+
+// The split (0 train, 1 valid, 2 test) of an example, or -1 when --train-fraction leaves it out.
+int choose_split(const std::array<std::uint8_t, 32>& d, int named_split, const IngestOptions& o) {
+  int split = named_split;
+  const double u = hash_unit(d);
+  if (split < 0) split = u < o.split[0] ? 0 : u < o.split[0] + o.split[1] ? 1 : 2;
+  else if (split == 0 && u < o.valid_from_train) split = 1;  // carve valid out of a named train split
+  if (split == 0 && o.train_fraction < 1) {
+    const double v = hash_unit(d, 16);
+    if (v < o.train_offset || v >= o.train_offset + o.train_fraction) return -1;
+  }
+  return split;
+}
+
+// Reads one good record into `row` (the example, and for corrections the pair's other half).
+// False when the row is dropped and counted: a correction unchanged or missing. Throws RecordError.
+bool read_row(const RawRecord& record, RecordFormat& format, const IngestOptions& o,
+              const std::set<std::string>* labels, CorrectionRow& row, CorrectionCounts& counts) {
+  if (format == RecordFormat::kAuto) format = detect_format(record.fields, o);
+  if (format != RecordFormat::kCorrections) {
+    row = CorrectionRow{};
+    row.example = normalise(record.fields, format, o);
+    return true;
+  }
+  row = read_correction(record.fields, o, labels);
+  if (row.kind == CorrectionKind::kUnchanged) ++counts.unchanged;
+  if (row.kind == CorrectionKind::kUncorrected) ++counts.uncorrected;
+  return row.kind == CorrectionKind::kPair;
+}
+
+constexpr int kRejectsFile = 3, kPairsFile = 4;  // OutputDir's files after the three splits
+
 // The output files, in a temporary directory removed unless commit() renames it onto `out`.
 class OutputDir {
  public:
-  explicit OutputDir(const fs::path& out, bool rejects) : out_(out) {
+  OutputDir(const fs::path& out, bool rejects, bool pairs) : out_(out) {
     temp_ = out.parent_path() / fmt::format("{}.tmp.{}", out.filename().string(), ::getpid());
     fs::remove_all(temp_);  // a stale one from an earlier run of the same pid
     fs::create_directories(temp_);
     for (int i = 0; i < 3; ++i) files_[i] = open(fmt::format("{}.jsonl", kSplitNames[i]));
-    if (rejects) files_[3] = open("rejects.jsonl");
+    if (rejects) files_[kRejectsFile] = open("rejects.jsonl");
+    if (pairs) files_[kPairsFile] = open(pairs_schema::kFile);
   }
   ~OutputDir() {
     close_all();
@@ -132,7 +184,7 @@ class OutputDir {
   }
 
   fs::path out_, temp_;
-  std::FILE* files_[4] = {nullptr, nullptr, nullptr, nullptr};  // train, valid, test, rejects
+  std::FILE* files_[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};  // train, valid, test, rejects, pairs
   bool committed_ = false;
 };
 
@@ -150,6 +202,9 @@ nlohmann::ordered_json options_json(const IngestOptions& o) {
   j["completion_field"] = o.completion_field;
   j["messages_field"] = o.messages_field;
   j["prompt_template"] = o.prompt_template;
+  j["output_field"] = o.output_field;
+  j["correction_field"] = o.correction_field;
+  j["labels"] = o.labels;
   j["system"] = o.system ? nlohmann::ordered_json(*o.system) : nlohmann::ordered_json(nullptr);
   j["text_blocks"] = o.text_blocks;
   j["max_record_bytes"] = o.max_record_bytes;
@@ -178,6 +233,7 @@ std::string manifest_json(const IngestReport& r, const IngestOptions& o) {
   m["duplicates"] = r.duplicates;
   m["sampled_out"] = r.sampled_out;
   m["skipped"] = {{"total", r.skipped}, {"reasons", r.skipped_by_reason}};
+  if (o.format == RecordFormat::kCorrections) m["corrections"] = corrections_json(r.corrections);
   return m.dump(2) + "\n";
 }
 
@@ -194,12 +250,20 @@ IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir
   validate(inputs, out, o);
   IngestReport report;
   report.out_dir = out;
-  OutputDir dir(out, o.on_error == OnError::kSkip);
+  std::optional<std::set<std::string>> labels;
+  if (!o.labels.empty()) {
+    labels = read_label_set(o.labels);
+    // Every label of the set is listed, so that eval and classify score over the whole set.
+    for (const std::string& label : *labels) report.labels[label];
+  }
+  const bool corrections = o.format == RecordFormat::kCorrections;
+  OutputDir dir(out, o.on_error == OnError::kSkip, corrections);
   // Exact duplicates are found by the 8-byte id of each example kept: memory grows by one hash
   // per unique example (plus the set's overhead), never with the size of the records.
   std::unordered_set<std::uint64_t> seen;
   std::string line;
   RawRecord record;
+  CorrectionRow row;
 
   for (const auto& path : inputs) {
     IngestInputReport in;
@@ -227,7 +291,7 @@ IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir
       line += ",\"raw\":";
       append_json_string(line, sanitize_utf8(raw, kRejectRawBytes));
       line += "}\n";
-      dir.write(3, line);
+      dir.write(kRejectsFile, line);
     };
 
     auto reader = open_reader(path, type, o);
@@ -237,46 +301,42 @@ IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir
         bad(record.line, record.problem, record.raw);
         continue;
       }
-      Example ex;
       try {
-        if (format == RecordFormat::kAuto) format = detect_format(record.fields, o);
-        ex = normalise(record.fields, format, o);
+        if (!read_row(record, format, o, labels ? &*labels : nullptr, row, report.corrections)) continue;
       } catch (const RecordError& e) {
         bad(record.line, e.problem, record.raw);
         continue;
       }
+      Example& ex = row.example;
       // The id, and with it the split and the sample, is taken before the system message is
       // added, so that a system message changes no example's split.
       std::string content = canonical_json(ex);
-      Sha256 sha;
-      sha.update(content);
-      const auto d = sha.digest();
-      std::uint64_t id = 0;
-      for (int i = 0; i < 8; ++i) id = (id << 8) | d[i];
-      if (!seen.insert(id).second) {
+      const ContentHash hash = content_hash(content);
+      if (!seen.insert(hash.id).second) {
         ++report.duplicates;
         continue;
       }
-      int split = named_split;
-      const double u = hash_unit(d);
-      if (split < 0) split = u < o.split[0] ? 0 : u < o.split[0] + o.split[1] ? 1 : 2;
-      else if (split == 0 && u < o.valid_from_train) split = 1;  // carve valid out of a named train split
-      if (split == 0 && o.train_fraction < 1) {
-        const double v = hash_unit(d, 16);
-        if (v < o.train_offset || v >= o.train_offset + o.train_fraction) {
-          ++report.sampled_out;
-          continue;
-        }
+      const int split = choose_split(hash.digest, named_split, o);
+      if (split < 0) {
+        ++report.sampled_out;
+        continue;
       }
-      if (o.system) {
-        add_system(ex, *o.system);
+      // A corrections row's own system message wins over --system.
+      if (const auto& system = row.system ? row.system : o.system) {
+        add_system(ex, *system);
         content = canonical_json(ex);
       }
-      line = fmt::format("{{\"id\":\"{:016x}\",", id);
+      const std::string id = fmt::format("{:016x}", hash.id);
+      line = "{\"id\":\"" + id + "\",";
       line.append(content, 1, std::string::npos).push_back('\n');
       dir.write(split, line);
       report.counts += split;
       if (ex.has_label) report.labels[ex.label] += split;
+      if (corrections) {
+        dir.write(kPairsFile, pair_json(id, kSplitNames[split], ex, row.rejected));
+        ++report.corrections.pairs;
+        ++report.corrections.output_fields[row.output_field];
+      }
     }
     HONE_CHECK(in.records > 0, InputError, "{}: no records", file);
     in.format = format_name(format);

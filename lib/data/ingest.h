@@ -23,6 +23,9 @@ enum class RecordFormat {
   kAlpaca,            // {instruction, input?, output}
   kChat,              // {messages: [{role, content}]} (OpenAI) or {conversations: [{from, value}]} (ShareGPT)
   kClassification,    // {text, label}: prompt from --prompt-template, completion = label
+  // {prompt, output, correction}: prompt -> correction examples plus pairs.jsonl (corrections.h);
+  // never detected, always asked for
+  kCorrections,
 };
 
 enum class OnError {
@@ -51,8 +54,16 @@ struct IngestOptions {
   std::string completion_field = "completion";  // prompt-completion
   std::string messages_field;                   // chat; empty: "messages", else "conversations"
   std::string prompt_template = "{text}";       // classification prompt; "{text}" is replaced by the text
-  // A system message for every example: a "system" field on prompt-completion records, a leading
-  // system turn on chat records that have none. Unset: none (the chat template's default applies).
+  // corrections: the field holding the model's output; empty: the first of "output", "scored",
+  // "generated" that the row holds
+  std::string output_field;
+  std::string correction_field = "correction";  // corrections: the reviewer's answer (e.g. "gold")
+  // corrections: the label set (an ingested data directory or a text file, one label per line);
+  // a correction outside it is a bad record, and each example gets label = correction. Empty: none.
+  std::string labels;
+  // A system message for every example: a "system" field on prompt-completion records (and on
+  // corrections rows without a "system" field of their own), a leading system turn on chat records
+  // that have none. Unset: none (the chat template's default applies).
   std::optional<std::string> system;
   bool text_blocks = false;  // .txt: one document per blank-line-separated block, not per file
   // A record (a line, a CSV record, a JSON array element, a text document) longer than this is
@@ -74,21 +85,33 @@ struct IngestInputReport {
   std::string split;            // "train"/"valid"/"test" from the file name, or "" (hash split)
 };
 
+// --format corrections: what became of the rows (manifest.json's "corrections" object).
+struct CorrectionCounts {
+  std::uint64_t pairs = 0;        // pairs written to pairs.jsonl (one per SFT example written)
+  std::uint64_t unchanged = 0;    // rows dropped: the correction equals the model's output
+  std::uint64_t uncorrected = 0;  // rows dropped: no correction (missing or null)
+  std::map<std::string, std::uint64_t> output_fields;  // field each pair's output was read from -> pairs
+};
+
 struct IngestReport {
   fs::path out_dir;
   std::vector<IngestInputReport> inputs;
   SplitCounts counts;                         // examples written per split
-  std::map<std::string, SplitCounts> labels;  // classification: examples per label and split
+  // classification and corrections with a label set: examples per label and split (every label of
+  // the set, written or not)
+  std::map<std::string, SplitCounts> labels;
   std::uint64_t duplicates = 0;               // exact duplicates (same canonical content) dropped
   std::uint64_t sampled_out = 0;              // train examples left out by train_fraction
   std::uint64_t skipped = 0;                  // bad records written to rejects.jsonl (--on-error skip)
   std::map<std::string, std::uint64_t> skipped_by_reason;  // reason kind -> count
+  CorrectionCounts corrections;                            // --format corrections only
 };
 
-// Reads every input, writes DIR/{train,valid,test}.jsonl, manifest.json and (with
-// OnError::kSkip) rejects.jsonl. All of it is written to a sibling DIR.tmp.<pid> that is renamed
-// onto DIR at the end, so a failure leaves nothing behind. Throws UsageError for invalid options
-// or an existing DIR without `overwrite`, InputError for bad data (file:line and what is wrong).
+// Reads every input, writes DIR/{train,valid,test}.jsonl, manifest.json, (with OnError::kSkip)
+// rejects.jsonl and (with RecordFormat::kCorrections) pairs.jsonl. All of it is written to a
+// sibling DIR.tmp.<pid> that is renamed onto DIR at the end, so a failure leaves nothing behind.
+// Throws UsageError for invalid options or an existing DIR without `overwrite`, InputError for
+// bad data (file:line and what is wrong).
 IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir, const IngestOptions& options);
 
 }  // namespace hone::data

@@ -6,28 +6,11 @@ namespace hone::data {
 
 namespace {
 
-[[noreturn]] void reject(const char* kind, std::string message) { throw RecordError{{kind, std::move(message)}}; }
-
 const char* json_type(const nlohmann::json& v) {
   return v.is_null() ? "null" : v.is_boolean() ? "boolean" : v.is_number() ? "number" : v.is_array() ? "array"
                                                         : v.is_object()  ? "object" : "string";
 }
 
-bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos; }
-
-// The string value of `fields[name]`; `required` fields must be present, and non-blank.
-const std::string* get_string(const nlohmann::json& fields, const std::string& name, bool required = true) {
-  const auto it = fields.find(name);
-  if (it == fields.end() || (!required && it->is_null())) {
-    if (required) reject("missing_field", fmt::format("field '{}' is missing", name));
-    return nullptr;
-  }
-  if (!it->is_string())
-    reject("wrong_type", fmt::format("field '{}' must be a string, got {}", name, json_type(*it)));
-  const std::string& s = it->get_ref<const std::string&>();
-  if (required && blank(s)) reject("empty_text", fmt::format("field '{}' is empty", name));
-  return &s;
-}
 
 std::string apply_template(const std::string& tmpl, const std::string& text) {
   std::string out;
@@ -58,8 +41,8 @@ std::vector<Message> read_messages(const nlohmann::json& fields, const IngestOpt
     const char* content_key = sharegpt ? "value" : "content";
     Message msg;
     try {
-      msg.role = *get_string(m, role_key);
-      msg.content = *get_string(m, content_key);
+      msg.role = *string_field(m, role_key);
+      msg.content = *string_field(m, content_key);
     } catch (RecordError& e) {
       e.problem.message = fmt::format("message {}: {}", n, e.problem.message);
       throw;
@@ -88,6 +71,23 @@ std::vector<Message> read_messages(const nlohmann::json& fields, const IngestOpt
 
 }  // namespace
 
+void reject(const char* kind, std::string message) { throw RecordError{{kind, std::move(message)}}; }
+
+bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos; }
+
+const std::string* string_field(const nlohmann::json& fields, const std::string& name, bool required) {
+  const auto it = fields.find(name);
+  if (it == fields.end() || (!required && it->is_null())) {
+    if (required) reject("missing_field", fmt::format("field '{}' is missing", name));
+    return nullptr;
+  }
+  if (!it->is_string())
+    reject("wrong_type", fmt::format("field '{}' must be a string, got {}", name, json_type(*it)));
+  const std::string& s = it->get_ref<const std::string&>();
+  if (required && blank(s)) reject("empty_text", fmt::format("field '{}' is empty", name));
+  return &s;
+}
+
 const char* format_name(RecordFormat format) {
   switch (format) {
     case RecordFormat::kAuto: return "auto";
@@ -96,6 +96,7 @@ const char* format_name(RecordFormat format) {
     case RecordFormat::kAlpaca: return "alpaca";
     case RecordFormat::kChat: return "chat";
     case RecordFormat::kClassification: return "classification";
+    case RecordFormat::kCorrections: return "corrections";
   }
   return "?";
 }
@@ -118,26 +119,26 @@ Example normalise(const nlohmann::json& f, RecordFormat format, const IngestOpti
   switch (format) {
     case RecordFormat::kText:
       ex.kind = "text";
-      ex.text = *get_string(f, o.text_field);
+      ex.text = *string_field(f, o.text_field);
       break;
     case RecordFormat::kPromptCompletion:
       ex.kind = "completion";
-      ex.prompt = *get_string(f, o.prompt_field);
-      ex.completion = *get_string(f, o.completion_field);
+      ex.prompt = *string_field(f, o.prompt_field);
+      ex.completion = *string_field(f, o.completion_field);
       break;
     case RecordFormat::kAlpaca: {
       // Alpaca (Taori et al. 2023): the optional input follows the instruction after a blank line.
       ex.kind = "completion";
-      ex.prompt = *get_string(f, "instruction");
-      const std::string* input = get_string(f, "input", /*required=*/false);
+      ex.prompt = *string_field(f, "instruction");
+      const std::string* input = string_field(f, "input", /*required=*/false);
       if (input != nullptr && !blank(*input)) ex.prompt += "\n\n" + *input;
-      ex.completion = *get_string(f, "output");
+      ex.completion = *string_field(f, "output");
       break;
     }
     case RecordFormat::kClassification:
       ex.kind = "completion";
-      ex.prompt = apply_template(o.prompt_template, *get_string(f, o.text_field));
-      ex.label = *get_string(f, o.label_field);
+      ex.prompt = apply_template(o.prompt_template, *string_field(f, o.text_field));
+      ex.label = *string_field(f, o.label_field);
       ex.completion = ex.label;
       ex.has_label = true;
       break;
@@ -145,6 +146,7 @@ Example normalise(const nlohmann::json& f, RecordFormat format, const IngestOpti
       ex.kind = "chat";
       ex.messages = read_messages(f, o);
       break;
+    case RecordFormat::kCorrections:  // read_correction (corrections.h): a row gives more than an example
     case RecordFormat::kAuto:
       reject("unknown_format", "record format not chosen");
   }

@@ -55,8 +55,19 @@ struct Example {
 // ("unknown_format") when no format fits.
 RecordFormat detect_format(const nlohmann::json& fields, const IngestOptions& options);
 
-// Validates `fields` as `format` (not kAuto) and builds the example; throws RecordError.
+// Validates `fields` as `format` (not kAuto, not kCorrections) and builds the example; throws RecordError.
 Example normalise(const nlohmann::json& fields, RecordFormat format, const IngestOptions& options);
+
+// Throws RecordError{kind, message}.
+[[noreturn]] void reject(const char* kind, std::string message);
+
+// The string value of `fields[name]`. A missing field is a RecordError ("missing_field") when
+// `required`, else nullptr (as is a null); a non-string is "wrong_type"; a required field that is
+// blank (only whitespace) is "empty_text".
+const std::string* string_field(const nlohmann::json& fields, const std::string& name, bool required = true);
+
+// Whether `s` is empty or only whitespace.
+bool blank(std::string_view s);
 
 // Gives the example the system message (ingest --system): a completion's "system" field, or a
 // leading system turn for a chat without one (a chat's own system turn is kept).

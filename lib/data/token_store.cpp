@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "data/h5.h"
 #include "text/sha256.h"
@@ -45,6 +47,7 @@ void write_token_store(const fs::path& path, const TokenStoreMeta& m, const std:
     write_attr(f.id, "max_len", m.max_len);
     write_attr(f.id, "packed", std::int64_t{m.packed});
     write_attr(f.id, "train_on_prompt", std::int64_t{m.train_on_prompt});
+    write_attr(f.id, "preference", std::int64_t{m.preference});
     write_attr(f.id, "manifest_sha256", m.manifest_sha256);
     write_attr(f.id, "model", m.model);
     for (const auto& [name, s] : splits) {
@@ -58,6 +61,28 @@ void write_token_store(const fs::path& path, const TokenStoreMeta& m, const std:
   }
   placeholder.commit();  // renames the HDF5 file written at the temporary path
 }
+
+namespace {
+
+// A preference store's split holds whole pairs (chosen, rejected) of one-example sequences, each
+// with something to score: the answer's loss tokens.
+void check_pairs(const TokenSplit& s, const std::string& file, const std::string& split) {
+  HONE_CHECK(s.sequences() % 2 == 0, InputError,
+             "{}: {}: preference store with {} sequences, an odd count: pair {} has no rejected sequence", file, split,
+             s.sequences(), s.sequences() / 2);
+  for (std::int64_t j = 0; j < s.sequences(); ++j) {
+    const auto pair = j / 2;
+    const char* side = j % 2 == 0 ? "chosen" : "rejected";
+    HONE_CHECK(s.sequence_offsets[j + 1] - s.sequence_offsets[j] == 1, InputError,
+               "{}: {}: pair {}: the {} sequence {} holds {} examples, a preference store holds one per sequence", file,
+               split, pair, side, j, s.sequence_offsets[j + 1] - s.sequence_offsets[j]);
+    const auto begin = s.loss_mask.begin() + s.example_offsets[j], end = s.loss_mask.begin() + s.example_offsets[j + 1];
+    HONE_CHECK(std::find(begin, end, 1) != end, InputError, "{}: {}: pair {}: the {} sequence {} has no loss token",
+               file, split, pair, side, j);
+  }
+}
+
+}  // namespace
 
 TokenStore read_token_store(const fs::path& path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -85,6 +110,8 @@ TokenStore read_token_store(const fs::path& path) {
   m.max_len = read_int_attr(f.id, "max_len", file).value_or(0);
   m.packed = read_int_attr(f.id, "packed", file).value_or(0) != 0;
   m.train_on_prompt = read_int_attr(f.id, "train_on_prompt", file).value_or(0) != 0;
+  m.preference = read_int_attr(f.id, "preference", file).value_or(0) != 0;  // absent: a store of examples
+  HONE_CHECK(!m.preference || !m.packed, InputError, "{}: a preference store cannot be packed", file);
   m.manifest_sha256 = read_str_attr(f.id, "manifest_sha256", file);
   m.model = read_str_attr(f.id, "model", file);
   for (const char* name : {"train", "valid", "test"}) {
@@ -110,6 +137,7 @@ TokenStore read_token_store(const fs::path& path) {
       HONE_CHECK(s.input_ids[i] >= 0 && s.input_ids[i] < m.vocab_size, InputError,
                  "{}: {}input_ids[{}] = {} is outside the vocabulary (size {})", file, where, i, s.input_ids[i],
                  m.vocab_size);
+    if (m.preference) check_pairs(s, file, name);
     st.splits[name] = std::move(s);
   }
   return st;

@@ -7,6 +7,10 @@
 //   /<split>/sequence_offsets int64 [sequences + 1] indices into example_offsets: sequence j packs
 //                                                   examples [s[j], s[j+1]) (one each unpacked)
 //   root attributes: the tokenizer fingerprint and special ids, template, max_len, packing, ...
+//
+// A preference store (root attribute `preference` = 1, `hone tokenize --pairs`) holds pairs:
+// in each split, sequence 2i is pair i's chosen answer and 2i + 1 its rejected one, one example
+// per sequence, each with at least one loss token.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +38,7 @@ struct TokenStoreMeta {
   std::int64_t max_len = 0;
   bool packed = false;
   bool train_on_prompt = false;
+  bool preference = false;            // preference pairs: sequences 2i (chosen) and 2i + 1 (rejected)
   std::string manifest_sha256;        // of the ingest manifest.json
   std::string model;                  // the model path the tokenizer came from (informational)
 };
@@ -61,8 +66,9 @@ struct TokenStore {
   std::map<std::string, TokenSplit> splits;  // "train", "valid", "test" (those present)
 };
 
-// Reads and validates a store (offsets monotonic and in range, ids inside the vocabulary):
-// InputError naming the file and the dataset otherwise.
+// Reads and validates a store (offsets monotonic and in range, ids inside the vocabulary; for a
+// preference store, whole pairs of one-example sequences, each with a loss token): InputError
+// naming the file and the dataset (and the pair) otherwise.
 TokenStore read_token_store(const fs::path& path);
 
 // The split `name` of `store` (read from `path`); InputError naming the file and the split when it

@@ -1,11 +1,15 @@
 #include "data/tokenize.h"
 
+#include "data/corrections.h"
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <optional>
 #include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -125,107 +129,262 @@ TokenizedExample tokenize_example(const ExampleFormat& f, const std::string& lin
   return ex;
 }
 
+namespace {
+
+// The tokenizer and chat template of one run, and the store attributes they give.
+struct StoreSetup {
+  std::unique_ptr<Tokenizer> tok;
+  std::optional<ChatTemplate> chat;  // none: plain text (--template none, or a model without one)
+  TokenStoreMeta meta;
+  ExampleFormat format(bool train_on_prompt) const {
+    return {tok.get(), chat ? &*chat : nullptr, tok->stop_ids(), train_on_prompt};
+  }
+};
+
+StoreSetup load_setup(const fs::path& dir, const fs::path& model_path, const TokenizeOptions& o) {
+  StoreSetup st;
+  st.tok = Tokenizer::load(model_path);
+  const Tokenizer& tok = *st.tok;
+  select_chat_template(*st.tok, o.chat_template);
+  const bool chat = o.template_mode == TemplateMode::kChat || (o.template_mode == TemplateMode::kAuto && !tok.chat_template().empty());
+  HONE_CHECK(o.template_mode != TemplateMode::kChat || !tok.chat_template().empty(), InputError,
+             "{}: the model has no chat template (use --template none)", model_path.string());
+  if (chat) st.chat = ChatTemplate::from_tokenizer(tok);
+  TokenStoreMeta& meta = st.meta;
+  meta.tokenizer_fingerprint = tok.fingerprint();
+  meta.vocab_size = tok.vocab_size();
+  meta.bos_id = tok.bos_id().value_or(-1);
+  meta.eos_id = tok.eos_id().value_or(-1);
+  meta.pad_id = tok.pad_id().value_or(-1);
+  meta.template_name = st.chat ? "chat" : "none";
+  if (st.chat) meta.chat_template = st.chat->source();
+  meta.max_len = o.max_len;
+  meta.packed = o.pack;
+  meta.train_on_prompt = o.train_on_prompt;
+  meta.preference = o.pairs;
+  meta.model = model_path.string();
+  if (fs::exists(dir / "manifest.json")) meta.manifest_sha256 = sha256_hex(read_file(dir / "manifest.json"));
+  return st;
+}
+
+// The non-empty lines of a JSON-lines file, with their 1-based line numbers (for messages).
+std::vector<std::pair<std::size_t, std::string>> read_lines(const fs::path& file) {
+  std::vector<std::pair<std::size_t, std::string>> lines;
+  std::ifstream in(file);
+  HONE_CHECK(in.good(), InputError, "{}: cannot open", file.string());
+  std::size_t number = 0;
+  for (std::string line; std::getline(in, line);)
+    if (++number, !line.empty()) lines.emplace_back(number, std::move(line));
+  return lines;
+}
+
+// Tokenizes every record on `threads` threads, in fixed strides: record i is done by thread
+// i % threads and the results keep the input order, so the store does not depend on the thread
+// count. `where(i)` names record i in errors.
+std::vector<TokenizedExample> tokenize_all(const ExampleFormat& format, const std::vector<std::string>& records,
+                                           const std::function<std::string(std::size_t)>& where, int threads) {
+  std::vector<TokenizedExample> ex(records.size());
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        for (std::size_t i = static_cast<std::size_t>(t); i < records.size(); i += static_cast<std::size_t>(threads))
+          ex[i] = tokenize_example(format, records[i], where(i));
+      } catch (...) {
+        errors[static_cast<std::size_t>(t)] = std::current_exception();
+      }
+    });
+  for (auto& th : pool) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return ex;
+}
+
+// Cuts an example longer than --max-len as --truncation says (an InputError naming `where` with
+// --truncation error); true when it was cut.
+bool fit_max_len(TokenizedExample& e, const TokenizeOptions& o, const std::string& where) {
+  const auto len = static_cast<std::int64_t>(e.ids.size());
+  if (len <= o.max_len) return false;
+  HONE_CHECK(o.truncation != Truncation::kError, InputError, Hint{"raise --max-len, or choose --truncation left|right"},
+             "{}: example of {} tokens is longer than --max-len {}", where, len, o.max_len);
+  const auto cut = len - o.max_len;
+  if (o.truncation == Truncation::kRight) {
+    e.ids.resize(static_cast<std::size_t>(o.max_len));
+    e.loss.resize(static_cast<std::size_t>(o.max_len));
+  } else {
+    e.ids.erase(e.ids.begin(), e.ids.begin() + cut);
+    e.loss.erase(e.loss.begin(), e.loss.begin() + cut);
+  }
+  return true;
+}
+
+std::int64_t loss_count(const TokenizedExample& e) { return std::count(e.loss.begin(), e.loss.end(), 1); }
+
+// A split built one example at a time. Unpacked, each example is a sequence; packed, whole
+// examples fill a sequence, in order, while they fit in max_len tokens, and a new one starts
+// when the next does not.
+class SplitBuilder {
+ public:
+  void add(const TokenizedExample& e, bool pack, std::int64_t max_len) {
+    const auto n = static_cast<std::int64_t>(e.ids.size());
+    if (!pack || (seq_tokens_ > 0 && seq_tokens_ + n > max_len)) {
+      close_sequence();
+      seq_tokens_ = 0;
+    }
+    s_.input_ids.insert(s_.input_ids.end(), e.ids.begin(), e.ids.end());
+    s_.loss_mask.insert(s_.loss_mask.end(), e.loss.begin(), e.loss.end());
+    s_.example_offsets.push_back(s_.tokens());
+    seq_tokens_ += n;
+    loss_tokens_ += loss_count(e);
+  }
+  std::int64_t loss_tokens() const { return loss_tokens_; }
+  TokenSplit finish() {
+    close_sequence();
+    return std::move(s_);
+  }
+
+ private:
+  void close_sequence() {
+    if (s_.examples() > s_.sequence_offsets.back()) s_.sequence_offsets.push_back(s_.examples());
+  }
+  TokenSplit s_;
+  std::int64_t seq_tokens_ = 0;   // tokens in the open sequence
+  std::int64_t loss_tokens_ = 0;  // loss-mask ones in the split
+};
+
+// Records a finished split's counts in the report and logs them.
+void report_split(TokenizeReport& r, const std::string& split, const TokenSplit& s, std::int64_t loss_tokens) {
+  r.examples[split] = s.examples();
+  r.tokens[split] = s.tokens();
+  r.sequences[split] = s.sequences();
+  r.loss_tokens[split] = loss_tokens;
+  spdlog::info("{}: {} examples, {} tokens ({:.1f}% with loss), {} sequences", split, s.examples(), s.tokens(),
+               100.0 * static_cast<double>(loss_tokens) / std::max<double>(1, s.tokens()), s.sequences());
+}
+
+// The splits' .jsonl files, one example per record.
+std::map<std::string, TokenSplit> tokenize_splits(const fs::path& dir, const ExampleFormat& format,
+                                                  const TokenizeOptions& o, int threads, TokenizeReport& report) {
+  std::map<std::string, TokenSplit> splits;
+  for (const char* split : {"train", "valid", "test"}) {
+    const fs::path file = dir / (std::string(split) + ".jsonl");
+    if (!fs::exists(file)) continue;
+    const auto lines = read_lines(file);
+    std::vector<std::string> records;
+    for (const auto& [number, line] : lines) records.push_back(line);
+    auto where = [&](std::size_t i) { return fmt::format("{}:{}", file.string(), lines[i].first); };
+    std::vector<TokenizedExample> ex = tokenize_all(format, records, where, threads);
+    SplitBuilder b;
+    for (std::size_t i = 0; i < ex.size(); ++i) {
+      if (fit_max_len(ex[i], o, where(i))) report.truncated[split]++;
+      b.add(ex[i], o.pack, o.max_len);
+    }
+    TokenSplit s = b.finish();
+    if (o.pack && std::string(split) == "train" && s.sequences() > 0)
+      report.packing_efficiency = static_cast<double>(s.tokens()) / static_cast<double>(s.sequences() * o.max_len);
+    report_split(report, split, s, b.loss_tokens());
+    splits[split] = std::move(s);
+  }
+  HONE_CHECK(!splits.empty(), InputError, Hint{"pass the directory hone ingest wrote"},
+             "{}: no train.jsonl, valid.jsonl or test.jsonl", dir.string());
+  return splits;
+}
+
+// One line of pairs.jsonl: its split, and its chosen and rejected answers as the canonical
+// completion records ingest would write for them, so that tokenize_example renders each exactly
+// as it renders an SFT example.
+struct PairRecords {
+  std::string split;
+  std::string chosen, rejected;
+};
+
+PairRecords pair_records(const std::string& line, const std::string& where) {
+  const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  HONE_CHECK(!j.is_discarded() && j.is_object(), InputError,
+             Hint{"each line is {\"split\":..,\"system\":..,\"prompt\":..,\"chosen\":..,\"rejected\":..}"},
+             "{}: not a JSON object", where);
+  auto text = [&](const char* key) {
+    HONE_CHECK(j.contains(key), InputError, "{}: the pair has no \"{}\"", where, key);
+    HONE_CHECK(j[key].is_string(), InputError, "{}: \"{}\" is not a string", where, key);
+    return j[key].get<std::string>();
+  };
+  namespace k = pairs_schema;
+  PairRecords r;
+  r.split = text(k::kSplit);
+  HONE_CHECK(r.split == "train" || r.split == "valid" || r.split == "test", InputError,
+             "{}: unknown split '{}' (train, valid or test)", where, r.split);
+  nlohmann::ordered_json c{{"format", "completion"}};  // the key order ingest writes
+  if (j.contains(k::kSystem)) c["system"] = text(k::kSystem);
+  c["prompt"] = text(k::kPrompt);
+  c["completion"] = text(k::kChosen);
+  r.chosen = c.dump();
+  c["completion"] = text(k::kRejected);
+  r.rejected = c.dump();
+  return r;
+}
+
+// pairs.jsonl, two sequences per pair: 2i its chosen answer, 2i + 1 its rejected one, never packed.
+std::map<std::string, TokenSplit> tokenize_pairs(const fs::path& dir, const ExampleFormat& format,
+                                                 const TokenizeOptions& o, int threads, TokenizeReport& report) {
+  const fs::path file = dir / pairs_schema::kFile;
+  const auto lines = read_lines(file);
+  HONE_CHECK(!lines.empty(), InputError, "{}: no preference pairs", file.string());
+  std::vector<std::string> split_of, records;  // records: chosen, rejected of each pair in turn
+  for (const auto& [number, line] : lines) {
+    PairRecords r = pair_records(line, fmt::format("{}:{}", file.string(), number));
+    split_of.push_back(std::move(r.split));
+    records.push_back(std::move(r.chosen));
+    records.push_back(std::move(r.rejected));
+  }
+  auto where = [&](std::size_t i) {
+    return fmt::format("{}:{} ({})", file.string(), lines[i / 2].first, i % 2 == 0 ? "chosen" : "rejected");
+  };
+  std::vector<TokenizedExample> ex = tokenize_all(format, records, where, threads);
+  std::map<std::string, SplitBuilder> builders;
+  for (const char* split : {"train", "valid", "test"}) builders[split];
+  for (std::size_t k = 0; k < split_of.size(); ++k) {
+    bool cut = false;
+    for (std::size_t i : {2 * k, 2 * k + 1}) {
+      cut = fit_max_len(ex[i], o, where(i)) || cut;
+      // Both answers or neither: a pair with an answer cut away has nothing to compare.
+      HONE_CHECK(loss_count(ex[i]) > 0, InputError,
+                 Hint{"raise --max-len, or use --truncation left, which keeps the answers"},
+                 "{}: no loss token is left after truncation to --max-len {}", where(i), o.max_len);
+    }
+    if (cut) report.truncated[split_of[k]]++;
+    builders[split_of[k]].add(ex[2 * k], /*pack=*/false, o.max_len);
+    builders[split_of[k]].add(ex[2 * k + 1], /*pack=*/false, o.max_len);
+  }
+  std::map<std::string, TokenSplit> splits;
+  for (auto& [split, b] : builders) {
+    TokenSplit s = b.finish();
+    report.pairs[split] = s.sequences() / 2;
+    report_split(report, split, s, b.loss_tokens());
+    splits[split] = std::move(s);
+  }
+  return splits;
+}
+
+}  // namespace
+
 TokenizeReport tokenize_dataset(const fs::path& dir, const fs::path& out, const fs::path& model_path,
                                 const TokenizeOptions& o) {
   HONE_CHECK(fs::is_directory(dir), InputError, Hint{"pass the directory hone ingest wrote"}, "{}: not a directory",
              dir.string());
   HONE_CHECK(o.max_len > 1, UsageError, "--max-len must be at least 2, got {}", o.max_len);
-  const auto tok = Tokenizer::load(model_path);
-  select_chat_template(*tok, o.chat_template);
-  const bool chat = o.template_mode == TemplateMode::kChat || (o.template_mode == TemplateMode::kAuto && !tok->chat_template().empty());
-  HONE_CHECK(o.template_mode != TemplateMode::kChat || !tok->chat_template().empty(), InputError,
-             "{}: the model has no chat template (use --template none)", model_path.string());
-  TokenStoreMeta meta;
-  meta.tokenizer_fingerprint = tok->fingerprint();
-  meta.vocab_size = tok->vocab_size();
-  meta.bos_id = tok->bos_id().value_or(-1);
-  meta.eos_id = tok->eos_id().value_or(-1);
-  meta.pad_id = tok->pad_id().value_or(-1);
-  std::optional<ChatTemplate> chat_info;
-  if (chat) chat_info = ChatTemplate::from_tokenizer(*tok);
-  const ExampleFormat format{tok.get(), chat_info ? &*chat_info : nullptr, tok->stop_ids(), o.train_on_prompt};
-  meta.template_name = chat_info ? "chat" : "none";
-  if (chat_info) meta.chat_template = chat_info->source();
-  meta.max_len = o.max_len;
-  meta.packed = o.pack;
-  meta.train_on_prompt = o.train_on_prompt;
-  meta.model = model_path.string();
-  if (fs::exists(dir / "manifest.json")) meta.manifest_sha256 = sha256_hex(read_file(dir / "manifest.json"));
-
-  const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  HONE_CHECK(!(o.pairs && o.pack), UsageError,
+             "--pairs cannot be combined with --pack: each answer of a pair is a sequence of its own");
+  HONE_CHECK(!o.pairs || fs::exists(dir / pairs_schema::kFile), InputError,
+             Hint{"--pairs reads the preference pairs of an ingested directory"}, "{}: no such file",
+             (dir / pairs_schema::kFile).string());
+  const StoreSetup setup = load_setup(dir, model_path, o);
+  const ExampleFormat format = setup.format(o.train_on_prompt);
+  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   TokenizeReport report;
-  std::map<std::string, TokenSplit> splits;
-  for (const char* split : {"train", "valid", "test"}) {
-    const fs::path file = dir / (std::string(split) + ".jsonl");
-    if (!fs::exists(file)) continue;
-    std::vector<std::string> lines;
-    {
-      std::ifstream in(file);
-      for (std::string line; std::getline(in, line);)
-        if (!line.empty()) lines.push_back(std::move(line));
-    }
-    // Tokenize in parallel, in fixed strides: example i is done by thread i % threads, and the
-    // results are put together in input order, so the store does not depend on the thread count.
-    std::vector<TokenizedExample> ex(lines.size());
-    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t)
-      pool.emplace_back([&, t] {
-        try {
-          for (std::size_t i = static_cast<std::size_t>(t); i < lines.size(); i += static_cast<std::size_t>(threads))
-            ex[i] = tokenize_example(format, lines[i], fmt::format("{}:{}", file.string(), i + 1));
-        } catch (...) {
-          errors[static_cast<std::size_t>(t)] = std::current_exception();
-        }
-      });
-    for (auto& th : pool) th.join();
-    for (auto& e : errors)
-      if (e) std::rethrow_exception(e);
-
-    TokenSplit s;
-    std::int64_t seq_tokens = 0;
-    for (std::size_t i = 0; i < ex.size(); ++i) {
-      TokenizedExample& e = ex[i];
-      const auto len = static_cast<std::int64_t>(e.ids.size());
-      if (len > o.max_len) {
-        HONE_CHECK(o.truncation != Truncation::kError, InputError,
-                   Hint{"raise --max-len, or choose --truncation left|right"},
-                   "{}:{}: example of {} tokens is longer than --max-len {}", file.string(), i + 1, len, o.max_len);
-        const auto cut = len - o.max_len;
-        if (o.truncation == Truncation::kRight) {
-          e.ids.resize(static_cast<std::size_t>(o.max_len));
-          e.loss.resize(static_cast<std::size_t>(o.max_len));
-        } else {
-          e.ids.erase(e.ids.begin(), e.ids.begin() + cut);
-          e.loss.erase(e.loss.begin(), e.loss.begin() + cut);
-        }
-        report.truncated[split]++;
-      }
-      const auto n = static_cast<std::int64_t>(e.ids.size());
-      // Packing: whole examples, in order, while they fit; a new sequence otherwise.
-      if (!o.pack || (seq_tokens > 0 && seq_tokens + n > o.max_len)) {
-        if (s.examples() > s.sequence_offsets.back()) s.sequence_offsets.push_back(s.examples());
-        seq_tokens = 0;
-      }
-      s.input_ids.insert(s.input_ids.end(), e.ids.begin(), e.ids.end());
-      s.loss_mask.insert(s.loss_mask.end(), e.loss.begin(), e.loss.end());
-      s.example_offsets.push_back(s.tokens());
-      seq_tokens += n;
-      report.loss_tokens[split] += std::count(e.loss.begin(), e.loss.end(), 1);
-    }
-    if (s.examples() > s.sequence_offsets.back()) s.sequence_offsets.push_back(s.examples());
-    report.examples[split] = s.examples();
-    report.tokens[split] = s.tokens();
-    report.sequences[split] = s.sequences();
-    if (o.pack && std::string(split) == "train" && s.sequences() > 0)
-      report.packing_efficiency = static_cast<double>(s.tokens()) / static_cast<double>(s.sequences() * o.max_len);
-    spdlog::info("{}: {} examples, {} tokens ({:.1f}% with loss), {} sequences", split, s.examples(), s.tokens(),
-                 100.0 * static_cast<double>(report.loss_tokens[split]) / std::max<double>(1, s.tokens()), s.sequences());
-    splits[split] = std::move(s);
-  }
-  HONE_CHECK(!splits.empty(), InputError, Hint{"pass the directory hone ingest wrote"},
-             "{}: no train.jsonl, valid.jsonl or test.jsonl", dir.string());
-  write_token_store(out, meta, splits);
+  const auto splits = o.pairs ? tokenize_pairs(dir, format, o, threads, report)
+                              : tokenize_splits(dir, format, o, threads, report);
+  write_token_store(out, setup.meta, splits);
   return report;
 }
 

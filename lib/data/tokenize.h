@@ -1,9 +1,12 @@
 // `hone tokenize DIR -o FILE.h5 --model PATH`: ingested examples (train/valid/test.jsonl) into
 // a token store, with the model's tokenizer and chat template, loss masks on what the model must
-// learn to write, optional packing.
+// learn to write, optional packing. With --pairs, the preference pairs of DIR/pairs.jsonl into a
+// preference store: each pair's chosen and rejected answers as two sequences rendered as SFT
+// examples are.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +37,7 @@ struct TokenizeOptions {
   TemplateMode template_mode = TemplateMode::kAuto;
   fs::path chat_template;              // a Jinja file to render with instead of the model's template
   int threads = 0;                     // 0: all cores; the output does not depend on it
+  bool pairs = false;                  // tokenize DIR/pairs.jsonl into a preference store (never packed)
 };
 
 // The tokens of one canonical example (one line of an ingested .jsonl) and their loss mask.
@@ -56,10 +60,16 @@ struct ExampleFormat {
 TokenizedExample tokenize_example(const ExampleFormat& format, const std::string& json_line, const std::string& where);
 
 struct TokenizeReport {
+  // Per split. With --pairs, `truncated` counts pairs with either answer cut.
   std::map<std::string, std::int64_t> examples, tokens, loss_tokens, sequences, truncated;
+  std::map<std::string, std::int64_t> pairs;  // with --pairs: preference pairs (sequences / 2)
   double packing_efficiency = 0;  // train tokens / (train sequences x max_len), when packed
 };
 
+// Tokenizes an ingested directory into the store `out` (atomically). With options.pairs it reads
+// pairs.jsonl (pairs_schema in corrections.h) instead of the splits: sequence 2i of a split is its pair i's chosen answer and 2i + 1
+// the rejected one, each exactly what tokenize_example makes of the completion record
+// {"format":"completion","system":..,"prompt":..,"completion":<the answer>}.
 TokenizeReport tokenize_dataset(const fs::path& data_dir, const fs::path& out, const fs::path& model,
                                 const TokenizeOptions& options);
 
