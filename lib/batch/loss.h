@@ -35,4 +35,12 @@ at::Tensor chunked_linear_loss(const at::Tensor& hidden, const at::Tensor& weigh
 at::Tensor linear_cross_entropy(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,
                                 std::int64_t chunk_rows = 1024);
 
+// log softmax(hidden_i W^T)[target_i] for every row of hidden [N, H]: [N] float32. Differentiable
+// with respect to `hidden` and `weight` (those that require grad) for any function of the result
+// (DPO's loss is a non-linear function of per-sequence sums of them): the forward pass keeps
+// d logp_i / d hidden_i [N, H], never the [N, V] logits, and the head's gradient is recomputed
+// chunk by chunk in the backward pass when the head is trained.
+at::Tensor linear_target_logprobs(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,
+                                  std::int64_t chunk_rows = 1024);
+
 }  // namespace hone

@@ -45,6 +45,7 @@ struct RunState {
   Compute compute;   // this rank's device and compute type
   bool main = true;  // rank 0: the rank that writes the run directory and logs
   TrainData data;
+  bool pairs = false;  // the job trains on preference pairs (TrainJob::pairs)
 
   // What is trained and how.
   Decoder model;

@@ -43,6 +43,12 @@ TrainData read_data(const TrainOptions& o, const TrainJob& job) {
     const auto tokenizer = Tokenizer::load(o.model);
     data::check_tokenizer(store, o.data, *tokenizer, o.model.string());
   }
+  HONE_CHECK(store.meta.preference == job.pairs, InputError,
+             Hint{job.pairs ? "tokenize the corrections' pairs with `hone tokenize DIR --pairs`"
+                            : "train on preference pairs with --objective dpo"},
+             "{} is {}a store of preference pairs; {} trains on {}", o.data.string(),
+             store.meta.preference ? "" : "not ", job.command,
+             job.pairs ? "preference pairs (--objective dpo)" : "examples, not pairs");
   d.valid = store.splits.count("valid") ? &store.splits.at("valid") : nullptr;
   if (d.valid && d.valid->sequences() == 0) d.valid = nullptr;
   return d;
@@ -95,14 +101,14 @@ AdamWOptions adam_options(const TrainOptions& o) {
 
 // ---------------------------------------------------------------------------- steps and resume
 
-StepPlan plan_steps(const TrainOptions& o, std::int64_t world, std::int64_t train_sequences) {
+StepPlan plan_steps(const TrainOptions& o, std::int64_t world, std::int64_t train_items, const char* items) {
   StepPlan p;
   p.world = world;
   p.per_step = world * o.batch_size * o.grad_accum;
-  p.steps_per_epoch = train_sequences / p.per_step;
+  p.steps_per_epoch = train_items / p.per_step;
   HONE_CHECK(p.steps_per_epoch >= 1, UsageError,
-             "the train split has {} sequences, fewer than one step needs ({} ranks x batch {} x accumulation {})",
-             train_sequences, world, o.batch_size, o.grad_accum);
+             "the train split has {} {}, fewer than one step needs ({} ranks x batch {} x accumulation {})",
+             train_items, items, world, o.batch_size, o.grad_accum);
   p.total = o.max_steps > 0
                 ? o.max_steps
                 : std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(o.epochs * p.steps_per_epoch)));
@@ -125,6 +131,7 @@ json run_identity(const TrainOptions& o, const TrainJob& job, const data::TokenS
             {"grad_accum", o.grad_accum},
             {"world_size", world_size}};
   if (o.full && o.freeze_embeddings) j["freeze_embeddings"] = true;
+  if (!o.init_adapter.empty()) j["init_adapter"] = fs::absolute(o.init_adapter).lexically_normal().string();
   if (!o.full)
     j["lora"] = {{"r", o.lora.r},           {"alpha", o.lora.alpha},
                  {"targets", o.lora.targets}, {"rslora", o.lora.rslora},
@@ -191,8 +198,10 @@ RunState load_or_resume(const TrainOptions& o, const TrainJob& job, const Commun
   RunState run(std::move(data), std::move(model), std::move(params), adam_options(o));
   run.compute = compute;
   run.main = comm.is_main();
+  run.pairs = job.pairs;
   for (const TrainableParam& p : run.params) run.trainable += p.tensor.numel();
-  run.plan = plan_steps(o, comm.world_size(), run.data.train->sequences());
+  run.plan = job.pairs ? plan_steps(o, comm.world_size(), run.data.train->sequences() / 2, "preference pairs")
+                       : plan_steps(o, comm.world_size(), run.data.train->sequences(), "sequences");
   resume(o, job, run);
   return run;
 }

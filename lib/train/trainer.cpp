@@ -25,9 +25,22 @@ using nlohmann::json;
 
 namespace {
 
-// Sequences [offset, offset + n) of `order`.
-std::vector<std::int64_t> slice(const std::vector<std::int64_t>& order, std::int64_t offset, std::int64_t n) {
-  return std::vector<std::int64_t>(order.begin() + offset, order.begin() + offset + n);
+// The sequences of items [offset, offset + n) of `order`: the items themselves, or with preference
+// pairs (`pairs`) each pair's chosen and rejected sequences, 2i and 2i + 1.
+std::vector<std::int64_t> slice(const std::vector<std::int64_t>& order, std::int64_t offset, std::int64_t n,
+                                bool pairs) {
+  if (!pairs) return std::vector<std::int64_t>(order.begin() + offset, order.begin() + offset + n);
+  std::vector<std::int64_t> sequences;
+  for (std::int64_t i = offset; i < offset + n; ++i) {
+    sequences.push_back(2 * order[i]);
+    sequences.push_back(2 * order[i] + 1);
+  }
+  return sequences;
+}
+
+// Items of a split: its sequences, or its preference pairs.
+std::int64_t item_count(const data::TokenSplit& split, bool pairs) {
+  return pairs ? split.sequences() / 2 : split.sequences();
 }
 
 // The seed of the default generator for micro-batch `micro` of `step` on `rank`: dropout masks are
@@ -49,22 +62,24 @@ struct StepResult {
   double loss_mean = 0;    // loss per loss token
   double grad_norm = 0;    // before clipping
   double lr = 0;
+  std::vector<double> extra;  // the objective's metric_names(), per unit
   bool finite = true;  // false: the update was skipped
   bool stop = false;   // a rank received SIGINT or SIGTERM
 };
 
-// This rank's micro-batches of step `run.step`: the step takes `per_step` consecutive sequences of
-// the epoch's order, micro-batch m of rank r the (m * world + r)-th `batch_size` of them.
+// This rank's micro-batches of step `run.step`: the step takes `per_step` consecutive items
+// (sequences, or preference pairs) of the epoch's order, micro-batch m of rank r the
+// (m * world + r)-th `batch_size` of them.
 std::vector<std::vector<std::int64_t>> micro_batches(const TrainOptions& o, RunState& run, int rank) {
   const std::int64_t epoch = run.step / run.plan.steps_per_epoch, index = run.step % run.plan.steps_per_epoch;
   if (epoch != run.order_epoch) {
-    run.order = epoch_order(run.data.train->sequences(), o.seed, epoch, o.shuffle);
+    run.order = epoch_order(item_count(*run.data.train, run.pairs), o.seed, epoch, o.shuffle);
     run.order_epoch = epoch;
   }
   std::vector<std::vector<std::int64_t>> micro;
   for (std::int64_t m = 0; m < o.grad_accum; ++m) {
     const std::int64_t offset = index * run.plan.per_step + (m * run.plan.world + rank) * o.batch_size;
-    micro.push_back(slice(run.order, offset, o.batch_size));
+    micro.push_back(slice(run.order, offset, o.batch_size, run.pairs));
   }
   return micro;
 }
@@ -79,6 +94,7 @@ std::pair<double, double> accumulate_gradients(const TrainOptions& o, RunState& 
   double loss_sum = 0, tokens = 0;
   for (std::int64_t m = 0; m < o.grad_accum; ++m) {
     at::manual_seed(mix_seed(o.seed, run.step, m, rank));  // dropout masks: a function of the step
+    run.objective->begin_micro_batch({run.step, m, o.grad_accum, rank, static_cast<int>(run.plan.world)});
     const Batch b = make_batch(*run.data.train, micro[m], run.compute.device);
     tokens += static_cast<double>(b.tokens);
     if (b.loss_tokens == 0) continue;
@@ -133,19 +149,21 @@ void apply_update(const TrainOptions& o, RunState& run, StepResult& r) {
 // One optimiser step: the micro-batches, backward, the all-rank gradient sum, the update.
 StepResult train_step(const TrainOptions& o, RunState& run, Communicator& comm) {
   const std::vector<std::vector<std::int64_t>> micro = micro_batches(o, run, comm.rank());
-  std::int64_t local_loss_tokens = 0;
-  for (const std::vector<std::int64_t>& sequences : micro)
-    local_loss_tokens += count_loss_tokens(*run.data.train, sequences);
+  double local_units = 0;
+  for (const std::vector<std::int64_t>& sequences : micro) local_units += run.objective->units(*run.data.train, sequences);
   StepResult r;
-  // The loss is normalised by the loss tokens of the whole step (all micro-batches, all ranks).
-  r.loss_tokens = comm.all_reduce_sum(std::vector<double>{static_cast<double>(local_loss_tokens)})[0];
+  // The loss is normalised by the units (loss tokens, or pairs) of the whole step (all
+  // micro-batches, all ranks).
+  r.loss_tokens = comm.all_reduce_sum(std::vector<double>{local_units})[0];
   const auto [loss_sum, tokens] = accumulate_gradients(o, run, micro, r.loss_tokens, comm.rank());
   reduce_gradients(o, run, comm);
-  const std::vector<double> totals =
-      comm.all_reduce_sum(std::vector<double>{loss_sum, tokens, static_cast<double>(signal_received())});
+  std::vector<double> local = {loss_sum, tokens, static_cast<double>(signal_received())};
+  for (double v : run.objective->take_metric_sums()) local.push_back(v);
+  const std::vector<double> totals = comm.all_reduce_sum(local);
   r.loss_mean = r.loss_tokens > 0 ? totals[0] / r.loss_tokens : 0.0;
   r.tokens = totals[1];
   r.stop = totals[2] > 0;
+  for (std::size_t i = 3; i < totals.size(); ++i) r.extra.push_back(r.loss_tokens > 0 ? totals[i] / r.loss_tokens : 0.0);
   apply_update(o, run, r);
   run.optimizer.zero_grad();
   ++run.step;
@@ -170,6 +188,8 @@ void record_step(RunState& run, const StepResult& r, double seconds, Metrics* me
                {"peak_rss_mib", peak_rss_mib()}};
   if (run.compute.device.is_cuda()) line["peak_cuda_mib"] = peak_cuda_mib(run.compute.device);
   if (!r.finite) line["skipped"] = true;
+  const std::vector<std::string> names = run.objective->metric_names();
+  for (std::size_t i = 0; i < names.size() && i < r.extra.size(); ++i) line[names[i]] = r.extra[i];
   metrics->write(line);
   const double tps = run.train_seconds > 0 ? run.tokens_done / run.train_seconds : 0.0;
   const double per_step_s = run.train_seconds / static_cast<double>(run.step - run.start_step);
@@ -178,26 +198,48 @@ void record_step(RunState& run, const StepResult& r, double seconds, Metrics* me
 
 // ---------------------------------------------------------------------------- evaluation and checkpoints
 
-// Mean loss over the valid split (the first eval_max_sequences; all ranks take every world-th batch).
-double evaluate(const TrainOptions& o, RunState& run, Communicator& comm) {
+// What an evaluation of the valid split gives: the mean loss, and the objective's metrics.
+struct ValidResult {
+  double loss = std::nan("");
+  std::vector<double> extra;  // the objective's metric_names(), per unit
+};
+
+// The valid split's mean loss (the first eval_max_sequences items; all ranks take every world-th
+// batch).
+ValidResult evaluate(const TrainOptions& o, RunState& run, Communicator& comm) {
   const data::TokenSplit& valid = *run.data.valid;
-  const std::int64_t n =
-      o.eval_max_sequences > 0 ? std::min(o.eval_max_sequences, valid.sequences()) : valid.sequences();
+  const std::int64_t items = item_count(valid, run.pairs);
+  const std::int64_t n = o.eval_max_sequences > 0 ? std::min(o.eval_max_sequences, items) : items;
   const std::vector<std::int64_t> order = epoch_order(n, 0, 0, /*shuffle=*/false);
   double sum = 0, count = 0;
   at::NoGradGuard no_grad;
   run.model.set_training(false);
   AutocastScope autocast = run.compute.autocast();
+  run.objective->take_metric_sums();  // the training steps' sums were taken already; start afresh
   std::int64_t batch_index = 0;
   for (std::int64_t off = 0; off < n; off += o.eval_batch_size, ++batch_index) {
     if (batch_index % run.plan.world != comm.rank()) continue;
-    const Batch b = make_batch(valid, slice(order, off, std::min(o.eval_batch_size, n - off)), run.compute.device);
+    const std::vector<std::int64_t> sequences = slice(order, off, std::min(o.eval_batch_size, n - off), run.pairs);
+    const Batch b = make_batch(valid, sequences, run.compute.device);
     if (b.loss_tokens == 0) continue;
     sum += run.objective->valid_loss_sum(b).item<double>();
-    count += static_cast<double>(b.loss_tokens);
+    count += run.objective->units(valid, sequences);
   }
-  const std::vector<double> total_sum = comm.all_reduce_sum(std::vector<double>{sum, count});
-  return total_sum[1] > 0 ? total_sum[0] / total_sum[1] : std::nan("");
+  std::vector<double> local = {sum, count};
+  for (double v : run.objective->take_metric_sums()) local.push_back(v);
+  const std::vector<double> total = comm.all_reduce_sum(local);
+  ValidResult r;
+  if (total[1] > 0) r.loss = total[0] / total[1];
+  for (std::size_t i = 2; i < total.size(); ++i) r.extra.push_back(total[1] > 0 ? total[i] / total[1] : 0.0);
+  return r;
+}
+
+// The metrics.jsonl line of a valid-split evaluation.
+json valid_line(const RunState& run, const ValidResult& v) {
+  json line = {{"step", run.step}, {"valid_loss", v.loss}};
+  const std::vector<std::string> names = run.objective->metric_names();
+  for (std::size_t i = 0; i < names.size() && i < v.extra.size(); ++i) line["valid_" + names[i]] = v.extra[i];
+  return line;
 }
 
 // A checkpoint's state.json.
@@ -217,7 +259,8 @@ void evaluate_and_save(const TrainOptions& o, RunState& run, Communicator& comm,
                        bool stop) {
   const bool last = run.step == run.plan.total;
   if (run.data.valid && ((o.eval_every > 0 && run.step % o.eval_every == 0) || last)) {
-    const double v = evaluate(o, run, comm);
+    const ValidResult result = evaluate(o, run, comm);
+    const double v = result.loss;
     const bool improved = std::isfinite(v) && (run.best_valid < 0 || v < run.best_valid);
     if (improved) {
       run.best_valid = v;
@@ -229,7 +272,9 @@ void evaluate_and_save(const TrainOptions& o, RunState& run, Communicator& comm,
     if (run.main) {
       progress.finish();
       spdlog::info("step {}: valid loss {:.4f}{}", run.step, v, improved ? " (best so far)" : "");
-      metrics->write({{"step", run.step}, {"valid_loss", v}, {"best_valid_loss", run.best_valid}});
+      json line = valid_line(run, result);
+      line["best_valid_loss"] = run.best_valid;
+      metrics->write(line);
     }
   }
   if (last || stop || (o.save_every > 0 && run.step % o.save_every == 0)) {
@@ -317,12 +362,15 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   RunState run = load_or_resume(o, job, comm, resolve_compute(o.device, o.dtype, env.local_rank));
   const std::unique_ptr<Metrics> metrics = open_run_directory(o, run);
   run.objective = make_objective(o, job, run);
+  run.model.set_training(false);  // the objective's preparation scores with the model as it starts
+  run.objective->prepare({&comm, &run.compute, run.data.train, run.data.valid, o.out, run.resumed, run.main,
+                          o.eval_batch_size});
 
   if (run.data.valid && run.step == 0 && o.eval_every > 0) {  // the starting point, for comparison
-    const double v = evaluate(o, run, comm);
+    const ValidResult v = evaluate(o, run, comm);
     if (run.main) {
-      spdlog::info("step 0: valid loss {:.4f}", v);
-      metrics->write({{"step", 0}, {"valid_loss", v}});
+      spdlog::info("step 0: valid loss {:.4f}", v.loss);
+      metrics->write(valid_line(run, v));
     }
   }
   SignalScope signals;

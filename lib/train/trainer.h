@@ -101,14 +101,48 @@ struct TrainSummary {
   double peak_rss_mib = 0.0;
 };
 
+class Communicator;
+
+// What an objective may read before the first step of this process (Objective::prepare).
+struct PrepareContext {
+  Communicator* comm = nullptr;
+  const Compute* compute = nullptr;
+  const data::TokenSplit* train = nullptr;
+  const data::TokenSplit* valid = nullptr;  // null: none
+  fs::path out;          // the run directory (created)
+  bool resumed = false;  // restored from a checkpoint: the trained weights are no longer the start's
+  bool main = true;      // the rank that writes
+  std::int64_t batch_size = 16;  // items per forward pass when scoring a split
+};
+
+// Where a training micro-batch sits in the run. An objective that draws more data per micro-batch
+// (replay) keys its draw on it, so that a resumed run draws what the uninterrupted run drew.
+struct MicroBatchPosition {
+  std::int64_t step = 0, micro = 0, grad_accum = 1;
+  int rank = 0, world = 1;
+};
+
 // What the loop minimises, given the model it trains.
 class Objective {
  public:
   virtual ~Objective() = default;
-  // The loss summed over `batch`'s loss tokens (float32 scalar; with gradients when training).
+  // The loss summed over the batch's units (float32 scalar; with gradients when training).
   virtual at::Tensor loss_sum(const Batch& batch) = 0;
   // The loss the valid split is scored with (best-checkpoint tracking); default: loss_sum.
   virtual at::Tensor valid_loss_sum(const Batch& batch) { return loss_sum(batch); }
+  // What a step's loss is the mean over, for `sequences` of `split`: its loss tokens (default), or
+  // its preference pairs. The loop divides the summed loss by the step's units over all ranks.
+  virtual double units(const data::TokenSplit& split, const std::vector<std::int64_t>& sequences) const {
+    return static_cast<double>(count_loss_tokens(split, sequences));
+  }
+  // Once per process, after the model is loaded (and restored) and before the first step.
+  virtual void prepare(const PrepareContext& /*context*/) {}
+  // Before each training micro-batch's loss_sum.
+  virtual void begin_micro_batch(const MicroBatchPosition& /*position*/) {}
+  // More per-step metrics (metrics.jsonl keys), and this rank's sums of them since the last call:
+  // the loop sums them over the ranks and divides by the step's units.
+  virtual std::vector<std::string> metric_names() const { return {}; }
+  virtual std::vector<double> take_metric_sums() { return {}; }
 };
 
 // What a training command plugs into the shared loop; every field has lora-train's default.
@@ -121,6 +155,10 @@ struct TrainJob {
   std::function<std::unique_ptr<Objective>(const Decoder& model, c10::Device device)> make_objective;
   // The token store at options.data when the command has read it already (default: read here).
   std::shared_ptr<const data::TokenStore> store;
+  // Preference pairs: the store must be a preference store (sequences 2i and 2i + 1 are pair i's
+  // chosen and rejected answers), and --batch-size, the order and the step plan count pairs. Any
+  // other job refuses a preference store (it would learn the rejected answers).
+  bool pairs = false;
   std::string identity_json;  // a JSON object of more settings that must not change on --resume
   std::string base_model;     // the adapter's base_model_name_or_path (default: options.model)
   std::string loss_label = "cross-entropy (nats per loss token)";  // y axis of loss.svg
