@@ -1,4 +1,5 @@
-// hone eval: perplexity, classification accuracy/F1, exact match, format validity, latency.
+// hone eval: perplexity, classification accuracy/F1, exact match, format validity, latency; and the
+// CI gate on them (--min, --baseline with --max-drop, --junit).
 #include <iostream>
 
 #include "command.h"
@@ -8,6 +9,78 @@
 
 namespace hone::tools {
 
+namespace {
+
+// The names --min and --max-drop take: the report's keys of a model's row.
+std::string gate_metric_names() {
+  std::string names;
+  for (const GateMetricInfo& m : gate_metrics()) names += std::string(names.empty() ? "" : ", ") + m.key;
+  return names;
+}
+
+// --min METRIC=VALUE or --max-drop METRIC=POINTS, each given as `option` (for messages). UsageError
+// for an unknown metric (listing the valid ones) or a value that is not a number.
+std::vector<GateBound> parse_gate_bounds(const std::string& option, const std::vector<std::string>& texts) {
+  std::vector<GateBound> out;
+  for (const std::string& text : texts) {
+    const auto eq = text.find('=');
+    HONE_CHECK(eq != std::string::npos, UsageError, Hint{option + " METRIC=NUMBER, e.g. " + option + " accuracy=" +
+                                                         (option == "--min" ? "0.85" : "2")},
+               "{} '{}': expected METRIC=NUMBER", option, text);
+    const std::string name = text.substr(0, eq), number = text.substr(eq + 1);
+    const GateMetricInfo* metric = nullptr;
+    for (const GateMetricInfo& m : gate_metrics())
+      if (name == m.key) metric = &m;
+    HONE_CHECK(metric != nullptr, UsageError, Hint{"the metrics: " + gate_metric_names()},
+               "{} {}: unknown metric '{}'", option, text, name);
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(number, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    HONE_CHECK(used > 0 && used == number.size(), UsageError, "{} {}: '{}' is not a number", option, text, number);
+    out.push_back({metric->metric, v});
+  }
+  return out;
+}
+
+// The gate's options as given: METRIC=NUMBER texts and paths.
+struct GateArgs {
+  std::vector<std::string> min;       // --min METRIC=VALUE, repeatable
+  std::vector<std::string> max_drop;  // --max-drop METRIC=POINTS, repeatable
+  std::string baseline;               // --baseline REPORT.json
+  std::string junit;                  // --junit FILE.xml
+};
+
+void add_gate_options(CLI::App& cmd, GateArgs& g) {
+  const std::string group = "Gate (exit code 4 when a check fails, after the report is written)";
+  cmd.add_option("--min", g.min,
+                 "METRIC=VALUE: each model's metric must reach VALUE (a fraction for accuracy-like metrics; "
+                 "a ceiling for perplexity, loss and latency)")
+      ->group(group);
+  cmd.add_option("--baseline", g.baseline,
+                 "The previous model's eval report (same test set: data_hash), which --max-drop compares with")
+      ->group(group);
+  cmd.add_option("--max-drop", g.max_drop,
+                 "METRIC=POINTS: the largest drop from the baseline (percentage points for fractions; a rise "
+                 "for lower-is-better metrics; label_f1: any label's F1)")
+      ->group(group);
+  cmd.add_option("--junit", g.junit, "Write every metric and gate check as JUnit XML test cases here")->group(group);
+}
+
+GateOptions gate_options(const GateArgs& g) {
+  GateOptions o;
+  o.min = parse_gate_bounds("--min", g.min);
+  o.max_drop = parse_gate_bounds("--max-drop", g.max_drop);
+  o.baseline = g.baseline;
+  o.junit = g.junit;
+  return o;
+}
+
+}  // namespace
+
 Run register_eval(CLI::App& root) {
   struct Options {
     std::vector<std::string> models;    // one or more models, evaluated side by side
@@ -16,6 +89,7 @@ Run register_eval(CLI::App& root) {
     EvalOptions eval;
     std::string data, report, predictions;
     std::string threshold;  // the cascade's: a probability, or "auto"
+    GateArgs gate;
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = root.add_subcommand("eval", "Measure models (and adapters) on a data set, side by side");
@@ -23,7 +97,9 @@ Run register_eval(CLI::App& root) {
       "Data: a token store (.h5) gives mean loss and perplexity; an ingested directory (or .jsonl of\n"
       "canonical records) whose examples all have labels gives classification metrics (constrained\n"
       "scoring and/or greedy generation); other completion/chat records give exact and normalised match.\n"
-      "Several models: repeat --model, with one --adapter per model ('-' for none) and optional --name.");
+      "Several models: repeat --model, with one --adapter per model ('-' for none) and optional --name.\n"
+      "Gate metrics (--min, --max-drop; the report's keys of a model's row):\n  " +
+      gate_metric_names() + ".");
   add_config_options(*cmd);
   cmd->add_option("-m,--model", o->models, "Model(s) to evaluate (.gguf or HF directory)")->required();
   cmd->add_option("--adapter", o->adapters, "Adapter directory for each --model ('-': none)");
@@ -78,6 +154,7 @@ Run register_eval(CLI::App& root) {
       ->default_str("auto");
   cmd->add_option("--report", o->report, "Write the JSON report here (predictions.jsonl goes beside it)");
   cmd->add_option("--predictions", o->predictions, "Per-example predictions (JSON lines)");
+  add_gate_options(*cmd, o->gate);
   return [o] {
     EvalOptions e = o->eval;
     e.models = eval_models(o->models, o->adapters, o->names);
@@ -85,7 +162,10 @@ Run register_eval(CLI::App& root) {
     e.data = o->data;
     e.report = o->report;
     e.predictions = o->predictions;
-    std::cout << run_eval(e) << std::flush;
+    e.gate = gate_options(o->gate);
+    const EvalResult r = run_eval(e);
+    std::cout << r.markdown << std::flush;
+    require_gate_passed(r.gate);
   };
 }
 

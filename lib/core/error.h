@@ -18,6 +18,7 @@ enum class ExitCode : int {
   kRuntime = 1,   // the job could not be done (I/O failure, numerical failure, internal error)
   kUsage = 2,     // the command line or config file is wrong
   kBadInput = 3,  // an input file (data, model, adapter, store) is malformed or does not fit
+  kGateFailed = 4,  // the job ran and wrote its outputs, and a quality gate it was given failed (hone eval)
   kInterrupted = 130,  // stopped by SIGINT/SIGTERM after saving what can be resumed (128 + SIGINT)
 };
 
@@ -75,6 +76,15 @@ class InterruptedError : public Error {
   using Error::Error;
   ExitCode exit_code() const override { return ExitCode::kInterrupted; }
   const char* kind() const override { return "interrupted"; }
+};
+
+// The job ran and wrote its outputs, but what it measured fails a gate it was asked to check
+// (`hone eval --min/--max-drop`): a verdict for CI, not a fault.
+class GateFailure : public Error {
+ public:
+  using Error::Error;
+  ExitCode exit_code() const override { return ExitCode::kGateFailed; }
+  const char* kind() const override { return "gate failed"; }
 };
 
 // A feature that is declared on the command line but not built yet; names the issue that adds it.

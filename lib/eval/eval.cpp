@@ -33,6 +33,7 @@
 #include "model/decoder.h"
 #include "report/eval_schema.h"
 #include "report/table.h"
+#include "text/sha256.h"
 #include "text/tokenizer.h"
 
 namespace hone {
@@ -149,6 +150,9 @@ ExampleEval evaluate_examples(const EvalOptions& o, const EvalDataset& d, const 
     for (const auto& [g, p, n] : main->confused)
       c.push_back({{k::kConfusedGold, g}, {k::kConfusedPredicted, p}, {k::kConfusedCount, n}});
     row[k::kMostConfused] = c;
+    ordered_json f1 = ordered_json::object();
+    for (const std::string& label : d.labels) f1[label] = main->f1.count(label) ? main->f1.at(label) : 0.0;
+    row[k::kLabelF1] = f1;
   }
   row[k::kSelective] = add_confidence(o, cal_d, ev);
   ev.rep.predictions = run.preds;
@@ -157,12 +161,44 @@ ExampleEval evaluate_examples(const EvalOptions& o, const EvalDataset& d, const 
 
 // ---------------------------------------------------------------------------- token stores
 
+// The sequences of the split evaluated: the first --limit, else all.
+std::int64_t store_sequences(const EvalOptions& o, const data::TokenSplit& split) {
+  HONE_CHECK(o.sample == 0, UsageError, "--sample applies to example sets; use --limit with a token store");
+  return o.limit > 0 ? std::min(split.sequences(), o.limit) : split.sequences();
+}
+
+// The report's data_hash of a token store (eval_schema.h): its evaluated sequences' tokens.
+std::string store_hash(const EvalOptions& o, const data::TokenStore& store) {
+  const data::TokenSplit& split = data::require_split(store, o.data, o.split);
+  const std::int64_t n = store_sequences(o, split);
+  Sha256 h;
+  h.update("hone-eval-store\n");
+  for (std::int64_t s = 0; s < n; ++s) {
+    const std::int64_t t0 = split.example_offsets[split.sequence_offsets[s]];
+    const std::int64_t t1 = split.example_offsets[split.sequence_offsets[s + 1]];
+    const std::uint64_t len = static_cast<std::uint64_t>(t1 - t0);
+    h.update(&len, sizeof len);
+    h.update(split.input_ids.data() + t0, len * sizeof(std::int32_t));
+    h.update(split.loss_mask.data() + t0, len);
+  }
+  return h.hex_digest();
+}
+
+// The report's data_hash of an example set (eval_schema.h): its evaluated records' canonical lines.
+std::string examples_hash(const EvalDataset& d) {
+  Sha256 h;
+  h.update("hone-eval-examples\n");
+  for (const EvalRecord& r : d.records) {
+    h.update(r.line);
+    h.update("\n");
+  }
+  return h.hex_digest();
+}
+
 ModelReport evaluate_store(const EvalOptions& o, const data::TokenStore& store, const LoadedModel& lm) {
   data::check_tokenizer(store, o.data, *lm.lm.tokenizer, lm.name);
   const data::TokenSplit& split = data::require_split(store, o.data, o.split);
-  std::int64_t n = split.sequences();
-  if (o.limit > 0) n = std::min(n, o.limit);
-  HONE_CHECK(o.sample == 0, UsageError, "--sample applies to example sets; use --limit with a token store");
+  const std::int64_t n = store_sequences(o, split);
   const Decoder& model = *lm.lm.decoder;
   double loss_sum = 0;
   std::int64_t loss_tokens = 0, tokens = 0;
@@ -316,7 +352,21 @@ std::optional<EvalDataset> calibration_dataset(const EvalOptions& o) {
   return cal;
 }
 
-// The report, then the predictions (JSON lines; beside the report unless --predictions names a file).
+// A cascade's row with its example's prompt and system message (from the first model's row of the
+// same example) after its id, as every row of predictions.jsonl has them.
+ordered_json with_prompt(const ordered_json& row, const ordered_json& example) {
+  ordered_json out;
+  for (const auto& [key, value] : row.items()) {
+    out[key] = value;
+    if (key != "id") continue;
+    for (const char* k : {"prompt", "system"})
+      if (example.contains(k)) out[k] = example[k];
+  }
+  return out;
+}
+
+// The report, then the predictions (JSON lines; beside the report unless --predictions names a
+// file), then the JUnit file.
 void write_outputs(const EvalOptions& o, const ordered_json& report, const std::vector<ordered_json>& predictions) {
   if (!o.report.empty()) {
     if (!o.report.parent_path().empty()) fs::create_directories(o.report.parent_path());
@@ -329,11 +379,12 @@ void write_outputs(const EvalOptions& o, const ordered_json& report, const std::
     for (const auto& p : predictions) text += p.dump(-1, ' ', false, ordered_json::error_handler_t::replace) + "\n";
     write_file_atomic(pred_path, text);
   }
+  if (!o.gate.junit.empty()) write_gate_junit(o.gate.junit, report);
 }
 
 }  // namespace
 
-std::string run_eval(const EvalOptions& o) {
+EvalResult run_eval(const EvalOptions& o) {
   check_options(o);
   if (o.threads > 0) at::set_num_threads(o.threads);
   const Compute compute = resolve_compute(o.device, o.dtype, local_rank_from_environment());
@@ -347,6 +398,7 @@ std::string run_eval(const EvalOptions& o) {
   if (store_mode) {
     store = data::read_token_store(o.data);
     report[k::kTask] = k::kTaskPerplexity;
+    report[k::kDataHash] = store_hash(o, *store);
   } else {
     d = read_eval_dataset(o.data, o.split, o.limit, o.sample);
     report[k::kTask] = d.labels.empty() ? k::kTaskGeneration : k::kTaskClassification;
@@ -359,7 +411,9 @@ std::string run_eval(const EvalOptions& o) {
       report[k::kMethod] = eval_method_name(o.method);
       report[k::kScoring] = label_scoring_name(o.scoring);
     }
+    report[k::kDataHash] = examples_hash(d);
   }
+  const Gate gate(o.gate, report);  // reads the baseline: a report of other examples stops here
   HONE_CHECK(!(o.calibrate || o.cascade) || (!store_mode && !d.labels.empty()), UsageError,
              Hint{"evaluate a classification set (an ingested directory whose examples all have labels)"},
              "--calibrate and --cascade apply to classification sets: they need every label's score");
@@ -374,6 +428,7 @@ std::string run_eval(const EvalOptions& o) {
   std::vector<ExampleEval> evals;
   for (const EvalModel& m : o.models) {
     auto lm = std::make_unique<LoadedModel>(load_eval_model(m, compute.device, compute.dtype, o.chat_template));
+    if (!o.gate.baseline.empty()) gate.baseline_row(lm->name);  // before measuring: a missing row stops here
     spdlog::info("evaluating {} ({} parameters)", lm->name, lm->params);
     c10::InferenceMode guard;
     ModelReport r;
@@ -402,13 +457,16 @@ std::string run_eval(const EvalOptions& o) {
     CascadeResult c = run_cascade(o, *evals[0].run, first.confidence, *evals[1].run, threshold,
                                   o.threshold ? "" : first.chosen_on);
     cascade = c.json;
-    for (auto& p : c.predictions) predictions.push_back(std::move(p));
+    for (std::size_t i = 0; i < c.predictions.size(); ++i)
+      predictions.push_back(with_prompt(c.predictions[i], evals[0].run->preds[i]));
   }
   report[k::kDtype] = compute_type_name(compute.dtype);  // what was computed in (--dtype fast and auto resolved)
   report[k::kModels] = models;
   if (!cascade.is_null()) report[k::kCascade] = cascade;
+  GateResult checked = gate.check(report);
+  if (o.gate.any()) report[k::kGate] = checked.json;
   write_outputs(o, report, predictions);
-  return markdown(report);
+  return {markdown(report) + checked.markdown, std::move(checked)};
 }
 
 }  // namespace hone

@@ -9,6 +9,7 @@
 //   generation examples            exact match and normalised match of greedy generation; format
 //   (completion or chat records)   validity (JSON, or a regex) when asked
 // and for every model: latency per example (p50/p95), throughput, parameters, size on disk.
+// Gates (gate.h) check the rows against floors and a baseline report for CI.
 // The report's keys: report/eval_schema.h. The pieces: dataset.h (records and their tokens),
 // label_scoring.h, metrics.h.
 #pragma once
@@ -20,6 +21,7 @@
 
 #include "core/compute.h"
 #include "core/fs.h"
+#include "eval/gate.h"
 
 namespace hone {
 
@@ -81,9 +83,16 @@ struct EvalOptions {
   std::optional<double> threshold;  // the cascade's threshold (none: chosen on the calibration split for --target-accuracy)
   fs::path report;                // JSON report ("" -> none)
   fs::path predictions;           // per-example predictions (JSON lines; "" -> beside the report)
+  GateOptions gate;               // CI gates on each model's metrics, and the JUnit file (gate.h)
 };
 
-// Runs the evaluation, writes the report and predictions, and returns the markdown table.
-std::string run_eval(const EvalOptions& options);
+struct EvalResult {
+  std::string markdown;  // the tables printed on stdout (and the gate's checks, where there are gates)
+  GateResult gate;       // what the gates found (require_gate_passed turns a failure into exit code 4)
+};
+
+// Runs the evaluation, checks the gates, writes the report, predictions and JUnit file, and returns
+// the markdown tables and the gate's result.
+EvalResult run_eval(const EvalOptions& options);
 
 }  // namespace hone

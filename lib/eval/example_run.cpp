@@ -42,6 +42,31 @@ std::optional<std::regex> format_regex(const EvalOptions& o) {
   }
 }
 
+// The row of predictions.jsonl that an example starts with: the model, the id, the example's prompt
+// and system message exactly as its canonical record holds them (what `hone ingest --format
+// corrections` reads back), and the gold answer. A completion record's prompt is its `prompt`, its
+// system message its `system`; a chat record's prompt is its last user turn (the one the answer
+// replies to), its system message its system turn. No `system` where the record has none.
+ordered_json prediction_row(const std::string& model, const EvalRecord& r) {
+  const json j = json::parse(r.line);
+  std::string prompt;
+  std::optional<std::string> system;
+  if (j.contains("messages") && j["messages"].is_array()) {
+    for (const json& m : j["messages"]) {
+      const std::string role = m.value("role", "");
+      if (role == "user") prompt = m.value("content", "");
+      if (role == "system" && !system) system = m.value("content", "");
+    }
+  } else {
+    prompt = j.value("prompt", "");
+    if (j.contains("system") && j["system"].is_string()) system = j["system"].get<std::string>();
+  }
+  ordered_json row = {{"model", model}, {"id", r.id}, {"prompt", prompt}};
+  if (system) row["system"] = *system;
+  row["gold"] = r.target;
+  return row;
+}
+
 }  // namespace
 
 ExampleRun::ExampleRun(const EvalDataset& dataset, const LoadedModel& model, const ExampleEncoder& encoder)
@@ -52,7 +77,7 @@ ExampleRun::ExampleRun(const EvalDataset& dataset, const LoadedModel& model, con
     examples.push_back(enc.encode(r.line, r.where));
     gold.push_back(classification ? r.label : r.target);
     if (classification) gold_label.push_back(label_index.at(r.label));
-    preds.push_back({{"model", lm.name}, {"id", r.id}, {"gold", r.target}});
+    preds.push_back(prediction_row(lm.name, r));
   }
 }
 

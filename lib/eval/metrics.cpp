@@ -30,7 +30,8 @@ ClassificationMetrics classification_metrics(const std::vector<std::string>& gol
   for (const auto& c : classes) {
     const double t = static_cast<double>(tp[c]), p = t + static_cast<double>(fp[c]), g = t + static_cast<double>(fn[c]);
     const double prec = p > 0 ? t / p : 0, rec = g > 0 ? t / g : 0;
-    f1_sum += prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
+    r.f1[c] = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
+    f1_sum += r.f1[c];
   }
   r.macro_f1 = classes.empty() ? 0 : f1_sum / static_cast<double>(classes.size());
   std::vector<std::tuple<std::string, std::string, std::int64_t>> v;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -13,6 +14,7 @@ struct ClassificationMetrics {
   double accuracy = 0;  // fraction of predictions equal to the gold label
   // Mean over the classes (gold or predicted) of F1 = 2PR / (P + R), 0 where P + R = 0.
   double macro_f1 = 0;
+  std::map<std::string, double> f1;  // per class (gold or predicted): the F1 macro_f1 averages
   // The 10 most frequent (gold, predicted, count) errors, most frequent first (ties: sorted by
   // gold, then predicted).
   std::vector<std::tuple<std::string, std::string, std::int64_t>> confused;

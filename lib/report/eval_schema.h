@@ -1,7 +1,7 @@
 // The keys of a `hone eval --report` file, defined once: lib/eval writes them, lib/report reads
 // them. The report is a JSON object:
 //   {hone_version, data, split, task, [examples, subset, [labels, label_names, method, scoring]],
-//    dtype, models: [{row per model}], [cascade]}
+//    data_hash, dtype, models: [{row per model}], [cascade], [gate]}
 // task is perplexity (a token store), classification (examples that all have labels) or
 // generation (other examples). A model's row holds name, params, adapter_params and bytes, the
 // metrics of its task, latency and throughput, and the model and adapter paths. A metric that was
@@ -24,6 +24,12 @@ inline constexpr const char* kDtype = "dtype";        // what was computed in: f
 inline constexpr const char* kModels = "models";      // one row per model, in --model order
 inline constexpr const char* kLabelNames = "label_names";  // classification: the labels, sorted
 inline constexpr const char* kCascade = "cascade";    // --cascade: the cascade's object (below)
+// SHA-256 (hex) of what was evaluated, so that two reports compare only on the same examples.
+// Example sets: "hone-eval-examples\n", then each evaluated record's canonical line and "\n", in
+// order (after --limit/--sample). Token stores: "hone-eval-store\n", then the evaluated sequences'
+// token ids, loss mask and sequence lengths (after --limit).
+inline constexpr const char* kDataHash = "data_hash";
+inline constexpr const char* kGate = "gate";          // --min/--max-drop: the gate's object (below)
 
 inline constexpr const char* kTaskPerplexity = "perplexity";
 inline constexpr const char* kTaskClassification = "classification";
@@ -56,6 +62,9 @@ inline constexpr const char* kMostConfused = "most_confused";  // [{gold, predic
 inline constexpr const char* kConfusedGold = "gold";
 inline constexpr const char* kConfusedPredicted = "predicted";
 inline constexpr const char* kConfusedCount = "count";
+// Classification: {label: F1} for every label of label_names, from the predictions accuracy and
+// macro_f1 come from (a label never predicted nor gold in the subset: 0).
+inline constexpr const char* kLabelF1 = "label_f1";
 // Speed, every task.
 inline constexpr const char* kLatencyMsP50 = "latency_ms_p50";  // per example (per sequence)
 inline constexpr const char* kLatencyMsP95 = "latency_ms_p95";
@@ -111,5 +120,33 @@ inline constexpr const char* kCascadeSecond = "second";
 inline constexpr const char* kDeferred = "deferred";  // the share of queries the second model answered
 inline constexpr const char* kLatencyRatio = "latency_ratio";
 inline constexpr const char* kAccuracyGap = "accuracy_gap";
+
+// ---------------------------------------------------------------------------- the gate
+// --min / --max-drop (eval/gate.h): {passed, failed, baseline_report, checks: [check]}, checked on
+// every model's row. A check: {model, metric, check ("min" or "max_drop"), direction ("higher" or
+// "lower" is better), limit (VALUE or POINTS as given), bound (the value the metric had to reach,
+// or not pass, in the metric's unit), value, baseline (max_drop: the baseline row's value; null for
+// min), change (max_drop: value - baseline, in percentage points for fraction metrics, else in the
+// metric's unit; null for min), passed, message}. label_f1 adds label (the worst label, whose F1
+// and baseline are value and baseline) and labels ([{label, value, baseline, change}], every label
+// that fails, worst first).
+inline constexpr const char* kGatePassed = "passed";
+inline constexpr const char* kGateFailed = "failed";  // how many checks failed
+inline constexpr const char* kGateBaselineReport = "baseline_report";  // the --baseline path; null: none
+inline constexpr const char* kGateChecks = "checks";
+inline constexpr const char* kGateModel = "model";  // the row's name
+inline constexpr const char* kGateMetric = "metric";
+inline constexpr const char* kGateCheck = "check";
+inline constexpr const char* kGateCheckMin = "min";
+inline constexpr const char* kGateCheckMaxDrop = "max_drop";
+inline constexpr const char* kGateDirection = "direction";
+inline constexpr const char* kGateLimit = "limit";
+inline constexpr const char* kGateBound = "bound";
+inline constexpr const char* kGateValue = "value";
+inline constexpr const char* kGateBaseline = "baseline";
+inline constexpr const char* kGateChange = "change";
+inline constexpr const char* kGateMessage = "message";
+inline constexpr const char* kGateLabel = "label";
+inline constexpr const char* kGateLabels = "labels";
 
 }  // namespace hone::eval_report
