@@ -92,6 +92,8 @@ class DpoObjective : public Objective {
     return names;
   }
 
+  bool valid_metric(const std::string& name) const override { return name != "replay_loss"; }
+
   std::vector<double> take_metric_sums() override {
     std::vector<double> out = sums_;
     out.resize(metric_names().size(), 0.0);

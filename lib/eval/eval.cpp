@@ -22,6 +22,7 @@
 #include "core/measure.h"
 #include "core/version.h"
 #include "data/token_store.h"
+#include "eval/baseline_comparison.h"
 #include "eval/calibration.h"
 #include "eval/cascade.h"
 #include "eval/dataset.h"
@@ -463,10 +464,12 @@ EvalResult run_eval(const EvalOptions& o) {
   report[k::kDtype] = compute_type_name(compute.dtype);  // what was computed in (--dtype fast and auto resolved)
   report[k::kModels] = models;
   if (!cascade.is_null()) report[k::kCascade] = cascade;
+  // Each row paired with its baseline row example by example (informational; no gate reads it).
+  const std::string compared = add_baseline_comparisons(gate, o.gate.baseline, report, predictions);
   GateResult checked = gate.check(report);
   if (o.gate.any()) report[k::kGate] = checked.json;
   write_outputs(o, report, predictions);
-  return {markdown(report) + checked.markdown, std::move(checked)};
+  return {markdown(report) + compared + checked.markdown, std::move(checked)};
 }
 
 }  // namespace hone

@@ -7,12 +7,12 @@
 #include <limits>
 #include <map>
 #include <set>
-#include <string_view>
 
 #include "core/error.h"
 #include "core/json_file.h"
 #include "eval/junit.h"
 #include "report/eval_schema.h"
+#include "report/gate_section.h"
 #include "report/table.h"
 
 namespace hone {
@@ -36,21 +36,12 @@ double point_scale(const GateMetricInfo& m) {
 }
 
 std::string format_value(const GateMetricInfo& m, double v) {
-  if (!std::isfinite(v)) return "-";
-  return m.fraction ? fmt::format("{:.4f}", v) : fmt::format("{:.6g}", v);
+  return format_gate_value(v, m.fraction);
 }
 
 // A change or a limit in --max-drop's unit: "2.00 points", "0.5 ms".
 std::string format_points(const GateMetricInfo& m, double points, bool sign) {
-  if (m.fraction) return fmt::format(sign ? "{:+.2f} points" : "{:.2f} points", points);
-  const std::string unit = *m.unit ? std::string(" ") + m.unit : "";
-  return fmt::format(sign ? "{:+.6g}{}" : "{:.6g}{}", points, unit);
-}
-
-const GateMetricInfo& metric_by_key(const std::string& key) {
-  for (const GateMetricInfo& m : gate_metrics())
-    if (key == m.key) return m;
-  HONE_THROW(RuntimeError, "no gate metric '{}'", key);
+  return format_gate_points(points, m.fraction, m.unit, sign);
 }
 
 bool measured_on(const GateMetricInfo& m, const std::string& task) {
@@ -85,7 +76,7 @@ ordered_json check_head(const std::string& model, const GateMetricInfo& m, const
           {k::kGateLimit, limit},    {k::kGateBound, nullptr},
           {k::kGateValue, nullptr},  {k::kGateBaseline, nullptr},
           {k::kGateChange, nullptr}, {k::kGatePassed, false},
-          {k::kGateMessage, ""}};
+          {k::kGateMessage, ""},     {k::kGateUnit, m.unit}};
 }
 
 // Sorts worst first, and sets the check's label, value, baseline and labels from them. Returns
@@ -219,35 +210,13 @@ ordered_json check_drop(const std::string& model, const ordered_json& row, const
   return c;
 }
 
-// "accuracy >= 0.8", "perplexity rise <= 0.5": what a check asked, from its JSON.
-std::string check_title(const ordered_json& c) {
-  const GateMetricInfo& m = metric_by_key(c[k::kGateMetric].get<std::string>());
-  const double limit = c[k::kGateLimit].get<double>();
-  if (c[k::kGateCheck] == k::kGateCheckMin)
-    return fmt::format("{} {} {}", m.key, m.higher_is_better ? ">=" : "<=", format_value(m, limit));
-  return fmt::format("{} {} <= {}", m.key, m.higher_is_better ? "drop" : "rise", format_points(m, limit, false));
-}
-
-// A cell: the value (with the label it belongs to, for label_f1), or "-".
-std::string value_cell(const ordered_json& c, const char* key) {
-  const GateMetricInfo& m = metric_by_key(c[k::kGateMetric].get<std::string>());
-  const double v = json_number(c, key);
-  if (!std::isfinite(v)) return "-";
-  if (c.contains(k::kGateLabel) && std::string_view(key) != k::kGateBound)
-    return c[k::kGateLabel].get<std::string>() + " " + format_value(m, v);
-  return format_value(m, v);
-}
-
+// The checks' table (report/gate_section.h) and a FAIL line per failed check.
 std::string gate_markdown(const ordered_json& checks, std::int64_t failed) {
-  Table t{{"model", "gate", "value", "bound", "baseline", "result"}, {}};
+  const Table t = gate_check_table(checks, [](const std::string& s) { return s; });
   std::string lines;
-  for (const ordered_json& c : checks) {
-    const bool passed = c[k::kGatePassed].get<bool>();
-    t.rows.push_back({c[k::kGateModel].get<std::string>(), check_title(c), value_cell(c, k::kGateValue),
-                      value_cell(c, k::kGateBound), value_cell(c, k::kGateBaseline), passed ? "pass" : "FAIL"});
-    if (!passed)
+  for (const ordered_json& c : checks)
+    if (!c[k::kGatePassed].get<bool>())
       lines += fmt::format("FAIL {}: {}\n", c[k::kGateModel].get<std::string>(), c[k::kGateMessage].get<std::string>());
-  }
   const std::string head = failed ? fmt::format("\nGate: {} of {} checks failed.\n\n", failed, checks.size())
                                   : fmt::format("\nGate: all {} checks passed.\n\n", checks.size());
   return head + t.markdown() + (lines.empty() ? "" : "\n" + lines);
@@ -418,10 +387,10 @@ void write_gate_junit(const fs::path& path, const ordered_json& report) {
       if (g[k::kGateModel] != name) continue;
       const bool passed = g[k::kGatePassed].get<bool>();
       const std::string message = g[k::kGateMessage].get<std::string>();
-      JUnitCase c{"gate: " + check_title(g), name, !passed, message, "", passed ? message : ""};
+      JUnitCase c{"gate: " + gate_check_title(g), name, !passed, message, "", passed ? message : ""};
       if (!passed)
-        c.failure_text = fmt::format("value: {}\nbound: {}\nbaseline: {}\n{}", value_cell(g, k::kGateValue),
-                                     value_cell(g, k::kGateBound), value_cell(g, k::kGateBaseline),
+        c.failure_text = fmt::format("value: {}\nbound: {}\nbaseline: {}\n{}", gate_check_cell(g, k::kGateValue),
+                                     gate_check_cell(g, k::kGateBound), gate_check_cell(g, k::kGateBaseline),
                                      g.contains(k::kGateLabels) ? "labels: " + g[k::kGateLabels].dump() : "");
       s.cases.push_back(std::move(c));
     }

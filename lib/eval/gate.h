@@ -2,7 +2,9 @@
 // regression limits against the eval report of a previous model (--baseline REPORT.json
 // --max-drop METRIC=POINTS), checked on every model's row of the report. The report gets a
 // "gate" object (report/eval_schema.h), stdout a table of the checks, --junit a JUnit XML file;
-// a failed check makes the command exit with code 4 once all of that is written.
+// a failed check makes the command exit with code 4 once all of that is written. With --baseline,
+// each row is also compared with its baseline row example by example (baseline_comparison.h): that
+// comparison is informational, and no check reads it.
 //
 // Units. A metric's value is in the report's unit: accuracy-like metrics are fractions in [0, 1],
 // so --min accuracy=0.85 asks for 85%. POINTS are percentage points for fraction metrics

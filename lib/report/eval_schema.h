@@ -4,8 +4,8 @@
 //    data_hash, dtype, models: [{row per model}], [cascade], [gate]}
 // task is perplexity (a token store), classification (examples that all have labels) or
 // generation (other examples). A model's row holds name, params, adapter_params and bytes, the
-// metrics of its task, latency and throughput, and the model and adapter paths. A metric that was
-// not measured is null.
+// metrics of its task, latency and throughput, the model and adapter paths, and with --baseline
+// its baseline_comparison. A metric that was not measured is null.
 #pragma once
 
 namespace hone::eval_report {
@@ -127,7 +127,7 @@ inline constexpr const char* kAccuracyGap = "accuracy_gap";
 // "lower" is better), limit (VALUE or POINTS as given), bound (the value the metric had to reach,
 // or not pass, in the metric's unit), value, baseline (max_drop: the baseline row's value; null for
 // min), change (max_drop: value - baseline, in percentage points for fraction metrics, else in the
-// metric's unit; null for min), passed, message}. label_f1 adds label (the worst label, whose F1
+// metric's unit; null for min), passed, message, unit (below)}. label_f1 adds label (the worst label, whose F1
 // and baseline are value and baseline) and labels ([{label, value, baseline, change}], every label
 // that fails, worst first).
 inline constexpr const char* kGatePassed = "passed";
@@ -148,5 +148,49 @@ inline constexpr const char* kGateChange = "change";
 inline constexpr const char* kGateMessage = "message";
 inline constexpr const char* kGateLabel = "label";
 inline constexpr const char* kGateLabels = "labels";
+// The metric's unit, so that a reader formats the check without the metric table of eval/gate.h:
+// "fraction" (values are shares, POINTS percentage points), "nats", "ms", "tokens/s", "" (perplexity).
+inline constexpr const char* kGateUnit = "unit";
+inline constexpr const char* kGateUnitFraction = "fraction";
+
+// ---------------------------------------------------------------------------- the baseline comparison
+// --baseline with the baseline's predictions.jsonl beside its report: a model row's
+// "baseline_comparison" (absent otherwise), the row's examples paired by id with the baseline row's
+// (eval/baseline_comparison.h). Informational: no gate checks it. {baseline_report, baseline_model,
+// method (the correctness compared: "score" or "generate", the row's accuracy_method), n (examples
+// paired), unmatched (this row's examples with no baseline example of that id), baseline_unmatched
+// (the reverse), baseline_accuracy, accuracy (over the n paired examples), change (accuracy -
+// baseline_accuracy, in percentage points), change_se (its paired standard error in points: the
+// sample standard deviation of the per-example difference in correctness over sqrt(n); null for n
+// < 2), fixed (wrong in the baseline, right here), broken (right in the baseline, wrong here),
+// baseline_macro_f1, macro_f1 (the rows'), label_f1_fell and label_f1_rose ([{label, baseline,
+// value, change}] from the rows' label_f1, change in points: the labels that fell most, most first,
+// and those that rose most)}.
+inline constexpr const char* kBaselineComparison = "baseline_comparison";
+inline constexpr const char* kCompareBaselineReport = "baseline_report";
+inline constexpr const char* kCompareBaselineModel = "baseline_model";
+inline constexpr const char* kCompareMethod = "method";
+inline constexpr const char* kCompareN = "n";
+inline constexpr const char* kCompareUnmatched = "unmatched";
+inline constexpr const char* kCompareBaselineUnmatched = "baseline_unmatched";
+inline constexpr const char* kCompareBaselineAccuracy = "baseline_accuracy";
+inline constexpr const char* kCompareChange = "change";
+inline constexpr const char* kCompareChangeSe = "change_se";
+inline constexpr const char* kCompareFixed = "fixed";
+inline constexpr const char* kCompareBroken = "broken";
+inline constexpr const char* kCompareBaselineMacroF1 = "baseline_macro_f1";
+inline constexpr const char* kCompareLabelF1Fell = "label_f1_fell";
+inline constexpr const char* kCompareLabelF1Rose = "label_f1_rose";
+inline constexpr const char* kCompareLabel = "label";
+inline constexpr const char* kCompareBaseline = "baseline";
+inline constexpr const char* kCompareValue = "value";
+
+// ---------------------------------------------------------------------------- predictions.jsonl
+// The keys of a predictions row that the baseline comparison reads (the file's other keys:
+// docs/formats.md).
+inline constexpr const char* kPredModel = "model";  // the row's name
+inline constexpr const char* kPredId = "id";        // the example's id
+inline constexpr const char* kPredScoredCorrect = "scored_correct";
+inline constexpr const char* kPredGeneratedCorrect = "generated_correct";
 
 }  // namespace hone::eval_report

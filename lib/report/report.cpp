@@ -13,6 +13,7 @@
 #include "core/json_file.h"
 #include "core/plot.h"
 #include "report/eval_schema.h"
+#include "report/gate_section.h"
 #include "report/routing.h"
 #include "report/selective_charts.h"
 #include "report/sizes.h"
@@ -104,12 +105,13 @@ std::string serve_command(const std::string& format, const fs::path& path, const
 
 // The models of the eval reports, in order, each with the keys of the report's table, the test
 // set they were evaluated on (the first report's; every report must name the same data and split),
-// and the cascade of the report that has one (null: none).
+// the cascade of the report that has one (null: none), and the gates of the reports that have one.
 struct Evaluated {
   ordered_json models = ordered_json::array();
   ordered_json test_set;
   ordered_json cascade;
   std::string cascade_src;  // the report it came from
+  ordered_json gates = ordered_json::array();  // read_gate's objects, in --eval order
 };
 
 Evaluated read_evals(const std::vector<fs::path>& evals) {
@@ -143,6 +145,7 @@ Evaluated read_evals(const std::vector<fs::path>& evals) {
       out.cascade = read_cascade(r[k::kCascade], r[k::kModels], here[k::kSubset].get<std::string>(), src);
       out.cascade_src = src;
     }
+    if (r.contains(k::kGate) && !r[k::kGate].is_null()) out.gates.push_back(read_gate(r[k::kGate], src));
     const std::set<std::string> earlier = names;
     for (const auto& m : r[k::kModels]) {
       HONE_CHECK(m.is_object(), InputError, "{}: '{}' holds {}, expected objects", src, k::kModels, m.dump());
@@ -164,7 +167,7 @@ Evaluated read_evals(const std::vector<fs::path>& evals) {
       ordered_json row = {{k::kName, name}};
       for (const char* key : {k::kAccuracy, k::kMacroF1, k::kExactMatch, k::kFormatValidity, k::kLatencyMsP50,
                               k::kLatencyMsP95, k::kLatencyMsMean, k::kTokensPerS, k::kParams, k::kAdapterParams,
-                              k::kBytes, k::kModel, k::kAdapter, k::kSelective})
+                              k::kBytes, k::kModel, k::kAdapter, k::kSelective, k::kBaselineComparison})
         row[key] = m.contains(key) ? m[key] : ordered_json(nullptr);
       row[k::kExamples] = here[k::kExamples];
       row[k::kSubset] = here[k::kSubset];
@@ -280,6 +283,7 @@ std::string markdown_page(const ReportOptions& o, const ordered_json& report, co
   md += model_table(report["models"], report[eval_report::kCascade], [](const std::string& s) { return s; })
             .markdown();
   md += confidence_markdown(report);
+  md += gate_section_markdown(report);
   if (report["sizes"].size() > 1) {
     const std::string line = evaluated_sizes_line(report["models"]);
     md += "\n## Sizes on disk\n\n" + size_table(report["models"], report["sizes"]).markdown() +
@@ -332,6 +336,7 @@ std::string html_page(const ReportOptions& o, const ordered_json& report, const 
   html += model_table(report["models"], report[eval_report::kCascade], xml_escape).html();
   html += charts_svg(report["models"]);
   html += confidence_html(report);
+  html += gate_section_html(report);
   if (!runs.empty()) html += "<h2>Training</h2>\n";
   for (const auto& r : runs) {
     const fs::path metrics = fs::path(r["dir"].get<std::string>()) / "metrics.jsonl";
@@ -373,6 +378,7 @@ std::string write_report(const ReportOptions& o) {
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   const ordered_json report = {{"title", o.title}, {"created", when}, {"test_set", test_set},
                                {"models", evaluated.models}, {eval_report::kCascade, evaluated.cascade},
+                               {kReportGates, evaluated.gates},
                                {"runs", runs}, {"exports", exports},
                                {"sizes", size_rows(evaluated.models, exports)}};
   const std::string set_line = test_set_line(test_set, system);

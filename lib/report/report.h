@@ -2,7 +2,9 @@
 // reports), with their training runs (run.json, metrics.jsonl), the exported files with the
 // command that serves each, and each model's sizes on disk side by side (as evaluated and as
 // exported), and where the eval reports measured it, each model's confidence and a cascade of two
-// models (report/selective_charts.h): report.md, report.json and a self-contained report.html
+// models (report/selective_charts.h), and where an eval report compared its models with a baseline
+// or gated them, the feedback round (report/gate_section.h): report.md, report.json and a
+// self-contained report.html
 // (inline SVG charts, no scripts, no external files). No LibTorch: it reads what the other
 // commands wrote.
 #pragma once

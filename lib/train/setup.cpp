@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "model/adapter.h"
 #include "model/loader.h"
 #include "text/tokenizer.h"
 #include "train/checkpoints.h"
@@ -86,7 +87,16 @@ Decoder load_trained_model(const TrainOptions& o, const TrainJob& job, const Com
 std::vector<TrainableParam> trainable_parameters(const TrainOptions& o, Decoder& model) {
   std::vector<TrainableParam> params =
       o.full ? full_parameters(model, o.freeze_embeddings) : attach_lora(model, o.lora, o.seed);
-  if (!o.init_adapter.empty()) load_parameters(o.init_adapter / "adapter_model.safetensors", params);
+  if (!o.init_adapter.empty()) {
+    // The factors load by name and shape; the scale must match too, or the run would not start
+    // from the adapter it names.
+    const LoraAdapterConfig c = load_lora_config(o.init_adapter);
+    HONE_CHECK(c.scale() == o.lora.scale(), UsageError,
+               Hint{fmt::format("pass --rank {} --alpha {}{}", c.r, c.alpha, c.use_rslora ? " --rslora" : "")},
+               "--init-adapter {} scales its factors by {} (r {}, alpha {}{}); this run's LoRA options scale by {}",
+               o.init_adapter.string(), c.scale(), c.r, c.alpha, c.use_rslora ? ", rsLoRA" : "", o.lora.scale());
+    load_parameters(o.init_adapter / "adapter_model.safetensors", params);
+  }
   for (TrainableParam& p : params)
     if (p.name.size() > 14 && p.name.compare(p.name.size() - 14, 14, ".lora_B.weight") == 0)
       p.lr_scale = o.loraplus_lr_ratio;
@@ -211,9 +221,11 @@ std::unique_ptr<Metrics> open_run_directory(const TrainOptions& o, const RunStat
   fs::create_directories(o.out);
   auto metrics = std::make_unique<Metrics>(o.out / "metrics.jsonl", run.resumed ? run.step : -1);
   if (!o.effective_config.empty()) write_file_atomic(o.out / "config.toml", o.effective_config);
-  spdlog::info("{}: {} trainable parameters ({}), {} train sequences, {} steps of {} sequences ({} per epoch)",
-               o.model.string(), run.trainable, o.full ? "full" : fmt::format("LoRA r={}", o.lora.r),
-               run.data.train->sequences(), run.plan.total, run.plan.per_step, run.plan.steps_per_epoch);
+  const char* items = run.pairs ? "preference pairs" : "sequences";
+  spdlog::info("{}: {} trainable parameters ({}), {} train {}, {} steps of {} {} ({} per epoch)", o.model.string(),
+               run.trainable, o.full ? "full" : fmt::format("LoRA r={}", o.lora.r),
+               run.data.train->sequences() / (run.pairs ? 2 : 1), items, run.plan.total, run.plan.per_step, items,
+               run.plan.steps_per_epoch);
   return metrics;
 }
 

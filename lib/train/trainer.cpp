@@ -182,7 +182,7 @@ void record_step(RunState& run, const StepResult& r, double seconds, Metrics* me
                {"lr", r.lr},
                {"grad_norm", std::isfinite(r.grad_norm) ? json(r.grad_norm) : json(nullptr)},
                {"tokens", r.tokens},
-               {"loss_tokens", r.loss_tokens},
+               {run.pairs ? "pairs" : "loss_tokens", r.loss_tokens},
                {"tokens_per_s", r.tokens / seconds},
                {"step_s", seconds},
                {"peak_rss_mib", peak_rss_mib()}};
@@ -238,7 +238,8 @@ ValidResult evaluate(const TrainOptions& o, RunState& run, Communicator& comm) {
 json valid_line(const RunState& run, const ValidResult& v) {
   json line = {{"step", run.step}, {"valid_loss", v.loss}};
   const std::vector<std::string> names = run.objective->metric_names();
-  for (std::size_t i = 0; i < names.size() && i < v.extra.size(); ++i) line["valid_" + names[i]] = v.extra[i];
+  for (std::size_t i = 0; i < names.size() && i < v.extra.size(); ++i)
+    if (run.objective->valid_metric(names[i])) line["valid_" + names[i]] = v.extra[i];
   return line;
 }
 

@@ -143,6 +143,9 @@ class Objective {
   // the loop sums them over the ranks and divides by the step's units.
   virtual std::vector<std::string> metric_names() const { return {}; }
   virtual std::vector<double> take_metric_sums() { return {}; }
+  // Whether the metric `name` means something on the valid split too (evaluations log it as
+  // valid_<name>).
+  virtual bool valid_metric(const std::string& /*name*/) const { return true; }
 };
 
 // What a training command plugs into the shared loop; every field has lora-train's default.

@@ -276,6 +276,9 @@ TEST_F(DpoCli, Errors) {
            std::vector<std::string>{"--replay", sft_.string(), "--replay-ratio", "0.1", "-b", "2"},
        2, "draws no replay sequence"},
       {sft_args + std::vector<std::string>{"--data", sft_.string(), "--beta", "0.2"}, 2, "apply to --objective dpo"},
+      {args(tmp_ / "prefs.h5", tmp_ / "z") +
+           std::vector<std::string>{"--init-adapter", random_adapter("a").string(), "--rank", "4", "--alpha", "4"},
+       2, "scales its factors by 2"},
   };
   for (const Case& c : cases) {
     const CommandResult r = run_hone(c.args);

@@ -6,12 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "eval/baseline_comparison.h"
 #include "eval/gate.h"
 #include "eval/junit.h"
+#include "report/gate_section.h"
 #include "helpers.h"
 #include "train/train_fixtures.h"
 
@@ -209,6 +213,94 @@ TEST(GateChecks, JUnitTextIsEscaped) {
   EXPECT_NE(x.find("<system-out>x = 1</system-out>"), std::string::npos) << x;
 }
 
+// ---------------------------------------------------------------------------- the baseline comparison
+
+// Worked by hand: d = after - before = [0, -1, +1, +1, 0], mean 0.2, sum of squares 3, sample
+// variance (3 - 5 * 0.2^2) / 4 = 0.7, SE = sqrt(0.7 / 5) = 0.374166 (37.4166 points).
+TEST(BaselineComparison, PairedAccuracyByHand) {
+  const PairedAccuracy p = paired_accuracy({true, true, false, false, true}, {true, false, true, true, true});
+  EXPECT_EQ(p.n, 5);
+  EXPECT_DOUBLE_EQ(p.baseline_accuracy, 0.6);
+  EXPECT_DOUBLE_EQ(p.accuracy, 0.8);
+  EXPECT_NEAR(p.change, 20.0, 1e-12);
+  EXPECT_NEAR(p.change_se, 37.416574, 1e-6);
+  EXPECT_EQ(p.fixed, 2);
+  EXPECT_EQ(p.broken, 1);
+  // The same outcomes: no change and no error; one pair: no SE; none: nothing measured.
+  const PairedAccuracy same = paired_accuracy({true, false, true}, {true, false, true});
+  EXPECT_EQ(same.change, 0.0);
+  EXPECT_EQ(same.change_se, 0.0);
+  EXPECT_TRUE(std::isnan(paired_accuracy({false}, {true}).change_se));
+  EXPECT_DOUBLE_EQ(paired_accuracy({false}, {true}).change, 100.0);
+  const PairedAccuracy none = paired_accuracy({}, {});
+  EXPECT_EQ(none.n, 0);
+  EXPECT_TRUE(std::isnan(none.accuracy) && std::isnan(none.change) && std::isnan(none.change_se));
+}
+
+TEST(BaselineComparison, LabelF1ChangesFallAndRiseMostFirst) {
+  // card falls 30 points, fee 8, loan 3; new (absent from the baseline: 0) rises 10, atm 5.
+  const LabelF1Changes c = label_f1_changes({{"atm", 0.90}, {"card", 0.80}, {"fee", 0.50}, {"loan", 0.60}},
+                                            {{"atm", 0.95}, {"card", 0.50}, {"fee", 0.42}, {"loan", 0.57}, {"new", 0.1}},
+                                            /*count=*/2);
+  ASSERT_EQ(c.fell.size(), 2u);
+  EXPECT_EQ(c.fell[0].label, "card");
+  EXPECT_NEAR(c.fell[0].change, -30.0, 1e-9);
+  EXPECT_DOUBLE_EQ(c.fell[0].baseline, 0.80);
+  EXPECT_EQ(c.fell[1].label, "fee");
+  ASSERT_EQ(c.rose.size(), 2u);
+  EXPECT_EQ(c.rose[0].label, "new");
+  EXPECT_NEAR(c.rose[0].change, 10.0, 1e-9);
+  EXPECT_EQ(c.rose[1].label, "atm");
+}
+
+// Rows are paired by id within the two named rows: other models' rows, examples without an outcome
+// and ids only one run has are left out (and counted).
+TEST(BaselineComparison, PredictionsArePairedByModelAndId) {
+  auto pred = [](const std::string& model, const std::string& id, std::optional<bool> scored, bool generated) {
+    ordered_json p = {{"model", model}, {"id", id}, {"generated_correct", generated}};
+    if (scored) p["scored_correct"] = *scored;
+    return p;
+  };
+  const std::vector<ordered_json> theirs = {pred("tuned", "a", true, false),  pred("tuned", "b", true, true),
+                                            pred("tuned", "c", false, false), pred("tuned", "d", false, true),
+                                            pred("tuned", "z", true, true),   pred("other", "e", false, false)};
+  const std::vector<ordered_json> mine = {pred("feedback", "a", true, true),   pred("feedback", "b", false, true),
+                                          pred("feedback", "c", true, true),   pred("feedback", "d", false, true),
+                                          pred("feedback", "e", true, true),   pred("feedback", "f", std::nullopt, true),
+                                          pred("other", "z", false, false)};
+  const ordered_json base_row = {{"name", "tuned"}, {"macro_f1", 0.5}, {"label_f1", {{"x", 0.5}, {"y", 0.5}}}};
+  ordered_json row = {{"name", "feedback"},
+                      {"accuracy_method", "score"},
+                      {"macro_f1", 0.6},
+                      {"label_f1", {{"x", 0.4}, {"y", 0.8}}}};
+  const ordered_json c = baseline_comparison(row, base_row, mine, theirs, "eval/tuned/report.json");
+  EXPECT_EQ(c["baseline_model"], "tuned");
+  EXPECT_EQ(c["method"], "score");
+  EXPECT_EQ(c["n"], 4);                   // a, b, c, d
+  EXPECT_EQ(c["unmatched"], 1);           // e: only the other model has it in the baseline
+  EXPECT_EQ(c["baseline_unmatched"], 1);  // z
+  EXPECT_DOUBLE_EQ(c["baseline_accuracy"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(c["accuracy"].get<double>(), 0.5);
+  EXPECT_EQ(c["fixed"], 1);   // c
+  EXPECT_EQ(c["broken"], 1);  // b
+  EXPECT_NEAR(c["change"].get<double>(), 0.0, 1e-12);
+  // d = [0, -1, +1, 0]: variance 2 / 3, SE sqrt(2 / 3 / 4) = 0.408248.
+  EXPECT_NEAR(c["change_se"].get<double>(), 40.8248, 1e-4);
+  EXPECT_DOUBLE_EQ(c["baseline_macro_f1"].get<double>(), 0.5);
+  EXPECT_EQ(c["label_f1_fell"][0]["label"], "x");
+  EXPECT_EQ(c["label_f1_rose"][0]["label"], "y");
+  EXPECT_EQ(comparison_line("feedback", c),
+            "feedback vs baseline tuned: accuracy 50.0% -> 50.0% (+0.0 ± 40.8 points paired SE, n 4; 1 fixed, 1 "
+            "broken); 1 of its examples had no baseline match; 1 of the baseline's had no match here");
+  // By generation: generated_correct, which f has too.
+  row["accuracy_method"] = "generate";
+  const ordered_json g = baseline_comparison(row, base_row, mine, theirs, "r.json");
+  EXPECT_EQ(g["n"], 4);
+  EXPECT_EQ(g["fixed"], 2);  // a, c
+  EXPECT_EQ(g["broken"], 0);
+  EXPECT_EQ(g["unmatched"], 2);  // e, f
+}
+
 // ---------------------------------------------------------------------------- the command line
 
 constexpr const char* kSystem = "Classify the banking query.";
@@ -387,6 +479,66 @@ TEST(EvalGate, TwoModelsAreEachCheckedAgainstTheBaseline) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("no model named 'tiny' among its 2 models"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(f.dir / "none" / "report.json"));
+}
+
+// The baseline's predictions edited: one example it got right marked wrong (fixed here), one it got
+// wrong marked right (broken here), one left out (unmatched). Without its predictions, a note.
+TEST(EvalGate, BaselineComparisonPairsThePredictions) {
+  if (!test::have_model()) GTEST_SKIP() << "needs the model (its tokenizer)";
+  Fixture f;
+  ASSERT_NO_FATAL_FAILURE(f.build());
+  auto r = f.eval("base", {});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<json> preds = read_jsonl(f.dir / "base" / "predictions.jsonl");
+  ASSERT_EQ(preds.size(), 30u);
+  const auto right = std::find_if(preds.begin(), preds.end(), [](const json& p) { return p["scored_correct"] == true; });
+  const auto wrong = std::find_if(preds.begin(), preds.end(), [](const json& p) { return p["scored_correct"] == false; });
+  ASSERT_TRUE(right != preds.end() && wrong != preds.end()) << "the tiny model should get some right and some wrong";
+  (*right)["scored_correct"] = false;
+  (*wrong)["scored_correct"] = true;
+  preds.pop_back();
+  std::string lines;
+  for (const json& p : preds) lines += p.dump() + "\n";
+  fs::create_directories(f.dir / "edited");
+  fs::copy_file(f.dir / "base" / "report.json", f.dir / "edited" / "report.json");
+  test::write_bytes(f.dir / "edited" / "predictions.jsonl", lines);
+
+  const fs::path baseline = f.dir / "edited" / "report.json";
+  r = f.eval("round", {"--baseline", baseline.string(), "--max-drop", "accuracy=100"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json round = f.report("round");
+  const json& row = round["models"][0];
+  ASSERT_TRUE(row.contains("baseline_comparison")) << row.dump(2);
+  const json& c = row["baseline_comparison"];
+  EXPECT_EQ(c["baseline_report"], baseline.string());
+  EXPECT_EQ(c["baseline_model"], "tiny");
+  EXPECT_EQ(c["method"], "score");
+  EXPECT_EQ(c["n"], 29);
+  EXPECT_EQ(c["unmatched"], 1);
+  EXPECT_EQ(c["baseline_unmatched"], 0);
+  EXPECT_EQ(c["fixed"], 1);
+  EXPECT_EQ(c["broken"], 1);
+  EXPECT_NEAR(c["change"].get<double>(), 0.0, 1e-9);
+  // d has one +1 and one -1 among 29: variance 2 / 28, SE sqrt(2 / 28 / 29) = 4.9629 points.
+  EXPECT_NEAR(c["change_se"].get<double>(), 100 * std::sqrt(2.0 / 28 / 29), 1e-9);
+  EXPECT_TRUE(c["label_f1_fell"].empty() && c["label_f1_rose"].empty()) << c.dump(2);  // the same model
+  EXPECT_NE(r.out.find("tiny vs baseline tiny: accuracy "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(+0.0 ± 5.0 points paired SE, n 29; 1 fixed, 1 broken); 1 of its examples had no baseline "
+                       "match\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("Gate: all 1 checks passed."), std::string::npos) << r.out;
+
+  // A baseline report without predictions beside it: no object, one note.
+  fs::create_directories(f.dir / "bare");
+  fs::copy_file(f.dir / "base" / "report.json", f.dir / "bare" / "report.json");
+  r = f.eval("noted", {"--baseline", (f.dir / "bare" / "report.json").string(), "--max-drop", "accuracy=100"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(f.report("noted")["models"][0].contains("baseline_comparison"));
+  EXPECT_NE(r.out.find("No paired comparison with the baseline: " + (f.dir / "bare" / "report.json").string() +
+                       " has no predictions.jsonl beside it."),
+            std::string::npos)
+      << r.out;
 }
 
 TEST(EvalGate, BaselineOfAnotherTestSetIsAnErrorAndUsageErrorsNameTheMetrics) {

@@ -314,6 +314,95 @@ TEST(CliReport, RepeatedModelsAndCascades) {
   EXPECT_EQ(json::parse(read_bytes(t / "o/report.json"))["models"].size(), 2u);
 }
 
+// The feedback round: the tuned model's report, then the feedback adapter's, evaluated with
+// --baseline on the tuned report (its row's baseline_comparison) and gated (its gate object).
+TEST(CliReport, FeedbackRoundAndGate) {
+  TempDir t;
+  write_bytes(t / "tuned.json", eval_report("tuned", 0.834, 1000).dump());
+  json e = eval_report("feedback", 0.846, 1000);
+  const json fell = json::array({{{"label", "card_arrival"}, {"baseline", 0.9}, {"value", 0.8}, {"change", -10.0}},
+                                 {{"label", "top_up_failed"}, {"baseline", 0.7}, {"value", 0.68}, {"change", -2.0}}});
+  const json rose = json::array({{{"label", "atm_support"}, {"baseline", 0.6}, {"value", 0.75}, {"change", 15.0}}});
+  e["models"][0]["baseline_comparison"] = {
+      {"baseline_report", "eval/tuned/report.json"}, {"baseline_model", "tuned"}, {"method", "score"},
+      {"n", 997}, {"unmatched", 3}, {"baseline_unmatched", 0}, {"baseline_accuracy", 0.834}, {"accuracy", 0.846},
+      {"change", 1.2}, {"change_se", 0.5}, {"fixed", 31}, {"broken", 19}, {"baseline_macro_f1", 0.81},
+      {"macro_f1", 0.82}, {"label_f1_fell", fell}, {"label_f1_rose", rose}};
+  auto check = [](const std::string& metric, const std::string& kind, double limit, json value, json bound,
+                  json baseline, bool passed, const std::string& message) {
+    return json{{"model", "feedback"}, {"metric", metric},   {"check", kind},       {"direction", "higher"},
+                {"limit", limit},      {"bound", bound},     {"value", value},      {"baseline", baseline},
+                {"change", nullptr},   {"passed", passed},   {"message", message},  {"unit", "fraction"}};
+  };
+  json label = check("label_f1", "max_drop", 5, 0.8, nullptr, 0.9, false,
+                     "label_f1 dropped more than 5.00 points from the baseline for 1 of 77 labels: card_arrival");
+  label["label"] = "card_arrival";
+  e["gate"] = {{"passed", false},
+               {"failed", 1},
+               {"baseline_report", "eval/tuned/report.json"},
+               {"checks", {check("accuracy", "min", 0.8, 0.846, 0.8, nullptr, true, "accuracy 0.8460 >= 0.8000"),
+                           check("accuracy", "max_drop", 2, 0.846, 0.814, 0.834, true, "within"), label}}};
+  write_bytes(t / "feedback.json", e.dump());
+  const CommandResult r = run_hone({"report", "--eval", (t / "tuned.json").string(), "--eval",
+                                    (t / "feedback.json").string(), "-o", (t / "report").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string md = r.out;
+  EXPECT_NE(md.find("## Feedback round\n\n| model | baseline | paired examples | accuracy | change (points ± SE) | "
+                    "macro-F1 | fixed | broken |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| feedback | tuned | 997 (3 unmatched) | 83.40% → 84.60% | +1.20 ± 0.50 | 0.8100 → 0.8200 | 31 "
+                    "| 19 |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("Largest per-label F1 drops:\n\n| model | label | F1 | change (points) |\n|---|---|---|---|\n"
+                    "| feedback | card_arrival | 0.9000 → 0.8000 | -10.00 |\n"
+                    "| feedback | top_up_failed | 0.7000 → 0.6800 | -2.00 |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("Largest per-label F1 rises (points): feedback: atm_support +15.00."), std::string::npos) << md;
+  const std::string verdict = "### Gate\n\nThe gate of " + (t / "feedback.json").string() +
+                              " (baseline eval/tuned/report.json) FAILED: 1 of 3 checks.\n\n";
+  EXPECT_NE(md.find(verdict), std::string::npos) << md;
+  EXPECT_NE(md.find("| feedback | accuracy >= 0.8000 | 0.8460 | 0.8000 | - | pass |\n"
+                    "| feedback | accuracy drop <= 2.00 points | 0.8460 | 0.8140 | 0.8340 | pass |\n"
+                    "| feedback | label_f1 drop <= 5.00 points | card_arrival 0.8000 | - | card_arrival 0.9000 | FAIL |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("- FAIL feedback: label_f1 dropped more than 5.00 points"), std::string::npos) << md;
+  EXPECT_EQ(read_bytes(t / "report/report.md"), md.substr(0, md.find("report: ")));
+
+  const json j = json::parse(read_bytes(t / "report/report.json"));
+  EXPECT_TRUE(j["models"][0]["baseline_comparison"].is_null());
+  EXPECT_EQ(j["models"][1]["baseline_comparison"], e["models"][0]["baseline_comparison"]);
+  ASSERT_EQ(j["gates"].size(), 1u);
+  EXPECT_EQ(j["gates"][0]["report"], (t / "feedback.json").string());
+  EXPECT_EQ(j["gates"][0]["passed"], false);
+  EXPECT_EQ(j["gates"][0]["checks"], e["gate"]["checks"]);
+
+  const std::string html = read_bytes(t / "report/report.html");
+  EXPECT_NE(html.find("<h2>Feedback round</h2>"), std::string::npos);
+  EXPECT_NE(html.find("<td>feedback</td><td>tuned</td><td>997 (3 unmatched)</td><td>83.40% → 84.60%</td>"),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("<td>label_f1 drop &lt;= 5.00 points</td>"), std::string::npos);
+  EXPECT_NE(html.find("<li>FAIL feedback: label_f1 dropped"), std::string::npos);
+
+  // A gate alone (no baseline predictions, so no comparison): a "Gate" section.
+  e["models"][0].erase("baseline_comparison");
+  write_bytes(t / "feedback.json", e.dump());
+  const CommandResult g = run_hone({"report", "--eval", (t / "feedback.json").string(), "-o", (t / "g").string()});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  EXPECT_EQ(g.out.find("Feedback round"), std::string::npos) << g.out;
+  EXPECT_NE(g.out.find("## Gate\n\nThe gate of "), std::string::npos) << g.out;
+  // A gate that is not an object with checks is an error naming the report.
+  e["gate"] = {{"checks", 3}};
+  write_bytes(t / "bad.json", e.dump());
+  const CommandResult b = run_hone({"report", "--eval", (t / "bad.json").string(), "-o", (t / "b").string()});
+  EXPECT_EQ(b.exit_code, 3);
+  EXPECT_NE(b.err.find("bad.json: 'gate' holds"), std::string::npos) << b.err;
+}
+
 TEST(CliReport, Errors) {
   TempDir t;
   CommandResult r = run_hone({"report", "--eval", (t / "missing.json").string(), "-o", (t / "o").string()});
