@@ -1,12 +1,15 @@
 // `hone lora-train --objective dpo` end to end on a tiny llama with SmolLM2's tokenizer: the loss,
 // rewards, reference log-probabilities and LoRA gradients against TRL's DPOTrainer
-// (tests/python/dpo_peer.py) for both losses, bitwise resume after SIGKILL with replay, the
-// metrics, learning the pairs, and errors.
+// (tests/python/dpo_peer.py) for both losses, bitwise resume after SIGKILL with replay, two Gloo
+// ranks against one, the metrics, learning the pairs, and errors.
 #include <ATen/Context.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -255,6 +258,43 @@ TEST_F(DpoCli, LearnsThePairsAndLogsTheRewards) {
   const json run = json::parse(read_bytes(out / "run.json"));
   EXPECT_EQ(run["objective"], "dpo");
   EXPECT_EQ(run["identity"]["dpo_loss"], "sigmoid");
+}
+
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+// Data parallelism: two Gloo ranks of 2 pairs (and 2 replay sequences) each take the step one rank
+// of 4 pairs (and 4) takes. (A large Adam epsilon keeps the update proportional to the gradient,
+// whose summation order differs.)
+TEST_F(DpoCli, TwoGlooRanksEqualOneRank) {
+  write_pair_store(tmp_ / "prefs.h5", sft_, random_pairs(16, 8), {});
+  const std::vector<std::string> common{"--max-steps", "5", "--lr", "1e-2", "--lora-dropout", "0", "--adam-eps", "1e-3",
+                                        "--replay", sft_.string(), "--replay-ratio", "1"};
+  const CommandResult one =
+      run_hone(args(tmp_ / "prefs.h5", tmp_ / "one") + common + std::vector<std::string>{"-b", "4"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const int port = free_port();
+  std::vector<Child> ranks;
+  for (int rank = 0; rank < 2; ++rank)
+    ranks.push_back(spawn_hone(args(tmp_ / "prefs.h5", tmp_ / "two") + common + std::vector<std::string>{"-b", "2"},
+                               {"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank), "WORLD_SIZE=2",
+                                "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)},
+                               tmp_ / ("rank" + std::to_string(rank) + ".log")));
+  for (auto& c : ranks) EXPECT_EQ(c.wait(), 0) << read_bytes(tmp_ / "rank0.log") << read_bytes(tmp_ / "rank1.log");
+  const double d = max_abs_diff(tmp_ / "one/adapter_model.safetensors", tmp_ / "two/adapter_model.safetensors");
+  EXPECT_LT(d, 1e-5);
+  EXPECT_EQ(read_bytes(tmp_ / "one/reference_logps.json"), read_bytes(tmp_ / "two/reference_logps.json"));
+  std::cout << "2 ranks x 2 pairs vs 1 rank x 4 pairs after 5 steps: max |diff| " << d << "\n";
 }
 
 TEST_F(DpoCli, Errors) {
