@@ -65,6 +65,9 @@ Run register_ingest(CLI::App& root) {
   cmd->add_option("--correction-field", g.correction_field,
                   "Field holding the reviewer's correction (corrections; e.g. gold); rows without it are dropped")
       ->capture_default_str();
+  cmd->add_flag("--confirmed-pairs", g.confirmed_pairs,
+                "Corrections: a row whose correction equals the output also becomes a pair, against the model's "
+                "runner-up (a runner_up field, or hone eval's scored_top)");
   cmd->add_option("--labels", g.labels,
                   "Label set for corrections: an ingested directory or a file with one label per line; a "
                   "correction outside it is a bad record");
@@ -90,7 +93,8 @@ Run register_ingest(CLI::App& root) {
     for (const auto& [reason, n] : r.skipped_by_reason) std::cout << fmt::format("    {}: {}\n", reason, n);
     if (!r.labels.empty()) std::cout << fmt::format("  labels {}\n", r.labels.size());
     if (o->ingest.format == data::RecordFormat::kCorrections)
-      std::cout << fmt::format("  pairs {}  unchanged {}  uncorrected {}\n", r.corrections.pairs,
+      std::cout << fmt::format("  pairs {}{}  unchanged {}  uncorrected {}\n", r.corrections.pairs,
+                               o->ingest.confirmed_pairs ? fmt::format(" ({} confirmed)", r.corrections.confirmed) : "",
                                r.corrections.unchanged, r.corrections.uncorrected);
   };
 }

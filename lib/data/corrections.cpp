@@ -72,6 +72,18 @@ void read_output(const nlohmann::json& f, const IngestOptions& o, CorrectionRow&
   reject("missing_field", "no model output: none of the fields 'output', 'scored', 'generated' (pass --output-field)");
 }
 
+// The model's second answer: a "runner_up" string, else the label of hone eval's scored_top[1]
+// (the second-ranked label); nothing when the row has neither.
+std::optional<std::string> read_runner_up(const nlohmann::json& f) {
+  if (const std::string* r = string_field(f, "runner_up", /*required=*/false)) return *r;
+  const auto top = f.find("scored_top");
+  if (top == f.end() || !top->is_array() || top->size() < 2) return std::nullopt;
+  const nlohmann::json& second = (*top)[1];
+  if (!second.is_array() || second.empty() || !second[0].is_string())
+    reject("wrong_type", "'scored_top' must hold [label, log-likelihood] pairs");
+  return second[0].get<std::string>();
+}
+
 }  // namespace
 
 std::set<std::string> read_label_set(const fs::path& path) {
@@ -98,8 +110,13 @@ CorrectionRow read_correction(const nlohmann::json& f, const IngestOptions& o, c
            fmt::format("correction '{}' is not one of the {} labels of {}", *correction, labels->size(), o.labels));
   // Whitespace around a generation (a trailing newline) does not make it a different answer.
   if (trim(*correction) == trim(row.rejected)) {
-    row.kind = CorrectionKind::kUnchanged;
-    return row;
+    const std::optional<std::string> runner_up = o.confirmed_pairs ? read_runner_up(f) : std::nullopt;
+    if (!runner_up || trim(*runner_up) == trim(*correction)) {
+      row.kind = CorrectionKind::kUnchanged;
+      return row;
+    }
+    row.kind = CorrectionKind::kConfirmed;
+    row.rejected = *runner_up;
   }
   row.example.completion = *correction;
   if (labels != nullptr) {
@@ -137,6 +154,7 @@ std::string pair_json(const std::string& id, const char* split, const Example& e
 
 nlohmann::ordered_json corrections_json(const CorrectionCounts& c) {
   return {{"pairs", c.pairs},
+          {"confirmed", c.confirmed},
           {"unchanged", c.unchanged},
           {"uncorrected", c.uncorrected},
           {"output_fields", c.output_fields}};

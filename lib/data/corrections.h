@@ -39,6 +39,7 @@ inline constexpr const char* kRowSystemField = "system";
 // What one row gives.
 enum class CorrectionKind {
   kPair,         // a correction that differs from the output: an SFT example and a pair
+  kConfirmed,    // confirmed_pairs: the correction equals the output; the runner-up is rejected
   kUnchanged,    // the correction equals the output (after trimming whitespace): dropped
   kUncorrected,  // no correction (the field missing or null; a reviewer saw only some rows): dropped
 };
@@ -48,7 +49,7 @@ struct CorrectionRow {
   // kPair: format "completion", prompt, completion = the correction (and label = the correction
   // when a label set is given); without a system message, which does not enter the id.
   Example example;
-  std::string rejected;               // the model's output
+  std::string rejected;               // the model's output (kConfirmed: its runner-up)
   std::string output_field;           // the field it was read from
   std::optional<std::string> system;  // the row's own system message, if any
 };

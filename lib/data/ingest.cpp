@@ -67,6 +67,8 @@ void validate(const std::vector<fs::path>& inputs, const fs::path& out, const In
              UsageError, "--prompt-template '{}' does not contain {{text}}", o.prompt_template);
   HONE_CHECK(o.labels.empty() || o.format == RecordFormat::kCorrections, UsageError,
              "--labels applies to --format corrections, not --format {}", format_name(o.format));
+  HONE_CHECK(!o.confirmed_pairs || o.format == RecordFormat::kCorrections, UsageError,
+             "--confirmed-pairs applies to --format corrections, not --format {}", format_name(o.format));
   HONE_CHECK(!o.correction_field.empty(), UsageError, "--correction-field must name a field");
   for (const auto& p : inputs) {
     const InputType type = input_type(p);
@@ -119,7 +121,7 @@ bool read_row(const RawRecord& record, RecordFormat& format, const IngestOptions
   row = read_correction(record.fields, o, labels);
   if (row.kind == CorrectionKind::kUnchanged) ++counts.unchanged;
   if (row.kind == CorrectionKind::kUncorrected) ++counts.uncorrected;
-  return row.kind == CorrectionKind::kPair;
+  return row.kind == CorrectionKind::kPair || row.kind == CorrectionKind::kConfirmed;
 }
 
 constexpr int kRejectsFile = 3, kPairsFile = 4;  // OutputDir's files after the three splits
@@ -204,6 +206,7 @@ nlohmann::ordered_json options_json(const IngestOptions& o) {
   j["prompt_template"] = o.prompt_template;
   j["output_field"] = o.output_field;
   j["correction_field"] = o.correction_field;
+  j["confirmed_pairs"] = o.confirmed_pairs;
   j["labels"] = o.labels;
   j["system"] = o.system ? nlohmann::ordered_json(*o.system) : nlohmann::ordered_json(nullptr);
   j["text_blocks"] = o.text_blocks;
@@ -335,6 +338,7 @@ IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir
       if (corrections) {
         dir.write(kPairsFile, pair_json(id, kSplitNames[split], ex, row.rejected));
         ++report.corrections.pairs;
+        if (row.kind == CorrectionKind::kConfirmed) ++report.corrections.confirmed;
         ++report.corrections.output_fields[row.output_field];
       }
     }

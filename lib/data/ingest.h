@@ -58,6 +58,11 @@ struct IngestOptions {
   // "generated" that the row holds
   std::string output_field;
   std::string correction_field = "correction";  // corrections: the reviewer's answer (e.g. "gold")
+  // corrections: a row whose correction equals the output (the reviewer confirmed it) also becomes
+  // a pair, the confirmed answer chosen against the model's runner-up (a "runner_up" field, else
+  // hone eval's scored_top[1]); rows without one stay unchanged. Preference tuning then holds on
+  // to what the model got right as it fixes what it got wrong.
+  bool confirmed_pairs = false;
   // corrections: the label set (an ingested data directory or a text file, one label per line);
   // a correction outside it is a bad record, and each example gets label = correction. Empty: none.
   std::string labels;
@@ -88,6 +93,7 @@ struct IngestInputReport {
 // --format corrections: what became of the rows (manifest.json's "corrections" object).
 struct CorrectionCounts {
   std::uint64_t pairs = 0;        // pairs written to pairs.jsonl (one per SFT example written)
+  std::uint64_t confirmed = 0;    // of them, confirmed answers against the runner-up (confirmed_pairs)
   std::uint64_t unchanged = 0;    // rows dropped: the correction equals the model's output
   std::uint64_t uncorrected = 0;  // rows dropped: no correction (missing or null)
   std::map<std::string, std::uint64_t> output_fields;  // field each pair's output was read from -> pairs

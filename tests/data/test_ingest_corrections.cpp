@@ -95,7 +95,7 @@ TEST(IngestCorrections, ManifestCountsUnchangedAndUncorrected) {
   write_bytes(t / "predictions.jsonl", kPredictions);
   data::ingest({t / "predictions.jsonl"}, t / "out", corrections());
   const auto m = nlohmann::json::parse(read_bytes(t / "out" / "manifest.json"));
-  EXPECT_EQ(m["corrections"], nlohmann::json::parse(R"({"pairs":2,"unchanged":2,"uncorrected":2,
+  EXPECT_EQ(m["corrections"], nlohmann::json::parse(R"({"pairs":2,"confirmed":0,"unchanged":2,"uncorrected":2,
                                                        "output_fields":{"scored":1,"generated":1}})"));
   EXPECT_EQ(m["duplicates"], 1);
   EXPECT_EQ(m["inputs"][0]["records"], 7);
@@ -113,6 +113,42 @@ TEST(IngestCorrections, ManifestCountsUnchangedAndUncorrected) {
 }
 
 // The row's own system message wins; --system fills in for rows without one, after the id.
+// --confirmed-pairs: a confirmed answer becomes a pair against the runner-up (a runner_up field,
+// else scored_top's second label); a confirmed row without one stays unchanged.
+TEST(IngestCorrections, ConfirmedPairsAgainstTheRunnerUp) {
+  TempDir t;
+  write_bytes(t / "in.jsonl",
+              R"({"id":"b1","prompt":"Where is my card?","scored":"card_arrival","scored_top":[["card_arrival",-0.1],["card_delivery_estimate",-2.5]],"correction":"card_arrival"})"
+              "\n"
+              R"({"id":"b2","prompt":"Top up failed","output":"top_up_failed","runner_up":"top_up_reverted","correction":"top_up_failed"})"
+              "\n"
+              R"({"id":"b3","prompt":"Refund?","scored":"refund","correction":"refund"})"
+              "\n"
+              R"({"id":"b4","prompt":"Rate?","scored":"exchange_rate","correction":"exchange_charge"})"
+              "\n");
+  IngestOptions o = corrections();
+  o.confirmed_pairs = true;
+  data::ingest({t / "in.jsonl"}, t / "out", o);
+  const auto pairs = read_jsonl(t / "out" / "pairs.jsonl");
+  ASSERT_EQ(pairs.size(), 3u);
+  EXPECT_EQ(pairs[0]["chosen"], "card_arrival");
+  EXPECT_EQ(pairs[0]["rejected"], "card_delivery_estimate");
+  EXPECT_EQ(pairs[1]["chosen"], "top_up_failed");
+  EXPECT_EQ(pairs[1]["rejected"], "top_up_reverted");
+  EXPECT_EQ(pairs[2]["chosen"], "exchange_charge");
+  EXPECT_EQ(pairs[2]["rejected"], "exchange_rate");
+  const auto m = nlohmann::json::parse(read_bytes(t / "out" / "manifest.json"));
+  EXPECT_EQ(m["corrections"]["pairs"], 3);
+  EXPECT_EQ(m["corrections"]["confirmed"], 2);
+  EXPECT_EQ(m["corrections"]["unchanged"], 1);
+  EXPECT_EQ(m["options"]["confirmed_pairs"], true);
+  // Without the option the confirmed rows are unchanged, and a malformed scored_top is a bad row.
+  data::ingest({t / "in.jsonl"}, t / "plain", corrections());
+  EXPECT_EQ(read_jsonl(t / "plain" / "pairs.jsonl").size(), 1u);
+  write_bytes(t / "bad.jsonl", R"({"prompt":"x","scored":"a","scored_top":["a","b"],"correction":"a"})" "\n");
+  EXPECT_THROW(data::ingest({t / "bad.jsonl"}, t / "bad", o), InputError);
+}
+
 TEST(IngestCorrections, SystemFromTheRowElseTheOption) {
   TempDir t;
   write_bytes(t / "predictions.jsonl", kPredictions);
