@@ -5,11 +5,8 @@
 #include <ATen/Context.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -258,19 +255,6 @@ TEST_F(DpoCli, LearnsThePairsAndLogsTheRewards) {
   const json run = json::parse(read_bytes(out / "run.json"));
   EXPECT_EQ(run["objective"], "dpo");
   EXPECT_EQ(run["identity"]["dpo_loss"], "sigmoid");
-}
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
 }
 
 // Data parallelism: two Gloo ranks of 2 pairs (and 2 replay sequences) each take the step one rank

@@ -42,4 +42,7 @@ double max_abs_diff(const fs::path& a, const fs::path& b);
 // Largest step number in a run's metrics.jsonl (0 when absent).
 long last_metrics_step(const fs::path& run);
 
+// A TCP port on the loopback interface that was free a moment ago (MASTER_PORT of a test's ranks).
+int free_port();
+
 }  // namespace hone::test
