@@ -424,6 +424,8 @@ void cache_teacher(const CacheTeacherOptions& c) {
              UsageError, "--hidden-dtype must be f32, bf16 or f16, got '{}'", to_string(c.hidden_dtype));
   if (c.threads > 0) at::set_num_threads(c.threads);
   const data::TokenStore store = data::read_token_store(c.data);
+  HONE_CHECK(!store.meta.preference, InputError, "{}: a store of preference pairs; the teacher cache needs examples",
+             c.data.string());
   const data::TokenSplit& train = data::require_split(store, c.data, "train");
   data::check_tokenizer(store, c.data, *Tokenizer::load(c.teacher), c.teacher.string());
   const Compute compute = resolve_compute(c.device, c.dtype, DistEnv::from_environment().local_rank);

@@ -398,6 +398,10 @@ EvalResult run_eval(const EvalOptions& o) {
   EvalDataset d;
   if (store_mode) {
     store = data::read_token_store(o.data);
+    HONE_CHECK(!store->meta.preference, InputError,
+               Hint{"evaluate the examples' store, or the ingested directory, instead"},
+               "{}: a store of preference pairs; its perplexity would mix the chosen and the rejected answers",
+               o.data.string());
     report[k::kTask] = k::kTaskPerplexity;
     report[k::kDataHash] = store_hash(o, *store);
   } else {

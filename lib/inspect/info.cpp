@@ -340,6 +340,7 @@ void describe_token_store(std::ostringstream& out, const fs::path& path) {
   line(out, "token store", fmt::format("tokenizer {}, vocab {}, template {}, max_len {}{}{}",
                                        m.tokenizer_fingerprint.substr(0, 16), m.vocab_size, tmpl, m.max_len,
                                        m.packed ? ", packed" : "", m.train_on_prompt ? ", loss on prompts too" : ""));
+  if (m.preference) line(out, "pairs", "preference pairs: sequence 2i chosen, 2i + 1 rejected (hone tokenize --pairs)");
   if (!m.model.empty()) line(out, "made with", m.model);
   for (const auto& [name, s] : st.splits) {
     const auto loss = std::count(s.loss_mask.begin(), s.loss_mask.end(), 1);

@@ -303,12 +303,21 @@ TEST_F(DpoCli, Errors) {
       {args(tmp_ / "prefs.h5", tmp_ / "z") +
            std::vector<std::string>{"--init-adapter", random_adapter("a").string(), "--rank", "4", "--alpha", "4"},
        2, "scales its factors by 2"},
+      // The other readers of token stores refuse pairs too.
+      {{"eval", "-m", model_.string(), "--data", (tmp_ / "prefs.h5").string(), "--report", (tmp_ / "r.json").string()},
+       3, "its perplexity would mix"},
+      {{"cache-teacher", "--teacher", model_.string(), "--data", (tmp_ / "prefs.h5").string(), "-o",
+        (tmp_ / "c.h5").string()},
+       3, "the teacher cache needs examples"},
   };
   for (const Case& c : cases) {
     const CommandResult r = run_hone(c.args);
     EXPECT_EQ(r.exit_code, c.code) << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
   }
+  const CommandResult info = run_hone({"info", (tmp_ / "prefs.h5").string()});
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("preference pairs"), std::string::npos) << info.out;
 }
 
 }  // namespace
