@@ -61,7 +61,8 @@ void add_gate_options(CLI::App& cmd, GateArgs& g) {
                  "a ceiling for perplexity, loss and latency)")
       ->group(group);
   cmd.add_option("--baseline", g.baseline,
-                 "The previous model's eval report (same test set: data_hash), which --max-drop compares with")
+                 "The previous model's eval report (same test set: data_hash), which --max-drop compares with; "
+                 "with its predictions.jsonl beside it, also a query-by-query comparison (change ± paired SE)")
       ->group(group);
   cmd.add_option("--max-drop", g.max_drop,
                  "METRIC=POINTS: the largest drop from the baseline (percentage points for fractions; a rise "
