@@ -183,21 +183,6 @@ TEST_F(DpoCli, LossRewardsAndGradientsEqualTrl) {
   }
 }
 
-// Polls until the run's metrics reach `step`; false when the child exits first or `limit` passes.
-bool wait_for_step(Child& c, const fs::path& run, long step, std::chrono::seconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (last_metrics_step(run) < step) {
-    int status = 0;
-    if (waitpid(c.pid, &status, WNOHANG) == c.pid) {
-      c.pid = -1;
-      return false;
-    }
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
-
 TEST_F(DpoCli, ResumeAfterSigkillIsBitwiseIdentical) {
   write_pair_store(tmp_ / "prefs.h5", sft_, random_pairs(24, 3), random_pairs(4, 4));
   const std::vector<std::string> common{"--max-steps", "80", "-b", "2", "--save-every", "6", "--lr", "5e-3",

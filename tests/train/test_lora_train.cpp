@@ -273,9 +273,9 @@ TEST_F(LoraTrainCli, ResumeAfterSigkillIsBitwiseIdentical) {
   std::mt19937 rng(static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
   const long kill_at = std::uniform_int_distribution<long>(10, 200)(rng);
   const fs::path out = tmp_ / "killed";
-  Child c = spawn_hone(base_args(model_, store_, out) + common);
+  Child c = spawn_hone(base_args(model_, store_, out) + common, {}, tmp_ / "killed.log");
   ASSERT_GT(c.pid, 0);
-  while (last_metrics_step(out) < kill_at) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_TRUE(wait_for_step(c, out, kill_at, std::chrono::seconds(300))) << read_bytes(tmp_ / "killed.log");
   kill(c.pid, SIGKILL);
   EXPECT_EQ(c.wait(), 128 + SIGKILL);
   const long reached = last_metrics_step(out);
@@ -293,8 +293,9 @@ TEST_F(LoraTrainCli, ResumeAfterSigkillIsBitwiseIdentical) {
 TEST_F(LoraTrainCli, SigintSavesACheckpointAndExits130) {
   const fs::path out = tmp_ / "int";
   const std::vector<std::string> common{"--max-steps", "100000", "-b", "2"};
-  Child c = spawn_hone(base_args(model_, store_, out) + common);
-  while (last_metrics_step(out) < 5) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  Child c = spawn_hone(base_args(model_, store_, out) + common, {}, tmp_ / "int.log");
+  ASSERT_GT(c.pid, 0);
+  ASSERT_TRUE(wait_for_step(c, out, 5, std::chrono::seconds(300))) << read_bytes(tmp_ / "int.log");
   kill(c.pid, SIGINT);
   EXPECT_EQ(c.wait(), 130);
   const long step = last_metrics_step(out);

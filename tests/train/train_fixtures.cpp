@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "core/dtype.h"
 #include "core/gguf.h"
@@ -215,6 +217,25 @@ int free_port() {
   const int port = ntohs(addr.sin_port);
   close(fd);
   return port;
+}
+
+bool wait_for_step(Child& c, const fs::path& run, long step, std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (last_metrics_step(run) < step) {
+    int status = 0;
+    if (waitpid(c.pid, &status, WNOHANG) == c.pid) {
+      c.pid = -1;
+      return false;
+    }
+    if (std::chrono::steady_clock::now() > end) {  // stuck: end it rather than leave it running
+      kill(c.pid, SIGKILL);
+      c.wait();
+      c.pid = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 }  // namespace hone::test

@@ -3,6 +3,7 @@
 // made through the real `hone ingest` / `hone tokenize`, and process helpers.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -41,6 +42,11 @@ double max_abs_diff(const fs::path& a, const fs::path& b);
 
 // Largest step number in a run's metrics.jsonl (0 when absent).
 long last_metrics_step(const fs::path& run);
+
+// Polls until the run's metrics.jsonl reaches `step`. False when the child exits first, or when
+// `limit` passes (the child is then killed); either way it is reaped and c.pid becomes -1. A child
+// that dies early or hangs fails the test instead of hanging it.
+bool wait_for_step(Child& c, const fs::path& run, long step, std::chrono::seconds limit);
 
 // A TCP port on the loopback interface that was free a moment ago (MASTER_PORT of a test's ranks).
 int free_port();
