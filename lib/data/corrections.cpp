@@ -26,14 +26,7 @@ std::set<std::string> labels_of_data_dir(const fs::path& dir) {
   HONE_CHECK(fs::is_regular_file(manifest), InputError,
              Hint{"--labels is a directory hone ingest wrote, or a text file with one label per line"},
              "{}: no manifest.json", dir.string());
-  const auto m = read_json_object<nlohmann::json>(manifest);
-  const auto it = m.find("labels");
-  HONE_CHECK(it != m.end() && it->is_object() && !it->empty(), InputError,
-             Hint{"ingest the labelled data with --format classification"},
-             "{}: no 'labels' (not a classification data set)", manifest.string());
-  std::set<std::string> labels;
-  for (const auto& [label, counts] : it->items()) labels.insert(label);
-  return labels;
+  return manifest_labels(read_json_object<nlohmann::json>(manifest), manifest.string());
 }
 
 std::set<std::string> labels_of_text_file(const fs::path& path) {

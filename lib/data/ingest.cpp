@@ -352,4 +352,14 @@ IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir
   return report;
 }
 
+std::set<std::string> manifest_labels(const nlohmann::json& m, const std::string& src) {
+  const auto it = m.find("labels");
+  HONE_CHECK(it != m.end() && it->is_object() && !it->empty(), InputError,
+             Hint{"ingest the labelled data with --format classification"},
+             "{}: no 'labels' (not a classification data set)", src);
+  std::set<std::string> labels;
+  for (const auto& [label, counts] : it->items()) labels.insert(label);
+  return labels;
+}
+
 }  // namespace hone::data

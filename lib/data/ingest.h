@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -112,6 +114,10 @@ struct IngestReport {
   std::map<std::string, std::uint64_t> skipped_by_reason;  // reason kind -> count
   CorrectionCounts corrections;                            // --format corrections only
 };
+
+// The labels of a classification data set: the keys of `manifest` (an ingest manifest.json, read
+// from `src`)'s "labels" object. InputError naming `src` when it has none.
+std::set<std::string> manifest_labels(const nlohmann::json& manifest, const std::string& src);
 
 // Reads every input, writes DIR/{train,valid,test}.jsonl, manifest.json, (with OnError::kSkip)
 // rejects.jsonl and (with RecordFormat::kCorrections) pairs.jsonl. All of it is written to a

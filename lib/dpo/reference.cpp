@@ -43,9 +43,10 @@ std::vector<double> score_split(const Decoder& model, const data::TokenSplit& sp
     std::vector<std::int64_t> sequences;
     for (std::int64_t s = start; s < std::min(n, start + per_batch); ++s) sequences.push_back(s);
     const Batch b = make_batch(split, sequences, c.compute->device);
-    const at::Tensor logps = sequence_logprobs(model, b, /*checkpoint_layers=*/false, chunk).to(at::kDouble).cpu();
-    for (std::size_t i = 0; i < sequences.size(); ++i)
-      out[static_cast<std::size_t>(sequences[i])] = logps[static_cast<std::int64_t>(i)].item<double>();
+    const at::Tensor logps =
+        sequence_logprobs(model, b, /*checkpoint_layers=*/false, chunk).to(at::kDouble).cpu().contiguous();
+    const double* v = logps.data_ptr<double>();
+    for (std::size_t i = 0; i < sequences.size(); ++i) out[static_cast<std::size_t>(sequences[i])] = v[i];
   }
   return c.comm->all_reduce_sum(out);
 }

@@ -14,11 +14,13 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/measure.h"
+#include "data/ingest.h"
 #include "data/records.h"
 #include "eval/dataset.h"
 #include "eval/eval_model.h"
@@ -56,10 +58,8 @@ void read_data_dir(const fs::path& dir, Rule& rule) {
              "{}: no manifest.json", dir.string());
   const std::string src = manifest.string();
   const auto m = read_json_object<nlohmann::json>(manifest);
-  HONE_CHECK(m.contains("labels") && m["labels"].is_object() && !m["labels"].empty(), InputError,
-             Hint{"ingest the data with --format classification"}, "{}: no 'labels' (not a classification data set)",
-             src);
-  for (const auto& [label, counts] : m["labels"].items()) rule.labels.push_back(label);  // a JSON object: sorted
+  const std::set<std::string> labels = data::manifest_labels(m, src);
+  rule.labels.assign(labels.begin(), labels.end());
   if (m.contains("options") && m["options"].is_object())
     rule.prompt_template = json_value<std::string>(m["options"], "prompt_template", "{text}", src);
   rule.system = data_system(dir.string());

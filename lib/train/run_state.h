@@ -38,6 +38,12 @@ struct StepPlan {
   std::int64_t warmup = 0;           // warm-up steps of the learning-rate schedule
 };
 
+// Items of a split: its sequences, or with preference pairs (`pairs`) its pairs (sequences 2i and
+// 2i + 1 are pair i).
+inline std::int64_t item_count(const data::TokenSplit& split, bool pairs) {
+  return pairs ? split.sequences() / 2 : split.sequences();
+}
+
 struct RunState {
   RunState(TrainData data_in, Decoder model_in, std::vector<TrainableParam> params_in, const AdamWOptions& adam)
       : data(std::move(data_in)), model(std::move(model_in)), params(std::move(params_in)), optimizer(params, adam) {}

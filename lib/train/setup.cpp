@@ -210,8 +210,8 @@ RunState load_or_resume(const TrainOptions& o, const TrainJob& job, const Commun
   run.main = comm.is_main();
   run.pairs = job.pairs;
   for (const TrainableParam& p : run.params) run.trainable += p.tensor.numel();
-  run.plan = job.pairs ? plan_steps(o, comm.world_size(), run.data.train->sequences() / 2, "preference pairs")
-                       : plan_steps(o, comm.world_size(), run.data.train->sequences(), "sequences");
+  run.plan = plan_steps(o, comm.world_size(), item_count(*run.data.train, run.pairs),
+                        run.pairs ? "preference pairs" : "sequences");
   resume(o, job, run);
   return run;
 }
@@ -224,7 +224,7 @@ std::unique_ptr<Metrics> open_run_directory(const TrainOptions& o, const RunStat
   const char* items = run.pairs ? "preference pairs" : "sequences";
   spdlog::info("{}: {} trainable parameters ({}), {} train {}, {} steps of {} {} ({} per epoch)", o.model.string(),
                run.trainable, o.full ? "full" : fmt::format("LoRA r={}", o.lora.r),
-               run.data.train->sequences() / (run.pairs ? 2 : 1), items, run.plan.total, run.plan.per_step, items,
+               item_count(*run.data.train, run.pairs), items, run.plan.total, run.plan.per_step, items,
                run.plan.steps_per_epoch);
   return metrics;
 }

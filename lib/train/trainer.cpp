@@ -38,10 +38,6 @@ std::vector<std::int64_t> slice(const std::vector<std::int64_t>& order, std::int
   return sequences;
 }
 
-// Items of a split: its sequences, or its preference pairs.
-std::int64_t item_count(const data::TokenSplit& split, bool pairs) {
-  return pairs ? split.sequences() / 2 : split.sequences();
-}
 
 // The seed of the default generator for micro-batch `micro` of `step` on `rank`: dropout masks are
 // a function of the step, so that a resumed run draws the ones the uninterrupted run drew.
@@ -57,9 +53,9 @@ std::uint64_t mix_seed(std::uint64_t seed, std::int64_t step, std::int64_t micro
 
 // What one optimiser step reports (all ranks agree on every field).
 struct StepResult {
-  double loss_tokens = 0;  // loss tokens of the step, all micro-batches of all ranks
+  double units = 0;        // loss tokens (or pairs) of the step, all micro-batches of all ranks
   double tokens = 0;       // tokens of the step, all ranks
-  double loss_mean = 0;    // loss per loss token
+  double loss_mean = 0;    // loss per unit
   double grad_norm = 0;    // before clipping
   double lr = 0;
   std::vector<double> extra;  // the objective's metric_names(), per unit
@@ -84,12 +80,12 @@ std::vector<std::vector<std::int64_t>> micro_batches(const TrainOptions& o, RunS
   return micro;
 }
 
-// Forward and backward over this rank's micro-batches; each loss is divided by the loss tokens of
+// Forward and backward over this rank's micro-batches; each loss is divided by the units of
 // the whole step, so the gradients add up to those of the step's mean. Returns this rank's
 // {loss sum, tokens}.
 std::pair<double, double> accumulate_gradients(const TrainOptions& o, RunState& run,
                                                const std::vector<std::vector<std::int64_t>>& micro,
-                                               double step_loss_tokens, int rank) {
+                                               double step_units, int rank) {
   run.model.set_training(true);
   double loss_sum = 0, tokens = 0;
   for (std::int64_t m = 0; m < o.grad_accum; ++m) {
@@ -104,7 +100,7 @@ std::pair<double, double> accumulate_gradients(const TrainOptions& o, RunState& 
       loss = run.objective->loss_sum(b);
     }
     loss_sum += loss.item<double>();
-    (loss / step_loss_tokens).backward();
+    (loss / step_units).backward();
   }
   return {loss_sum, tokens};
 }
@@ -154,16 +150,16 @@ StepResult train_step(const TrainOptions& o, RunState& run, Communicator& comm) 
   StepResult r;
   // The loss is normalised by the units (loss tokens, or pairs) of the whole step (all
   // micro-batches, all ranks).
-  r.loss_tokens = comm.all_reduce_sum(std::vector<double>{local_units})[0];
-  const auto [loss_sum, tokens] = accumulate_gradients(o, run, micro, r.loss_tokens, comm.rank());
+  r.units = comm.all_reduce_sum(std::vector<double>{local_units})[0];
+  const auto [loss_sum, tokens] = accumulate_gradients(o, run, micro, r.units, comm.rank());
   reduce_gradients(o, run, comm);
   std::vector<double> local = {loss_sum, tokens, static_cast<double>(signal_received())};
   for (double v : run.objective->take_metric_sums()) local.push_back(v);
   const std::vector<double> totals = comm.all_reduce_sum(local);
-  r.loss_mean = r.loss_tokens > 0 ? totals[0] / r.loss_tokens : 0.0;
+  r.loss_mean = r.units > 0 ? totals[0] / r.units : 0.0;
   r.tokens = totals[1];
   r.stop = totals[2] > 0;
-  for (std::size_t i = 3; i < totals.size(); ++i) r.extra.push_back(r.loss_tokens > 0 ? totals[i] / r.loss_tokens : 0.0);
+  for (std::size_t i = 3; i < totals.size(); ++i) r.extra.push_back(r.units > 0 ? totals[i] / r.units : 0.0);
   apply_update(o, run, r);
   run.optimizer.zero_grad();
   ++run.step;
@@ -182,7 +178,7 @@ void record_step(RunState& run, const StepResult& r, double seconds, Metrics* me
                {"lr", r.lr},
                {"grad_norm", std::isfinite(r.grad_norm) ? json(r.grad_norm) : json(nullptr)},
                {"tokens", r.tokens},
-               {run.pairs ? "pairs" : "loss_tokens", r.loss_tokens},
+               {run.pairs ? "pairs" : "loss_tokens", r.units},
                {"tokens_per_s", r.tokens / seconds},
                {"step_s", seconds},
                {"peak_rss_mib", peak_rss_mib()}};
@@ -215,7 +211,6 @@ ValidResult evaluate(const TrainOptions& o, RunState& run, Communicator& comm) {
   at::NoGradGuard no_grad;
   run.model.set_training(false);
   AutocastScope autocast = run.compute.autocast();
-  run.objective->take_metric_sums();  // the training steps' sums were taken already; start afresh
   std::int64_t batch_index = 0;
   for (std::int64_t off = 0; off < n; off += o.eval_batch_size, ++batch_index) {
     if (batch_index % run.plan.world != comm.rank()) continue;
