@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <csignal>
 #include <iostream>
 #include <new>
 #include <vector>
@@ -190,6 +191,9 @@ int run_command(const Command& c) {
 
 int main(int argc, char** argv) {
   using namespace hone;
+  // A write past a file-size limit (RLIMIT_FSIZE) then fails with EFBIG, which the writers report
+  // as an error (exit 1), instead of the signal ending the process with a core dump.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"hone: turn a small language model into a task specialist (LoRA fine-tuning, distillation)", "hone"};
   app.set_version_flag("--version", [] { return version_string() + " [malloc: " HONE_MALLOC "; " + cpu_bf16_description() + "]"; });
   app.require_subcommand(1);

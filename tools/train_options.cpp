@@ -33,6 +33,9 @@ void add_loop_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {
   cmd->add_option("--epochs", t.epochs, "Passes over the training split")->capture_default_str();
   cmd->add_flag("--resume", t.resume, "Continue from the last checkpoint in --out (start fresh if there is none)")
       ->capture_default_str();
+  cmd->add_option("--resume-from", t.resume_from,
+                  "Continue from this checkpoint of --out (a directory under out/checkpoints, or its name "
+                  "step-N); newer checkpoints are moved aside");
 
   const std::string opt = "Optimisation";
   cmd->add_option("--lr", t.lr, "Peak learning rate")->capture_default_str()->group(opt);

@@ -1,6 +1,8 @@
 #include "core/fs.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>  // renameat2
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,11 +11,33 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/kill_point.h"
 
 namespace hone {
+
+namespace {
+
+// strerror, with what to do when the disk or a limit is the cause.
+std::string write_error(int err) {
+  if (err == ENOSPC || err == EFBIG || err == EDQUOT)
+    return fmt::format("{} (the disk is full, or a file-size or quota limit was reached)", std::strerror(err));
+  return std::strerror(err);
+}
+
+// Flushes a directory's entries (a rename in it) to disk; best effort, as on some file systems
+// directories cannot be opened for fsync.
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------- MappedFile
 
@@ -73,11 +97,12 @@ void AtomicFile::write(const void* data, std::size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd_, p, n);
     if (w < 0 && errno == EINTR) continue;
-    HONE_CHECK(w > 0, RuntimeError, "{}: write failed: {}", temp_.string(), std::strerror(errno));
+    HONE_CHECK(w > 0, RuntimeError, "{}: write failed: {}", path_.string(), write_error(w < 0 ? errno : ENOSPC));
     p += w;
     n -= static_cast<std::size_t>(w);
     written_ += static_cast<std::uint64_t>(w);
   }
+  kill_point("file.write");
 }
 
 void AtomicFile::pad_to(std::size_t alignment, char fill) {
@@ -89,9 +114,10 @@ void AtomicFile::pad_to(std::size_t alignment, char fill) {
 
 void AtomicFile::commit() {
   HONE_CHECK(!committed_, RuntimeError, "{}: committed twice", path_.string());
-  HONE_CHECK(::fsync(fd_) == 0, RuntimeError, "{}: fsync failed: {}", temp_.string(), std::strerror(errno));
-  HONE_CHECK(::close(fd_) == 0, RuntimeError, "{}: close failed: {}", temp_.string(), std::strerror(errno));
+  HONE_CHECK(::fsync(fd_) == 0, RuntimeError, "{}: fsync failed: {}", path_.string(), write_error(errno));
+  HONE_CHECK(::close(fd_) == 0, RuntimeError, "{}: close failed: {}", path_.string(), write_error(errno));
   fd_ = -1;
+  kill_point("file.commit");
   std::error_code ec;
   fs::rename(temp_, path_, ec);
   HONE_CHECK(!ec, RuntimeError, "{}: cannot rename to {}: {}", temp_.string(), path_.string(), ec.message());
@@ -115,9 +141,18 @@ AtomicDir::~AtomicDir() {
 }
 
 void AtomicDir::commit() {
+  kill_point("dir.commit");
+  // Where the kernel and file system allow, the new directory and the old one trade places in one
+  // step, so that `out` exists at every moment; otherwise the old one is moved aside first.
   std::error_code ec;
   fs::path old;
   if (fs::exists(out_)) {
+    if (::renameat2(AT_FDCWD, temp_.c_str(), AT_FDCWD, out_.c_str(), RENAME_EXCHANGE) == 0) {
+      committed_ = true;
+      sync_directory(out_.parent_path());
+      fs::remove_all(temp_, ec);  // now the old directory
+      return;
+    }
     old = temp_.parent_path() / fmt::format("{}.old.{}", out_.filename().string(), ::getpid());
     fs::rename(out_, old, ec);
     HONE_CHECK(!ec, RuntimeError, "{}: cannot move aside: {}", out_.string(), ec.message());
@@ -125,7 +160,22 @@ void AtomicDir::commit() {
   fs::rename(temp_, out_, ec);
   HONE_CHECK(!ec, RuntimeError, "{}: cannot rename to {}: {}", temp_.string(), out_.string(), ec.message());
   committed_ = true;
+  sync_directory(out_.parent_path());
   if (!old.empty()) fs::remove_all(old, ec);
+}
+
+void remove_stale_temporaries(const fs::path& dir) {
+  static const std::regex name(R"(.+\.(tmp|old)\.([0-9]+)(\.[0-9]+)?)");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string n = entry.path().filename().string();
+    if (!std::regex_match(n, m, name)) continue;
+    const long pid = std::stol(m[2].str());
+    if (pid == ::getpid() || (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;  // alive
+    fs::remove_all(entry.path(), ec);
+  }
 }
 
 void write_file_atomic(const fs::path& path, std::string_view content) {

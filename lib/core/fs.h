@@ -76,6 +76,10 @@ class AtomicDir {
   bool committed_ = false;
 };
 
+// Removes what writers killed before their commit left in `dir`: AtomicFile's `NAME.tmp.PID.N`
+// and AtomicDir's `NAME.tmp.PID` and `NAME.old.PID`, of processes that are no longer alive.
+void remove_stale_temporaries(const fs::path& dir);
+
 // Writes a whole small file atomically.
 void write_file_atomic(const fs::path& path, std::string_view content);
 

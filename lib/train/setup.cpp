@@ -153,21 +153,27 @@ json run_identity(const TrainOptions& o, const TrainJob& job, const data::TokenS
   return j;
 }
 
-// A fresh run, or the latest checkpoint of o.out restored into `run` (--resume).
+// A fresh run, or a checkpoint of o.out restored into `run`: the newest (--resume) or the one
+// --resume-from names, after which the newer ones are moved aside.
 void resume(const TrainOptions& o, const TrainJob& job, RunState& run) {
   run.identity = run_identity(o, job, *run.data.store, static_cast<int>(run.plan.world));
   run.base_model = job.base_model.empty() ? o.model.string() : job.base_model;
-  const std::optional<CheckpointRef> latest = latest_checkpoint(o.out);
-  if (latest && !o.resume)
+  const bool from = !o.resume_from.empty();
+  const std::optional<CheckpointRef> chosen =
+      from ? std::optional<CheckpointRef>(named_checkpoint(o.out, o.resume_from)) : latest_checkpoint(o.out);
+  if (chosen && !o.resume && !from)
     HONE_THROW(UsageError, Hint{"pass --resume to continue it, or choose another --out"},
-               "{} already holds a run (checkpoint at step {})", o.out.string(), latest->step);
-  if (latest) {
-    const CheckpointState state = load_checkpoint(latest->dir, run.identity, o.out, run.params, run.optimizer);
+               "{} already holds a run (checkpoint at step {})", o.out.string(), chosen->step);
+  if (chosen) {
+    const CheckpointState state = load_checkpoint(chosen->dir, run.identity, o.out, run.params, run.optimizer);
     run.resumed = true;
     run.step = state.step;
     run.best_valid = state.best_valid_loss;
     run.best_step = state.best_step;
-    if (run.main) spdlog::info("resuming {} from step {} ({})", o.out.string(), run.step, latest->dir.string());
+    if (run.main) {
+      if (from) discard_checkpoints_after(o.out, run.step);
+      spdlog::info("resuming {} from step {} ({})", o.out.string(), run.step, chosen->dir.string());
+    }
   } else if (o.resume && run.main) {
     spdlog::info("--resume: {} holds no checkpoint, starting from step 0", o.out.string());
   }
@@ -219,6 +225,8 @@ RunState load_or_resume(const TrainOptions& o, const TrainJob& job, const Commun
 std::unique_ptr<Metrics> open_run_directory(const TrainOptions& o, const RunState& run) {
   if (!run.main) return nullptr;
   fs::create_directories(o.out);
+  for (const fs::path& dir : {o.out, o.out / "best", o.out / "model", checkpoint_root(o.out)})
+    remove_stale_temporaries(dir);  // what a killed run left of files it was writing
   auto metrics = std::make_unique<Metrics>(o.out / "metrics.jsonl", run.resumed ? run.step : -1);
   if (!o.effective_config.empty()) write_file_atomic(o.out / "config.toml", o.effective_config);
   const char* items = run.pairs ? "preference pairs" : "sequences";

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/kill_point.h"
 #include "core/measure.h"
 #include "core/version.h"
 #include "train/checkpoints.h"
@@ -264,6 +265,7 @@ void evaluate_and_save(const TrainOptions& o, RunState& run, Communicator& comm,
       if (run.main && !o.full)
         write_peft_adapter(o.out / "best", o.lora, run.params, run.base_model,
                            run.data.store->meta.tokenizer_fingerprint, run.data.store->meta.chat_template);
+      kill_point("outputs.best");
     }
     if (run.main) {
       progress.finish();
@@ -320,7 +322,9 @@ void write_outputs(const TrainOptions& o, const TrainJob& job, const RunState& r
     write_full_model(o.out / "model", run.model, o.model, meta.max_len, saved_type(o.save_dtype), meta.chat_template);
   else
     write_peft_adapter(o.out, o.lora, run.params, run.base_model, meta.tokenizer_fingerprint, meta.chat_template);
+  kill_point("outputs.weights");
   write_loss_curve(metrics.path(), o.out / "loss.svg", o.out.filename().string(), job.loss_label);
+  kill_point("outputs.curve");
   const json run_json = {{"hone_version", version_string()},
                          {"command", job.command},
                          {"model", o.model.string()},

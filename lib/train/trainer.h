@@ -36,6 +36,7 @@ struct TrainOptions {
   std::int64_t max_steps = 0;  // 0: run `epochs`
   double epochs = 1.0;
   bool resume = false;
+  fs::path resume_from;  // --resume-from: this checkpoint of `out` rather than the newest (implies resume)
 
   // What is trained.
   bool full = false;  // every weight instead of LoRA factors
