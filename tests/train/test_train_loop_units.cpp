@@ -22,7 +22,7 @@ json state_at(std::int64_t step, const json& identity) {
   return {{"step", step}, {"best_valid_loss", 2.5}, {"best_step", step - 1}, {"identity", identity}};
 }
 
-TEST(TrainCheckpoints, SaveKeepsTheNewestAndLatestSkipsIncompleteOnes) {
+TEST(TrainCheckpoints, SaveKeepsTheNewestAndLatestSkipsInterruptedWritesButNotDamage) {
   TempDir tmp;
   const fs::path out = tmp.path();
   EXPECT_FALSE(latest_checkpoint(out));
@@ -34,16 +34,32 @@ TEST(TrainCheckpoints, SaveKeepsTheNewestAndLatestSkipsIncompleteOnes) {
   EXPECT_FALSE(fs::exists(checkpoint_dir(out, 1)));
   EXPECT_TRUE(fs::exists(checkpoint_dir(out, 2) / "params.safetensors"));
   EXPECT_TRUE(fs::exists(checkpoint_dir(out, 3) / "optimizer.safetensors"));
-  // A later step without state.json (a copy cut short) and an interrupted write do not count.
+  // Interrupted writes (of a process that is gone; and of the earlier naming) do not count.
+  const fs::path interrupted = checkpoint_root(out) / "step-00000010.tmp.4194300";
+  const fs::path legacy = checkpoint_root(out) / "step-00000011.tmp-123";
+  fs::create_directories(interrupted);
+  fs::create_directories(legacy);
+  EXPECT_EQ(latest_checkpoint(out)->step, 3);
+  // A newer checkpoint without state.json (a copy cut short) is the newest, and is refused as
+  // damaged rather than passed over.
   fs::create_directories(checkpoint_dir(out, 9));
-  fs::create_directories(checkpoint_root(out) / "step-00000010.tmp-123");
   const auto latest = latest_checkpoint(out);
   ASSERT_TRUE(latest);
-  EXPECT_EQ(latest->step, 3);
-  EXPECT_EQ(latest->dir, checkpoint_dir(out, 3));
-  // The next save removes the interrupted write.
+  EXPECT_EQ(latest->step, 9);
+  AdamW other(params, {});
+  try {
+    load_checkpoint(latest->dir, identity, out, params, other);
+    ADD_FAILURE() << "a checkpoint without state.json was loaded";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("step-00000009 is damaged"), std::string::npos) << e.what();
+    EXPECT_NE(e.hint().find("--resume-from " + checkpoint_dir(out, 3).string()), std::string::npos) << e.hint();
+  }
+  EXPECT_EQ(previous_checkpoint(out, 9)->step, 3);
+  fs::remove_all(checkpoint_dir(out, 9));
+  // The next save removes the interrupted writes.
   save_checkpoint(out, 4, params, optimizer, state_at(4, identity), 2);
-  EXPECT_FALSE(fs::exists(checkpoint_root(out) / "step-00000010.tmp-123"));
+  EXPECT_FALSE(fs::exists(interrupted));
+  EXPECT_FALSE(fs::exists(legacy));
   EXPECT_EQ(latest_checkpoint(out)->step, 4);
 }
 
