@@ -129,9 +129,20 @@ fs::path make_store(const fs::path& dir, const fs::path& model, int n_train, int
   return store;
 }
 
-int Child::wait() {
+int Child::wait(std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
   int status = 0;
-  if (waitpid(pid, &status, 0) < 0) return -1;
+  pid_t r = 0;
+  while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
+    if (std::chrono::steady_clock::now() > end) {  // stuck: end it, reap it, and say so
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      ADD_FAILURE() << "child " << pid << " still running after " << limit.count() << " s: killed";
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (r < 0) return -1;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;

@@ -29,7 +29,9 @@ fs::path make_store(const fs::path& dir, const fs::path& model, int n_train, int
 // A child process running build/hone with extra environment variables.
 struct Child {
   int pid = -1;
-  int wait();  // exit code, or 128 + signal
+  // Exit code, or 128 + signal; -1 (and a test failure) when it is still running after `limit`,
+  // in which case it is killed.
+  int wait(std::chrono::seconds limit = std::chrono::seconds(600));
 };
 Child spawn_hone(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                  const fs::path& log = {});
