@@ -69,14 +69,39 @@ std::string nearest(const std::string& word, const std::vector<std::string>& can
   return best;
 }
 
+// Whether usage errors found before or while the options are parsed are logged as JSON: the
+// command line asks for --log-format json (a config file's log-format applies once it is read).
+bool json_usage_errors = false;
+
+bool json_requested(int argc, char** argv) {
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--log-format" && i + 1 < argc) json = std::string(argv[++i]) == "json";
+    else if (a.rfind("--log-format=", 0) == 0) json = a.substr(a.find('=') + 1) == "json";
+  }
+  return json;
+}
+
+// A usage error and its hint (exit 2): "hone: usage error: ..." and "hint: ..." lines in text, or
+// two JSON log lines; escaped either way (core/log.h), as the message quotes the command line or
+// a config file.
+int usage_error(const std::string& message, const std::string& hint) {
+  if (json_usage_errors) {
+    spdlog::error("usage error: {}", message);
+    spdlog::error("hint: {}", hint);
+  } else {
+    std::cerr << "hone: usage error: " << hone::log_text(message) << "\nhint: " << hone::log_text(hint) << "\n";
+  }
+  return static_cast<int>(hone::ExitCode::kUsage);
+}
+
 // An unknown subcommand or option, named, with the nearest valid one (exit 2).
 int unknown_word(const std::string& what, const std::string& word, const std::vector<std::string>& valid,
                  const std::string& help) {
-  std::cerr << fmt::format("hone: usage error: unknown {}: '{}'\n", what, word);
   const std::string near = nearest(word, valid);
-  if (!near.empty()) std::cerr << fmt::format("hint: did you mean '{}'? ({})\n", near, help);
-  else std::cerr << fmt::format("hint: {}\n", help);
-  return static_cast<int>(hone::ExitCode::kUsage);
+  return usage_error(fmt::format("unknown {}: '{}'", what, word),
+                     near.empty() ? help : fmt::format("did you mean '{}'? ({})", near, help));
 }
 
 // The long names (--x) of `cmd`'s options.
@@ -87,10 +112,9 @@ std::vector<std::string> long_options(const CLI::App& cmd) {
   return out;
 }
 
-// Maps a CLI11 parse outcome to an exit code: help and version are not errors.
-int parse_exit(CLI::App& app, const CLI::ParseError& e) {
-  const int rc = app.exit(e);  // prints help, the version, or the message
-  return rc == 0 ? 0 : static_cast<int>(hone::ExitCode::kUsage);
+// Maps a CLI11 parse outcome to an exit code: help and version (on stdout) are not errors.
+int parse_exit(CLI::App& app, const CLI::ParseError& e, const std::string& hint) {
+  return e.get_exit_code() == 0 ? app.exit(e) : usage_error(e.what(), hint);
 }
 
 struct Command {
@@ -157,13 +181,11 @@ int parse_command(CLI::App& cmd, std::vector<std::string> args) {
     const std::string what = e.what(), prefix = "INI was not able to parse ";
     const std::string key = what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
     const auto files = cmd.get_config_ptr()->results();
-    std::cerr << fmt::format("hone: usage error: {}: key '{}' is not an option of hone {}\n",
-                             files.empty() ? std::string("config") : files.back(), key, cmd.get_name())
-              << fmt::format("hint: `hone {} --help` lists the options; their long names are the keys\n",
-                             cmd.get_name());
-    return static_cast<int>(hone::ExitCode::kUsage);
+    return usage_error(fmt::format("{}: key '{}' is not an option of hone {}",
+                                   files.empty() ? std::string("config") : files.back(), key, cmd.get_name()),
+                       fmt::format("`hone {} --help` lists the options; their long names are the keys", cmd.get_name()));
   } catch (const CLI::ParseError& e) {
-    return parse_exit(cmd, e);
+    return parse_exit(cmd, e, fmt::format("`hone {} --help` lists the options", cmd.get_name()));
   }
 }
 
@@ -200,6 +222,8 @@ int main(int argc, char** argv) {
   app.get_formatter()->column_width(36);
   GlobalOptions global;
   add_global_options(app, global);
+  json_usage_errors = json_requested(argc, argv);
+  init_logging({0, json_usage_errors ? LogFormat::kJson : LogFormat::kText});  // for errors in parsing
   std::vector<Command> commands;
   for (auto reg : {tools::register_ingest, tools::register_tokenize, tools::register_lora_train, tools::register_distill,
                    tools::register_cache_teacher, tools::register_eval, tools::register_classify,
@@ -221,7 +245,7 @@ int main(int argc, char** argv) {
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-      return parse_exit(app, e);
+      return parse_exit(app, e, "`hone --help` lists the commands");
     }
     return static_cast<int>(ExitCode::kUsage);
   }
