@@ -19,14 +19,13 @@
 
 namespace hone {
 
-namespace {
-
-// strerror, with what to do when the disk or a limit is the cause.
 std::string write_error(int err) {
   if (err == ENOSPC || err == EFBIG || err == EDQUOT)
     return fmt::format("{} (the disk is full, or a file-size or quota limit was reached)", std::strerror(err));
   return std::strerror(err);
 }
+
+namespace {
 
 // Flushes a directory's entries (a rename in it) to disk; best effort, as on some file systems
 // directories cannot be opened for fsync.

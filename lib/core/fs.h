@@ -80,6 +80,9 @@ class AtomicDir {
 // and AtomicDir's `NAME.tmp.PID` and `NAME.old.PID`, of processes that are no longer alive.
 void remove_stale_temporaries(const fs::path& dir);
 
+// strerror(err) for a failed write, saying what to do when the disk or a limit is the cause.
+std::string write_error(int err);
+
 // Writes a whole small file atomically.
 void write_file_atomic(const fs::path& path, std::string_view content);
 

@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "data/corrections.h"
 #include "data/line_source.h"
 #include "data/readers.h"
@@ -147,7 +148,7 @@ class OutputDir {
 
   void write(int file, const std::string& line) {
     if (std::fwrite(line.data(), 1, line.size(), files_[file]) != line.size())
-      HONE_THROW(RuntimeError, "{}: write failed: {}", temp_.string(), std::strerror(errno));
+      HONE_THROW(RuntimeError, "{}: write failed: {}", out_.string(), write_error(errno));
   }
   const fs::path& temp() const { return temp_; }
 
@@ -157,11 +158,11 @@ class OutputDir {
       if (f != nullptr) {
         const bool ok = std::fflush(f) == 0 && std::fclose(f) == 0;
         f = nullptr;
-        HONE_CHECK(ok, RuntimeError, "{}: write failed: {}", temp_.string(), std::strerror(errno));
+        HONE_CHECK(ok, RuntimeError, "{}: write failed: {}", out_.string(), write_error(errno));
       }
     std::FILE* m = open("manifest.json");
     const bool ok = std::fwrite(manifest.data(), 1, manifest.size(), m) == manifest.size();
-    HONE_CHECK(std::fclose(m) == 0 && ok, RuntimeError, "{}: write failed", temp_.string());
+    HONE_CHECK(std::fclose(m) == 0 && ok, RuntimeError, "{}: write failed: {}", out_.string(), write_error(errno));
     fs::path old;
     if (fs::exists(out_)) {
       old = out_.parent_path() / fmt::format("{}.old.{}", out_.filename().string(), ::getpid());
@@ -237,7 +238,7 @@ std::string manifest_json(const IngestReport& r, const IngestOptions& o) {
   m["sampled_out"] = r.sampled_out;
   m["skipped"] = {{"total", r.skipped}, {"reasons", r.skipped_by_reason}};
   if (o.format == RecordFormat::kCorrections) m["corrections"] = corrections_json(r.corrections);
-  return m.dump(2) + "\n";
+  return m.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";  // a path that is not UTF-8: U+FFFD
 }
 
 SplitCounts& operator+=(SplitCounts& c, int split) {
@@ -288,9 +289,9 @@ IngestReport ingest(const std::vector<fs::path>& inputs, const fs::path& out_dir
       ++report.skipped;
       ++report.skipped_by_reason[p.kind];
       line = "{\"file\":";
-      append_json_string(line, file);
-      line += fmt::format(",\"line\":{},\"reason\":", at);
-      append_json_string(line, p.message);
+      append_json_string(line, sanitize_utf8(file, file.size()));  // paths and messages may quote bytes
+      line += fmt::format(",\"line\":{},\"reason\":", at);   // that are not UTF-8
+      append_json_string(line, sanitize_utf8(p.message, p.message.size()));
       line += ",\"raw\":";
       append_json_string(line, sanitize_utf8(raw, kRejectRawBytes));
       line += "}\n";

@@ -41,7 +41,7 @@ Metrics::~Metrics() {
 void Metrics::write(const json& line) {
   const std::string text = line.dump() + "\n";
   HONE_CHECK(std::fwrite(text.data(), 1, text.size(), file_) == text.size() && std::fflush(file_) == 0,
-             RuntimeError, "{}: write failed", path_.string());
+             RuntimeError, "{}: write failed: {}", path_.string(), write_error(errno));
 }
 
 void write_loss_curve(const fs::path& metrics, const fs::path& svg, const std::string& title,
