@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/gguf.h"
 #include "core/json_file.h"
+#include "core/log.h"
 #include "core/safetensors.h"
 #include "data/token_store.h"
 #include "model/config.h"
@@ -45,8 +46,10 @@ std::string type_histogram(const Map& counts) {
   return s;
 }
 
+// One "key: value" line; the value may quote the file (names, metadata), so it is escaped as the
+// logs are (core/log.h): an input cannot break the layout or send a terminal escape.
 void line(std::ostringstream& out, const std::string& key, const std::string& value) {
-  out << fmt::format("{:<16}{}\n", key + ":", value);
+  out << fmt::format("{:<16}{}\n", key + ":", log_text(value));
 }
 
 void describe_config(std::ostringstream& out, const ModelConfig& c) {
@@ -119,14 +122,14 @@ std::string describe_gguf(const fs::path& path, const InfoOptions& o) {
   for (const auto& [key, value] : g.metadata()) {
     if (value.type == GGUFType::kArray && !o.all_metadata) continue;
     if (key == "tokenizer.chat_template" && !o.all_metadata) continue;
-    out << fmt::format("  {} = {}\n", key, value.to_string());
+    out << fmt::format("  {} = {}\n", log_text(key), log_text(value.to_string()));
   }
   if (o.max_tensors > 0) {
     out << "tensors:\n";
     int n = 0;
     for (const auto& t : g.tensors()) {
       if (n++ >= o.max_tensors) break;
-      out << fmt::format("  {:<40} {:<6} [{}]\n", t.name, ggml_type_name(t.type), fmt::join(t.shape(), ", "));
+      out << fmt::format("  {:<40} {:<6} [{}]\n", log_text(t.name), ggml_type_name(t.type), fmt::join(t.shape(), ", "));
     }
   }
   return out.str();
@@ -149,7 +152,8 @@ void describe_checkpoint(std::ostringstream& out, const SafetensorsCheckpoint& c
   const auto& meta = ck.shards().front().metadata();
   if (!meta.empty()) {
     out << "metadata:\n";
-    for (const auto& [k, v] : meta) out << fmt::format("  {} = {}\n", k, v.size() > 80 ? v.substr(0, 77) + "..." : v);
+    for (const auto& [k, v] : meta)
+      out << fmt::format("  {} = {}\n", log_text(k), log_text(v.size() > 80 ? v.substr(0, 77) + "..." : v));
   }
   if (o.max_tensors > 0) {
     out << "tensors:\n";

@@ -226,6 +226,10 @@ TEST(LogJsonCli, GgufArchitectureWithOddBytes) {
   r = run_hone({"--log-format", "json", "info", model});  // describes it; stdout is the result
   EXPECT_EQ(r.exit_code, 0) << r.err;
   json_log_lines(r.err);
+  // stdout quotes the file too, escaped the same way: no raw byte, no terminal escape.
+  EXPECT_NE(r.out.find("architecture:   " + kOddText + "\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(kOdd), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
   write_bytes(dir / "tensor.gguf", gguf_with_tensor("w\xfe" "\x1b[31m\nx"));
   r = run_hone({"info", (dir / "tensor.gguf").string(), "--log-format", "json"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
