@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <ctime>
 
@@ -129,7 +130,14 @@ void append_log_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+namespace {
+std::atomic<LogFormat> g_format{LogFormat::kText};
+}  // namespace
+
+LogFormat current_log_format() { return g_format.load(); }
+
 void init_logging(const LogOptions& o) {
+  g_format = o.format;
   spdlog::drop("hone");  // idempotent: tests and the CLI may set logging up more than once
   auto logger = spdlog::stderr_color_mt("hone");
   spdlog::set_default_logger(logger);

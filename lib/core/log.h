@@ -28,6 +28,9 @@ struct LogOptions {
 
 void init_logging(const LogOptions& options);
 
+// The format init_logging set (text before it is called).
+LogFormat current_log_format();
+
 // Appends `s` to `out` as one line of text, escaped as above.
 void append_log_text(std::string& out, std::string_view s);
 std::string log_text(std::string_view s);

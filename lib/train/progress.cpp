@@ -7,13 +7,15 @@
 #include <spdlog/spdlog.h>
 #include <string>
 
+#include "core/log.h"
 #include "core/measure.h"
 
 namespace hone {
 
 Progress::Progress(ProgressMode mode, std::int64_t total, std::int64_t log_every, bool main)
     : total_(total), log_every_(std::max<std::int64_t>(1, log_every)) {
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  // A bar on a terminal, unless the logs are JSON lines: a bar would break them.
+  const bool tty = ::isatty(STDERR_FILENO) != 0 && current_log_format() == LogFormat::kText;
   if (!main || mode == ProgressMode::kNone)
     kind_ = Kind::kNone;
   else if (mode == ProgressMode::kBar || (mode == ProgressMode::kAuto && tty))

@@ -8,7 +8,7 @@ namespace hone {
 
 // How training reports progress on stderr.
 enum class ProgressMode {
-  kAuto,  // a bar on a terminal, log lines otherwise
+  kAuto,  // a bar on a terminal (with text logs), log lines otherwise
   kBar,
   kLog,
   kNone,
