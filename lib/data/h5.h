@@ -16,6 +16,12 @@
 
 namespace hone::data::h5 {
 
+// Turns off HDF5's clean-up at process exit, before any HDF5 call (call it from a namespace-scope
+// initialiser of each file that writes HDF5). After a failed write (a full disk), that clean-up
+// closes the broken file again and crashes in H5F__close_cb; hone flushes and closes every file
+// it writes itself, so nothing is lost.
+inline bool no_cleanup_at_exit() { return H5dont_atexit() >= 0; }
+
 // Closes an HDF5 handle at scope exit.
 struct H5 {
   hid_t id;
@@ -83,6 +89,47 @@ void check_class(hid_t ds, const std::string& file) {
              class_name(c), class_name(want), type_name<T>());
 }
 
+// A dataset's values must be in the file, and the file must hold enough bytes for as many values
+// as the dataset declares: otherwise a few bytes of file (a chunked dataset whose chunks were
+// never written reads as fill values) could make a reader allocate terabytes. Deflate, which hone
+// writes with, compresses at most about 1032:1 (zlib's technical details, "Maximum compression
+// factor"); kMaxUnstoredBytes leaves room for small datasets and the compressed streams' headers.
+inline constexpr std::uint64_t kMaxCompressionRatio = 1032;
+inline constexpr std::uint64_t kMaxUnstoredBytes = 64 << 10;
+
+// InputError naming the file and dataset unless `ds` keeps its values in this file (contiguous,
+// chunked or compact storage: not in external raw files or a virtual dataset's sources, which would
+// read other files) and stores enough bytes for `elements` values of `element_bytes` each.
+inline void check_stored(hid_t ds, std::uint64_t elements, std::uint64_t element_bytes, const std::string& file) {
+  H5 dcpl{H5Dget_create_plist(ds), H5Pclose};
+  const H5D_layout_t layout = H5Pget_layout(dcpl.id);
+  HONE_CHECK(layout == H5D_CONTIGUOUS || layout == H5D_CHUNKED || layout == H5D_COMPACT, InputError,
+             "{}: dataset '{}' is a virtual dataset (its values are in other files); hone reads values stored in "
+             "the file itself",
+             file, object_path(ds));
+  HONE_CHECK(H5Pget_external_count(dcpl.id) == 0, InputError,
+             "{}: dataset '{}' keeps its values in external raw files; hone reads values stored in the file itself",
+             file, object_path(ds));
+  const std::uint64_t stored = H5Dget_storage_size(ds);
+  const std::uint64_t allowed = stored * kMaxCompressionRatio + kMaxUnstoredBytes;
+  HONE_CHECK(element_bytes > 0 && elements <= allowed / element_bytes, InputError,
+             "{}: dataset '{}' declares {} values of {} bytes but stores {} bytes in the file (at most {}:1 "
+             "compressed); the file is truncated or damaged",
+             file, object_path(ds), elements, element_bytes, stored, kMaxCompressionRatio);
+}
+
+// InputError naming the file unless `name` in `loc` is a plain (hard) link, as hone writes every
+// object: a soft or external link could point anywhere, an external one into another file.
+inline void check_hard_link(hid_t loc, const std::string& name, const std::string& file) {
+  H5L_info_t info;
+  if (H5Lget_info(loc, name.c_str(), &info, H5P_DEFAULT) < 0) return;  // absent: the caller says what is missing
+  if (info.type == H5L_TYPE_HARD) return;
+  std::string where = object_path(loc);
+  where += (where.empty() || where.back() != '/' ? "/" : "") + name;
+  HONE_THROW(InputError, "{}: '{}' is {} link; hone reads objects stored in the file itself", file, where,
+             info.type == H5L_TYPE_SOFT ? "a soft" : "an external");
+}
+
 template <class T>
 void write_dataset(hid_t group, const char* name, const std::vector<T>& data, const std::string& file) {
   const hsize_t n = data.size();
@@ -103,6 +150,7 @@ void write_dataset(hid_t group, const char* name, const std::vector<T>& data, co
 
 template <class T>
 std::vector<T> read_dataset(hid_t group, const std::string& name, const std::string& file) {
+  check_hard_link(group, name, file);
   H5 ds{H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose};
   HONE_CHECK(ds.id >= 0, InputError, "{}: missing dataset '{}/{}' (not a hone token store?)", file, object_path(group),
              name);
@@ -112,6 +160,7 @@ std::vector<T> read_dataset(hid_t group, const std::string& name, const std::str
   check_class<T>(ds.id, file);
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space.id, &n, nullptr);
+  check_stored(ds.id, n, sizeof(T), file);
   std::vector<T> out(n);
   if (n > 0)
     HONE_CHECK(H5Dread(ds.id, h5_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0, InputError,

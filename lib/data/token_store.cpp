@@ -13,6 +13,8 @@ namespace hone::data {
 
 using namespace h5;
 
+const bool kNoHdf5CleanupAtExit = no_cleanup_at_exit();
+
 std::string split_sha256(const TokenSplit& s) {
   Sha256 h;
   auto add = [&](const auto& v) {
@@ -57,7 +59,7 @@ void write_token_store(const fs::path& path, const TokenStoreMeta& m, const std:
       write_dataset(g.id, "example_offsets", s.example_offsets, file);
       write_dataset(g.id, "sequence_offsets", s.sequence_offsets, file);
     }
-    HONE_CHECK(H5Fflush(f.id, H5F_SCOPE_GLOBAL) >= 0, RuntimeError, "{}: flush failed", tmp.string());
+    HONE_CHECK(H5Fflush(f.id, H5F_SCOPE_GLOBAL) >= 0, RuntimeError, "{}: write failed: {}", file, write_error(errno));
   }
   placeholder.commit();  // renames the HDF5 file written at the temporary path
 }
@@ -116,7 +118,9 @@ TokenStore read_token_store(const fs::path& path) {
   m.model = read_str_attr(f.id, "model", file);
   for (const char* name : {"train", "valid", "test"}) {
     if (H5Lexists(f.id, name, H5P_DEFAULT) <= 0) continue;
+    check_hard_link(f.id, name, file);
     H5 g{H5Gopen2(f.id, name, H5P_DEFAULT), H5Gclose};
+    HONE_CHECK(g.id >= 0, InputError, "{}: '{}' is not a group (not a hone token store?)", file, name);
     const std::string where = std::string(name) + "/";
     TokenSplit s;
     s.input_ids = read_dataset<std::int32_t>(g.id, "input_ids", file);

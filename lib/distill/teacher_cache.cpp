@@ -24,6 +24,8 @@ namespace hone {
 
 using namespace data::h5;
 
+const bool kNoHdf5CleanupAtExit = no_cleanup_at_exit();
+
 namespace {
 
 const char* const kIds = "topk_ids";
@@ -72,6 +74,14 @@ std::vector<hsize_t> dims_of(hid_t ds) {
   std::vector<hsize_t> d(rank);
   H5Sget_simple_extent_dims(space.id, d.data(), nullptr);
   return d;
+}
+
+// The number of values of a dataset of dimensions `d` (saturating: HDF5 allows products past 2^64).
+std::uint64_t values_of(const std::vector<hsize_t>& d) {
+  std::uint64_t n = 1;
+  for (hsize_t x : d)
+    if (__builtin_mul_overflow(n, x, &n)) return UINT64_MAX;
+  return n;
 }
 
 const char* const kHiddenOffsets = "hidden_offsets";
@@ -225,8 +235,8 @@ void TeacherCacheWriter::commit() {
   HONE_CHECK(m.written == m.meta.rows, UsageError, "teacher cache: {} of {} rows written", m.written, m.meta.rows);
   HONE_CHECK(m.hidden.empty() || m.hidden_written == m.meta.hidden_rows, UsageError,
              "teacher cache: {} of {} hidden rows written", m.hidden_written, m.meta.hidden_rows);
-  HONE_CHECK(H5Fflush(m.file, H5F_SCOPE_GLOBAL) >= 0, RuntimeError, "{}: flush failed",
-             m.placeholder.temp_path().string());
+  HONE_CHECK(H5Fflush(m.file, H5F_SCOPE_GLOBAL) >= 0, RuntimeError, "{}: write failed: {}", m.path.string(),
+             write_error(errno));
   m.close();
   m.placeholder.commit();
 }
@@ -275,6 +285,7 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
   meta.vocab_size = read_int_attr(m.file, "vocab_size", file).value_or(0);
   meta.teacher_dtype = read_str_attr(m.file, "teacher_dtype", file);
   if (meta.teacher_dtype.empty()) meta.teacher_dtype = "f32";  // caches written before the attribute
+  check_hard_link(m.file, "train", file);
   m.group = H5Gopen2(m.file, "train", H5P_DEFAULT);
   HONE_CHECK(m.group >= 0, InputError, "{}: no 'train' group", file);
   m.offsets = read_dataset<std::int64_t>(m.group, kOffsets, file);
@@ -284,6 +295,7 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
   meta.rows = m.offsets.back();
   // Every row dataset must be [rows, topk] (the tail [rows]).
   auto open = [&](const char* name, hsize_t cols, bool ids) {
+    check_hard_link(m.group, name, file);
     const hid_t ds = H5Dopen2(m.group, name, H5P_DEFAULT);
     HONE_CHECK(ds >= 0, InputError, "{}: missing dataset 'train/{}'", file, name);
     try {
@@ -300,11 +312,19 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
       HONE_THROW(InputError, "{}: dataset 'train/{}' has shape [{}], expected [{}]", file, name, fmt::join(d, ", "),
                  fmt::join(want, ", "));
     }
+    try {
+      check_stored(ds, values_of(d), 4, file);  // int32 ids, float32 log-probabilities
+    } catch (...) {
+      H5Dclose(ds);
+      throw;
+    }
     return ds;
   };
-  HONE_CHECK(meta.topk > 0 && meta.vocab_size >= meta.topk && meta.temperature > 0, InputError,
-             "{}: bad attributes (topk {}, vocab_size {}, temperature {})", file, meta.topk, meta.vocab_size,
-             meta.temperature);
+  // Token ids are int32: a larger vocabulary cannot be (and would size the row check's counts).
+  HONE_CHECK(meta.topk > 0 && meta.vocab_size >= meta.topk && meta.vocab_size <= (std::int64_t{1} << 31) &&
+                 meta.temperature > 0,
+             InputError, "{}: bad attributes (topk {}, vocab_size {}, temperature {})", file, meta.topk,
+             meta.vocab_size, meta.temperature);
   m.ids = open(kIds, static_cast<hsize_t>(meta.topk), true);
   m.logprobs = open(kLogprobs, static_cast<hsize_t>(meta.topk), false);
   m.tail = open(kTail, 0, false);
@@ -334,6 +354,7 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
   const bool f32 = meta.hidden_dtype == "f32";
   for (std::int64_t l : meta.hidden_layers) {
     const std::string name = hidden_name(l);
+    check_hard_link(m.group, name, file);
     const hid_t ds = H5Dopen2(m.group, name.c_str(), H5P_DEFAULT);
     HONE_CHECK(ds >= 0, InputError, "{}: missing dataset 'train/{}'", file, name);
     m.hidden.push_back(ds);  // closed with the file
@@ -342,6 +363,7 @@ TeacherCacheReader::TeacherCacheReader(const fs::path& path) : impl_(std::make_u
     const std::vector<hsize_t> want{static_cast<hsize_t>(meta.hidden_rows), static_cast<hsize_t>(meta.hidden_size)};
     HONE_CHECK(d == want, InputError, "{}: dataset 'train/{}' has shape [{}], expected [{}]", file, name,
                fmt::join(d, ", "), fmt::join(want, ", "));
+    check_stored(ds, values_of(d), f32 ? 4 : 2, file);
   }
 }
 
@@ -436,7 +458,9 @@ void check_distributions(const std::string& path, const std::vector<std::int64_t
   const at::Tensor log_mass = at::logsumexp(all, {1});
   at::Tensor bad = at::isnan(all).any(1) | (all > kSlack).any(1) | (log_mass.abs() > kMassError);
   at::Tensor repeated = at::zeros_like(bad);
-  if (K > 1 && K <= 256) {
+  // Counting needs [rows, vocab] counts: only where that stays within 16 times the ids themselves
+  // (a cache's vocab_size is not bounded by its rows), else sorting.
+  if (K > 1 && (K <= 256 || vocab > 16 * K)) {
     const at::Tensor sorted = std::get<0>(at::sort(ids, 1));
     repeated = (sorted.narrow(1, 1, K - 1) == sorted.narrow(1, 0, K - 1)).any(1);
   } else if (K > 1) {

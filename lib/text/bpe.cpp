@@ -196,7 +196,9 @@ ByteLevelBpeTokenizer::ByteLevelBpeTokenizer(const VocabSpec& spec)
 
   merges_.build(spec.merges.size());
   for (std::size_t r = 0; r < spec.merges.size(); ++r) {
-    const auto& [a, b] = spec.merges[r];
+    // Plain references, not structured bindings: a lambda may capture those only from C++20.
+    const std::string& a = spec.merges[r].first;
+    const std::string& b = spec.merges[r].second;
     auto id_of = [&](const std::string& t) {
       auto id = token_id(t);
       HONE_CHECK(id.has_value(), InputError, "{}: merge {} '{} {}' names '{}', which is not in the vocabulary",

@@ -38,6 +38,11 @@ ChatTemplate ChatTemplate::from_tokenizer(const Tokenizer& tok) {
 }
 
 std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
+  return render(messages, add_generation_prompt, jinja::Limits{});
+}
+
+std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                                 const jinja::Limits& limits) const {
   nlohmann::ordered_json context = nlohmann::ordered_json::object();
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const ChatMessage& m : messages) list.push_back({{"role", m.role}, {"content", m.content}});
@@ -49,7 +54,7 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
                                   {"unk_token", unk_},
                                   {"pad_token", pad_}})
     if (!text.empty()) context[key] = text;
-  return compiled_->render(context);
+  return compiled_->render(context, limits);
 }
 
 std::string render_chat(const ChatTemplate& chat_template, const std::vector<ChatMessage>& messages,

@@ -17,6 +17,7 @@ namespace hone {
 class Tokenizer;
 namespace jinja {
 class Template;
+struct Limits;
 }
 
 struct ChatMessage {
@@ -37,6 +38,9 @@ class ChatTemplate {
   // The prompt text for `messages`. What the template raises (raise_exception), and every bound of
   // the interpreter, is an InputError naming the template's origin.
   std::string render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+  // The same within other bounds than the interpreter's defaults (the fuzz target's smaller ones).
+  std::string render(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                     const jinja::Limits& limits) const;
 
   const std::string& source() const { return source_; }
   const std::string& origin() const { return origin_; }

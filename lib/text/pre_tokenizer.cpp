@@ -300,6 +300,7 @@ PreTokenizer::Scratch::~Scratch() { pcre2_match_data_free(match_); }
 
 PreTokenizer::PreTokenizer(std::vector<std::string> regexes, const std::string& source)
     : regexes_(std::move(regexes)) {
+  code_.reserve(regexes_.size());
   for (const auto& re : regexes_) {
     const std::string pattern = llama_regex_to_pcre2(re);
     int err = 0;
@@ -309,13 +310,16 @@ PreTokenizer::PreTokenizer(std::vector<std::string> regexes, const std::string& 
     if (code == nullptr) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof(msg));
+      // The destructor does not run for a constructor that throws: free what compiled so far.
+      for (auto* c : code_) pcre2_code_free(c);
+      code_.clear();
       HONE_THROW(InputError, "{}: pre-tokenizer regex '{}' does not compile: {} (at offset {} of '{}')", source,
                  re, reinterpret_cast<const char*>(msg), err_at, pattern);
     }
     // JIT makes matching several times faster; without it (unsupported CPU) the interpreter is
     // used, with identical results.
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-    code_.push_back(code);
+    code_.push_back(code);  // capacity reserved above: cannot throw and leak `code`
   }
 }
 

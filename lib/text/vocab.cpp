@@ -1,5 +1,6 @@
 #include "text/vocab.h"
 
+#include <cctype>
 #include <cstring>
 
 #include "core/error.h"
@@ -21,7 +22,8 @@ bool is_end_of_turn_text(const std::string& t) {
 void finalize_vocab(VocabSpec& spec) {
   const std::size_t n = spec.tokens.size();
   HONE_CHECK(n > 0, InputError, "{}: the vocabulary is empty", spec.source);
-  HONE_CHECK(n <= 0x7fffffff, InputError, "{}: {} tokens do not fit 32-bit ids", spec.source, n);
+  HONE_CHECK(n <= static_cast<std::size_t>(kMaxVocabSize), InputError,
+             "{}: {} tokens (hone reads vocabularies of up to {} tokens)", spec.source, n, kMaxVocabSize);
   HONE_CHECK(spec.types.size() == n, InputError, "{}: {} token types for {} tokens (expected one type per token)",
              spec.source, spec.types.size(), n);
   HONE_CHECK(spec.scores.empty() || spec.scores.size() == n, InputError, "{}: {} scores for {} tokens", spec.source,
@@ -39,6 +41,16 @@ void finalize_vocab(VocabSpec& spec) {
              spec.source);
   HONE_CHECK(!spec.add_eos || spec.eos, InputError, "{}: add_eos_token is set but there is no eos token",
              spec.source);
+  // A byte token stands for the byte its text names, "<0xXX>" (llama.cpp's token_to_byte, which
+  // aborts on anything else); decoding and byte fallback read those two hex digits.
+  auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string& t = spec.tokens[i];
+    HONE_CHECK(spec.types[i] != TokenType::kByte ||
+                   (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && hex(t[3]) && hex(t[4]) && t[5] == '>'),
+               InputError, "{}: token {} '{}' has the byte type but is not a byte piece '<0xXX>'", spec.source, i,
+               t);
+  }
   // llama.cpp: "control-looking token ... was not control-type; this is probably a bug in the
   // model. its type will be overridden" (end-of-generation tokens become control).
   for (std::size_t i = 0; i < n; ++i) {

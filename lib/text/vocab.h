@@ -15,6 +15,11 @@ namespace hone {
 
 class GGUFFile;
 
+// The largest vocabulary hone reads: 4 times the largest of a supported family (Gemma 3's 262,144).
+// A tokenizer.json id or a config.json vocab_size beyond it is refused before the vocabulary (its
+// holes filled with "[PAD<id>]" tokens) is allocated.
+inline constexpr std::int64_t kMaxVocabSize = std::int64_t{1} << 20;
+
 struct VocabSpec {
   TokenizerKind kind = TokenizerKind::kByteLevelBPE;
   std::string source;                    // file named in error messages

@@ -163,7 +163,9 @@ void read_bpe_json(const fs::path& path, const json& j, VocabSpec& spec, std::op
   }
   HONE_CHECK(!by_id.empty(), InputError, "{}: tokenizer.json: model.vocab is empty", src);
   const std::int64_t n = by_id.rbegin()->first + 1;
-  HONE_CHECK(n <= 0x7fffffff, InputError, "{}: tokenizer.json: token id {} is too large", src, n - 1);
+  HONE_CHECK(n <= kMaxVocabSize, InputError,
+             "{}: tokenizer.json: token id {} is too large (hone reads vocabularies of up to {} tokens)", src, n - 1,
+             kMaxVocabSize);
   spec.tokens.resize(n);
   spec.types.assign(n, TokenType::kUnused);
   for (std::int64_t i = 0; i < n; ++i) spec.tokens[i] = "[PAD" + std::to_string(i) + "]";
@@ -297,6 +299,9 @@ VocabSpec read_hf_dir(const fs::path& dir) {
     if (fs::exists(dir / "config.json")) {
       const json mc = read_json(dir / "config.json");
       const std::int64_t vs = mc.value("vocab_size", std::int64_t{0});
+      HONE_CHECK(vs <= kMaxVocabSize, InputError,
+                 "{}: vocab_size {} is too large (hone reads vocabularies of up to {} tokens)",
+                 (dir / "config.json").string(), vs, kMaxVocabSize);
       for (auto i = static_cast<std::int64_t>(spec.tokens.size()); i < vs; ++i) {
         spec.tokens.push_back("[PAD" + std::to_string(i) + "]");
         spec.types.push_back(TokenType::kUnused);

@@ -91,5 +91,51 @@ TEST(TokenStore, DatasetsAndAttributesOfTheWrongTypeAreRefused) {
   EXPECT_EQ(read_token_store(path).meta.tokenizer_fingerprint, "fedcba9876543210");
 }
 
+// A dataset must keep its values in the file, in as many bytes as it declares values (at most
+// h5::kMaxCompressionRatio to one): a chunked dataset whose chunks were never written, raw data in
+// an external file, or a split reached through a link to elsewhere is refused before anything is
+// allocated or another file is read.
+TEST(TokenStore, DatasetsWhoseValuesAreNotInTheFileAreRefused) {
+  TempDir dir;
+  auto replace = [](hid_t f, const char* name, hid_t type, hsize_t n, hid_t dcpl, const void* values) {
+    H5Ldelete(f, name, H5P_DEFAULT);
+    const hsize_t unlimited = H5S_UNLIMITED;
+    const hid_t space = H5Screate_simple(1, &n, values ? nullptr : &unlimited);
+    const hid_t ds = H5Dcreate2(f, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (values) H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values);
+    H5Dclose(ds);
+    H5Sclose(space);
+  };
+  // 2^36 token ids declared (256 GiB), none written: the chunks were never allocated.
+  auto path = store_edited(dir, [&](hid_t f) {
+    const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    const hsize_t chunk = 1024;
+    H5Pset_chunk(dcpl, 1, &chunk);
+    replace(f, "train/input_ids", H5T_NATIVE_INT32, hsize_t{1} << 36, dcpl, nullptr);
+    H5Pclose(dcpl);
+  });
+  EXPECT_HONE_ERROR(read_token_store(path), InputError,
+                    "store.h5: dataset '/train/input_ids' declares 68719476736 values of 4 bytes but stores 0 bytes");
+
+  // The loss mask's bytes in a raw file beside the store.
+  path = store_edited(dir, [&](hid_t f) {
+    const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_external(dcpl, (dir / "mask.raw").c_str(), 0, 7);
+    const std::uint8_t mask[7] = {0, 0, 1, 1, 0, 1, 1};
+    replace(f, "train/loss_mask", H5T_NATIVE_UINT8, 7, dcpl, mask);
+    H5Pclose(dcpl);
+  });
+  EXPECT_HONE_ERROR(read_token_store(path), InputError,
+                    "store.h5: dataset '/train/loss_mask' keeps its values in external raw files");
+
+  // A split that is an external link into another store.
+  const fs::path other = store_edited(dir, [](hid_t) {});
+  fs::rename(other, dir / "other.h5");
+  path = store_edited(dir, [&](hid_t f) {
+    H5Lcreate_external((dir / "other.h5").c_str(), "/train", f, "valid", H5P_DEFAULT, H5P_DEFAULT);
+  });
+  EXPECT_HONE_ERROR(read_token_store(path), InputError, "store.h5: '/valid' is an external link");
+}
+
 }  // namespace
 }  // namespace hone::data

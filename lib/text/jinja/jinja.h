@@ -43,7 +43,7 @@ struct Limits {
   std::size_t max_output_bytes = 4 << 20;
   int max_call_depth = 64;  // macro / nested call recursion
   // Loop iterations over the whole render, range() included. It also bounds the strings and lists
-  // a render builds or scans: 256 bytes (a list item counts 32) per iteration allowed, in all, so
+  // a render builds or scans: 256 bytes (a list item counts 128) per iteration allowed, in all, so
   // that no render does unbounded work or holds unbounded memory.
   std::int64_t max_loop_iterations = 1'000'000;
   std::int64_t max_range = 100'000;  // one range() length
