@@ -50,18 +50,28 @@ class Cursor {
   }
   std::string read_string(const std::string& what) {
     const auto n = read<std::uint64_t>(what + " length");
-    need(n, what);  // checked before any allocation
+    need(n, what);  // both checked before any allocation
+    HONE_CHECK(n <= kGGUFMaxStringLength, InputError, "{}: at byte {}: {} is {} bytes long, above hone's limit of {}",
+               file_, pos_ - 8, what, n, kGGUFMaxStringLength);
     std::string s(reinterpret_cast<const char*>(p_ + pos_), n);
     pos_ += n;
     return s;
   }
   const std::string& file() const { return file_; }
+  // Counts `n` more metadata values (array elements) against the file's budget (kGGUFMaxValues).
+  void count_values(std::uint64_t n, const std::string& key) {
+    values_ += n;
+    HONE_CHECK(values_ <= kGGUFMaxValues, InputError,
+               "{}: at byte {}: metadata '{}' brings the file's array elements to {}, above hone's limit of {}", file_,
+               pos_, key, values_, kGGUFMaxValues);
+  }
 
  private:
   std::string file_;
   const std::byte* p_;
   std::size_t size_;
   std::size_t pos_ = 0;
+  std::uint64_t values_ = 0;
 };
 
 GGUFValue read_value(Cursor& c, GGUFType type, const std::string& key, int depth) {
@@ -92,10 +102,15 @@ GGUFValue read_value(Cursor& c, GGUFType type, const std::string& key, int depth
       HONE_CHECK(valid_type(et), InputError, "{}: metadata '{}': unknown array element type {}", c.file(), key, et);
       const auto n = c.read<std::uint64_t>(key + " array length");
       const auto elem = static_cast<GGUFType>(et);
-      // Reject a count the rest of the file cannot hold before reserving memory for it.
+      // Reject a count the rest of the file cannot hold, or above the limits, before reserving
+      // memory for it (an element takes sizeof(GGUFValue) bytes, more than its bytes in the file).
       HONE_CHECK(n <= c.remaining() / scalar_size(elem), InputError,
-                 "{}: metadata '{}': array of {} {} elements cannot fit in the {} bytes left", c.file(), key, n,
-                 gguf_type_name(elem), c.remaining());
+                 "{}: at byte {}: metadata '{}': array of {} {} elements cannot fit in the {} bytes left", c.file(),
+                 c.pos() - 8, key, n, gguf_type_name(elem), c.remaining());
+      HONE_CHECK(n <= kGGUFMaxArrayLength, InputError,
+                 "{}: at byte {}: metadata '{}': array of {} elements is above hone's limit of {}", c.file(),
+                 c.pos() - 8, key, n, kGGUFMaxArrayLength);
+      c.count_values(n, key);
       GGUFValue::Array arr;
       arr.elem = elem;
       arr.items.reserve(n);
@@ -172,6 +187,10 @@ GGUFFile GGUFFile::open(const fs::path& path) {
              n_kv, g.file_->size());
   HONE_CHECK(n_tensors <= c.remaining() / 33, InputError, "{}: tensor count {} cannot fit in a {}-byte file", file,
              n_tensors, g.file_->size());
+  HONE_CHECK(n_kv <= kGGUFMaxMetadata, InputError, "{}: metadata count {} is above hone's limit of {}", file, n_kv,
+             kGGUFMaxMetadata);
+  HONE_CHECK(n_tensors <= kGGUFMaxTensors, InputError, "{}: tensor count {} is above hone's limit of {}", file,
+             n_tensors, kGGUFMaxTensors);
 
   for (std::uint64_t i = 0; i < n_kv; ++i) {
     std::string key = c.read_string(fmt::format("metadata key #{}", i));

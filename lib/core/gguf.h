@@ -20,6 +20,18 @@
 
 namespace hone {
 
+// What the reader accepts, beyond what the file's size allows. Every count and length is checked
+// against the bytes left in the file and against these limits before anything is allocated for
+// it, so a short file that claims 2^60 entries is rejected at once, and the memory that metadata
+// takes stays within a small multiple of the file's size. Each limit is far above any published
+// model: the largest vocabularies hold about 262k tokens (Gemma 3) and merge lists about 500k;
+// large models about 2,000 tensors.
+inline constexpr std::uint64_t kGGUFMaxTensors = std::uint64_t{1} << 20;        // tensor infos
+inline constexpr std::uint64_t kGGUFMaxMetadata = std::uint64_t{1} << 20;       // key/value pairs
+inline constexpr std::uint64_t kGGUFMaxArrayLength = std::uint64_t{1} << 24;    // elements of one array
+inline constexpr std::uint64_t kGGUFMaxValues = std::uint64_t{1} << 25;         // array elements, whole file
+inline constexpr std::uint64_t kGGUFMaxStringLength = std::uint64_t{1} << 28;   // bytes of one string
+
 enum class GGUFType : std::uint32_t {
   kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
   kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12,

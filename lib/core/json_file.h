@@ -6,7 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
 #include <string>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -36,11 +38,22 @@ Json read_json_object(const fs::path& path) {
 }
 
 // The value of `key` in the object `j`, or `dflt` when absent or null; InputError naming `src`
-// and the key when it has the wrong type.
+// and the key when it has the wrong type. An integer key must hold an integer that fits (a float
+// such as 1e90 converted to an integer is undefined behaviour, not a value).
 template <class T, class Json>
 T json_value(const Json& j, const char* key, T dflt, const std::string& src) {
   const auto it = j.find(key);
   if (it == j.end() || it->is_null()) return dflt;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    bool fits = it->is_number_integer();
+    if (fits && it->is_number_unsigned())
+      fits = it->template get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+    else if (fits)
+      fits = it->template get<std::int64_t>() >= static_cast<std::int64_t>(std::numeric_limits<T>::min()) &&
+             (std::is_unsigned_v<T> || it->template get<std::int64_t>() <= static_cast<std::int64_t>(std::numeric_limits<T>::max()));
+    HONE_CHECK(fits, InputError, "{}: '{}' has the wrong type: {} (an integer that fits {} bytes{})", src, key,
+               it->dump(), sizeof(T), std::is_unsigned_v<T> ? ", not negative" : "");
+  }
   try {
     return it->template get<T>();
   } catch (const nlohmann::json::exception&) {

@@ -46,7 +46,9 @@ TensorView parse_entry(const std::string& file, const std::string& name, const j
   v.name = name;
   v.dtype = *dtype;
   // Element count in 128-bit-free arithmetic: stop as soon as it exceeds what the file could hold.
-  std::uint64_t numel = 1;
+  // (A zero dimension makes the tensor empty whatever the others are, so those are bounded by
+  // kSafetensorsMaxElements too: any product of its dimensions must fit in 64 bits.)
+  std::uint64_t numel = 1, nonzero = 1;
   for (const auto& d : shape) {
     HONE_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<std::int64_t>() >= 0), InputError,
                "{}: tensor '{}': shape {} has a dimension that is not a non-negative integer", file, name,
@@ -55,7 +57,11 @@ TensorView parse_entry(const std::string& file, const std::string& name, const j
     HONE_CHECK(dim == 0 || numel <= data_size / dim, InputError,
                "{}: tensor '{}': shape {} needs more bytes than the file's data block ({} bytes)", file, name,
                shape.dump(), data_size);
+    HONE_CHECK(dim == 0 || nonzero <= kSafetensorsMaxElements / dim, InputError,
+               "{}: tensor '{}': shape {} has more than {} elements (not counting zero dimensions)", file, name,
+               shape.dump(), kSafetensorsMaxElements);
     numel *= dim;
+    if (dim != 0) nonzero *= dim;
     v.shape.push_back(static_cast<std::int64_t>(dim));
   }
 
@@ -94,7 +100,17 @@ SafetensorsFile SafetensorsFile::open(const fs::path& path) {
   HONE_CHECK(n <= size - 8, InputError, "{}: header length {} runs past the end of the file ({} bytes)", file, n,
              size);
   const char* hp = reinterpret_cast<const char*>(f.file_->data() + 8);
-  json header = json::parse(hp, hp + n, nullptr, /*allow_exceptions=*/false);
+  // Depth and size are checked as the parser goes, so that a header of deep or long arrays is
+  // rejected before its document takes many times its bytes in memory.
+  std::uint64_t values = 0;
+  const json::parser_callback_t bounds = [&](int depth, json::parse_event_t event, json&) {
+    HONE_CHECK(depth <= kSafetensorsMaxDepth, InputError,
+               "{}: header nests deeper than a safetensors header ({} levels)", file, kSafetensorsMaxDepth);
+    HONE_CHECK(event != json::parse_event_t::value || ++values <= kSafetensorsMaxValues, InputError,
+               "{}: header holds more than {} values", file, kSafetensorsMaxValues);
+    return true;
+  };
+  json header = json::parse(hp, hp + n, bounds, /*allow_exceptions=*/false);
   HONE_CHECK(!header.is_discarded(), InputError, "{}: header is not valid JSON", file);
   HONE_CHECK(header.is_object(), InputError, "{}: header is not a JSON object", file);
 
@@ -206,6 +222,10 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const fs::path& path) {
     return c;
   }
 
+  std::error_code ec;  // a missing file is read_json_object's error
+  const std::uintmax_t index_size = fs::file_size(p, ec);
+  HONE_CHECK(ec || index_size <= kSafetensorsMaxHeader, InputError,
+             "{}: {} bytes is more than an index of shards can be (limit {})", file, index_size, kSafetensorsMaxHeader);
   const json index = read_json_object(p);
   HONE_CHECK(index.contains("weight_map") && index["weight_map"].is_object(), InputError,
              "{}: missing the 'weight_map' object", file);

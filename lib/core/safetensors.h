@@ -30,8 +30,16 @@ struct TensorView {
   std::int64_t numel() const;
 };
 
-// Upper bound on the JSON header (the reference implementation's limit).
+// Upper bound on the JSON header (the reference implementation's limit), and on an index file
+// (model.safetensors.index.json; real ones are tens of kilobytes).
 inline constexpr std::uint64_t kSafetensorsMaxHeader = 100'000'000;
+// Bounds on what a header may hold, checked while it is parsed, before the JSON document is
+// built: nesting (a header is {name: {dtype, shape: [...], data_offsets: [...]}}), values in all
+// (about six per tensor, so some 700,000 tensors), and the elements of one tensor not counting
+// zero dimensions (so that any product of its dimensions fits in 64 bits).
+inline constexpr int kSafetensorsMaxDepth = 3;
+inline constexpr std::uint64_t kSafetensorsMaxValues = std::uint64_t{1} << 22;
+inline constexpr std::uint64_t kSafetensorsMaxElements = std::uint64_t{1} << 48;
 
 class SafetensorsFile {
  public:

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -63,10 +64,12 @@ LoraAdapterConfig load_lora_config(const fs::path& dir) {
     c.target_modules = json_value<std::vector<std::string>>(j, "target_modules", {}, src);
   if (j.contains("layers_to_transform") && !j["layers_to_transform"].is_null()) {
     const json& l = j["layers_to_transform"];
-    HONE_CHECK(l.is_number_unsigned() || (l.is_array() && std::all_of(l.begin(), l.end(), [](const json& x) {
-                                            return x.is_number_unsigned();
-                                          })),
-               InputError, "{}: 'layers_to_transform' must be a layer index or a list of them, got {}", src, l.dump());
+    // A layer index is a non-negative integer within int64 (get<std::int64_t> of a larger one wraps).
+    const auto is_index = [](const json& x) {
+      return x.is_number_unsigned() && x.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX);
+    };
+    HONE_CHECK(is_index(l) || (l.is_array() && std::all_of(l.begin(), l.end(), is_index)), InputError,
+               "{}: 'layers_to_transform' must be a layer index or a list of them, got {}", src, l.dump());
     if (l.is_array())
       for (const auto& x : l) c.layers_to_transform.push_back(x.get<std::int64_t>());
     else

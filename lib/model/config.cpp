@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,49 @@ namespace {
 constexpr const char* kSupportedFamilies =
     "hone supports the llama (Llama 2/3.x, SmolLM2), mistral, qwen2, qwen3, gemma3 (GGUF 'gemma3', HF "
     "'gemma3_text') and phi3 (Phi-3, Phi-3.5-mini, Phi-4-mini) families";
+
+// Upper bounds on a configuration's sizes, checked as soon as they are read: before a family
+// sizes per-layer lists by them, and so that every count derived from them (parameter_count,
+// weight shapes) fits in 64 bits. Far above any model of these families (Gemma 3: vocabulary
+// 262,144; the largest Llama 3: hidden 16,384, MLP 53,248, 126 layers, 128 heads).
+constexpr std::int64_t kMaxConfigVocab = std::int64_t{1} << 24;
+constexpr std::int64_t kMaxWidth = std::int64_t{1} << 20;  // hidden_size, intermediate_size
+constexpr std::int64_t kMaxLayers = std::int64_t{1} << 12;
+constexpr std::int64_t kMaxHeads = std::int64_t{1} << 12;  // attention and key/value heads
+constexpr std::int64_t kMaxHeadDim = std::int64_t{1} << 12;
+
+void check_sizes(const ModelConfig& c, const std::string& source) {
+  auto bounded = [&](std::int64_t v, std::int64_t max, const char* key) {
+    HONE_CHECK(v > 0 && v <= max, InputError, "{}: '{}' must be a positive integer up to {}, got {}", source, key,
+               max, v);
+  };
+  bounded(c.vocab_size, kMaxConfigVocab, "vocab_size");
+  bounded(c.hidden_size, kMaxWidth, "hidden_size");
+  bounded(c.intermediate_size, kMaxWidth, "intermediate_size");
+  bounded(c.num_hidden_layers, kMaxLayers, "num_hidden_layers");
+  bounded(c.num_attention_heads, kMaxHeads, "num_attention_heads");
+  bounded(c.num_key_value_heads, kMaxHeads, "num_key_value_heads");
+  bounded(c.head_dim, kMaxHeadDim, "head_dim");
+}
+
+// The integer keys of config.json (and of its RoPE objects) hold integers: json_value<std::int64_t>
+// would truncate 2048.5 silently, and a float beyond the int64 range is undefined behaviour.
+void check_integer_keys(const json& j, const std::string& src) {
+  static const char* const kKeys[] = {
+      "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+      "num_key_value_heads", "head_dim", "max_position_embeddings", "original_max_position_embeddings",
+      "sliding_window", "sliding_window_pattern", "_sliding_window_pattern", "bos_token_id", "eos_token_id",
+      "pad_token_id"};
+  for (const char* key : kKeys) {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) continue;
+    const bool ok = it->is_number_integer() ||
+                    (it->is_array() && std::all_of(it->begin(), it->end(), [](const json& x) { return x.is_number_integer(); }));
+    HONE_CHECK(ok, InputError, "{}: '{}' should be an integer, got {}", src, key, it->dump());
+  }
+  for (const char* nested : {"rope_scaling", "rope_parameters", "full_attention", "sliding_attention"})
+    if (j.contains(nested) && j[nested].is_object()) check_integer_keys(j[nested], src);
+}
 }  // namespace
 
 std::int64_t ModelConfig::rotary_dim() const {
@@ -47,16 +91,7 @@ std::int64_t ModelConfig::parameter_count() const {
 }
 
 void ModelConfig::validate(const std::string& source) const {
-  auto positive = [&](std::int64_t v, const char* key) {
-    HONE_CHECK(v > 0, InputError, "{}: '{}' must be a positive integer, got {}", source, key, v);
-  };
-  positive(vocab_size, "vocab_size");
-  positive(hidden_size, "hidden_size");
-  positive(intermediate_size, "intermediate_size");
-  positive(num_hidden_layers, "num_hidden_layers");
-  positive(num_attention_heads, "num_attention_heads");
-  positive(num_key_value_heads, "num_key_value_heads");
-  positive(head_dim, "head_dim");
+  check_sizes(*this, source);
   HONE_CHECK(num_attention_heads % num_key_value_heads == 0, InputError,
              "{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source, num_attention_heads,
              num_key_value_heads);
@@ -69,6 +104,8 @@ void ModelConfig::validate(const std::string& source) const {
              "{}: unsupported rope_scaling type '{}'", source, rt);
   HONE_CHECK(rt.empty() || rope_scaling.factor > 0 || (rt == "longrope" && rope_scaling.factor == 0), InputError,
              "{}: rope_scaling.factor must be positive, got {}", source, rope_scaling.factor);
+  HONE_CHECK(partial_rotary_factor > 0 && partial_rotary_factor <= 1, InputError,
+             "{}: partial_rotary_factor must be in (0, 1], got {}", source, partial_rotary_factor);
   const std::int64_t rot = rotary_dim();
   HONE_CHECK(rot > 0 && rot <= head_dim && rot % 2 == 0, InputError,
              "{}: partial_rotary_factor {} gives {} rotary channels of head_dim {}; expected an even number in (0, {}]",
@@ -82,10 +119,13 @@ void ModelConfig::validate(const std::string& source) const {
                "{}: original_max_position_embeddings must be above 1 for longrope, got {}", source,
                rope_scaling.original_max_position_embeddings);
   }
+  HONE_CHECK(!sliding_window || *sliding_window > 0, InputError, "{}: sliding_window must be positive, got {}", source,
+             sliding_window.value_or(0));
   HONE_CHECK(sliding_layers.empty() || static_cast<std::int64_t>(sliding_layers.size()) == num_hidden_layers,
              InputError, "{}: {} layer types for {} layers", source, sliding_layers.size(), num_hidden_layers);
-  HONE_CHECK(rope_local_theta >= 0 && query_pre_attn_scalar >= 0, InputError,
-             "{}: rope_local_base_freq and query_pre_attn_scalar must be positive", source);
+  HONE_CHECK(rope_local_theta >= 0 && query_pre_attn_scalar >= 0 && query_pre_attn_scalar <= 1e9, InputError,
+             "{}: rope_local_base_freq and query_pre_attn_scalar must be positive (and the scalar at most 1e9)",
+             source);
 }
 
 // ---------------------------------------------------------------------------- HF config.json
@@ -129,6 +169,7 @@ std::vector<std::int64_t> id_list(const json& j, const char* key, const std::str
 ModelConfig load_hf_config(const fs::path& config_json) {
   const std::string src = config_json.string();
   const json j = read_json_object(config_json);
+  check_integer_keys(j, src);
   const std::string type = json_value<std::string>(j, "model_type", "", src);
   const FamilyTraits* family = find_family_by_model_type(type);
   HONE_CHECK(family != nullptr, InputError, Hint{kSupportedFamilies}, "{}: unsupported model_type '{}'", src, type);
@@ -151,6 +192,7 @@ ModelConfig load_hf_config(const fs::path& config_json) {
                                                                                      : json::object();
   c.rope_theta = json_value<double>(j, "rope_theta", 10000.0, src);
   read_rope_parameters(rope, c, src);
+  check_sizes(c, src);
   family->read_hf_keys(j, c, src);  // after the common keys: a family may read them its own way
   auto bos = id_list(j, "bos_token_id", src);
   if (!bos.empty()) c.bos_token_id = bos[0];
@@ -224,7 +266,7 @@ ModelConfig load_gguf_config(const GGUFFile& g) {
   c.num_attention_heads = as_i64(g.get_uint(key("attention.head_count")));
   c.num_key_value_heads = as_i64(g.opt_uint(key("attention.head_count_kv")).value_or(c.num_attention_heads));
   c.head_dim = as_i64(g.opt_uint(key("attention.key_length"))
-                          .value_or(c.num_attention_heads ? c.hidden_size / c.num_attention_heads : 0));
+                          .value_or(c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0));
   c.max_position_embeddings = as_i64(g.opt_uint(key("context_length")).value_or(2048));
   c.rms_norm_eps = g.get_float(key("attention.layer_norm_rms_epsilon"));
   c.rope_theta = g.opt_float(key("rope.freq_base")).value_or(10000.0);
@@ -247,6 +289,7 @@ ModelConfig load_gguf_config(const GGUFFile& g) {
   if (auto b = g.opt_uint("tokenizer.ggml.bos_token_id")) c.bos_token_id = as_i64(*b);
   if (auto e = g.opt_uint("tokenizer.ggml.eos_token_id")) c.eos_token_ids = {as_i64(*e)};
   if (auto p = g.opt_uint("tokenizer.ggml.padding_token_id")) c.pad_token_id = as_i64(*p);
+  check_sizes(c, src);
   family->read_gguf_keys(g, arch, c);
   c.validate(src);
   return c;

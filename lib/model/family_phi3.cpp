@@ -54,7 +54,11 @@ std::vector<double> factor_tensor(const GGUFFile& g, const std::string& name, st
 
 void read_gguf_keys(const GGUFFile& g, const std::string& arch, ModelConfig& c) {
   const auto dims = g.opt_uint(arch + ".rope.dimension_count");
-  if (dims) c.partial_rotary_factor = static_cast<double>(*dims) / static_cast<double>(c.head_dim);
+  if (dims) {
+    HONE_CHECK(*dims > 0 && *dims <= static_cast<std::uint64_t>(c.head_dim), InputError,
+               "{}: {}.rope.dimension_count {} is not in (0, head_dim = {}]", g.path().string(), arch, *dims, c.head_dim);
+    c.partial_rotary_factor = static_cast<double>(*dims) / static_cast<double>(c.head_dim);
+  }
   if (auto w = g.opt_uint(arch + ".attention.sliding_window"); w && *w > 0) c.sliding_window = static_cast<std::int64_t>(*w);
   c.rope_scaling.original_max_position_embeddings = static_cast<std::int64_t>(
       g.opt_uint(arch + ".rope.scaling.original_context_length").value_or(kDefaultOriginalContext));

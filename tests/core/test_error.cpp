@@ -1,4 +1,5 @@
 #include "core/error.h"
+#include "core/json_file.h"
 
 #include "helpers.h"
 
@@ -37,6 +38,32 @@ TEST(Error, ThrowWithoutHint) {
   } catch (const Error& e) {
     EXPECT_TRUE(e.hint().empty());
     EXPECT_STREQ(e.what(), "plain");
+  }
+}
+
+}  // namespace
+}  // namespace hone
+
+namespace hone {
+namespace {
+
+// json_value: an integer key holds an integer that fits; a float (1e90 would be undefined
+// behaviour to convert), a negative count or an out-of-range value is the file's error.
+TEST(JsonValue, IntegerKeysHoldIntegersThatFit) {
+  const nlohmann::json j = nlohmann::json::parse(
+      R"({"n": 7, "big": 1.3e90, "half": 2.5, "neg": -3, "huge": 18446744073709551615, "s": "x"})");
+  EXPECT_EQ(json_value<std::int64_t>(j, "n", 0, "c.json"), 7);
+  EXPECT_EQ(json_value<std::int64_t>(j, "absent", 4, "c.json"), 4);
+  EXPECT_EQ(json_value<std::int64_t>(j, "neg", 0, "c.json"), -3);
+  EXPECT_DOUBLE_EQ(json_value<double>(j, "big", 0.0, "c.json"), 1.3e90);
+  for (const char* key : {"big", "half", "huge", "s"})
+    EXPECT_THROW(json_value<std::int64_t>(j, key, 0, "c.json"), InputError) << key;
+  EXPECT_THROW(json_value<std::uint32_t>(j, "neg", 0u, "c.json"), InputError);
+  EXPECT_THROW(json_value<std::int32_t>(j, "huge", 0, "c.json"), InputError);
+  try {
+    json_value<std::int64_t>(j, "big", 0, "c.json");
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("c.json: 'big' has the wrong type: 1.3e+90"), std::string::npos) << e.what();
   }
 }
 

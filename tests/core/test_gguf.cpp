@@ -242,6 +242,58 @@ TEST(GGUF, TensorOfATypeHoneCannotDequantiseIsAClearError) {
                     "(hone reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
 }
 
+// ---------------------------------------------------------------------------- resource bounds
+
+// Claims of a short file are rejected before anything is allocated for them: a header that
+// promises 2^60 entries, a string or an array longer than the file.
+TEST(GGUF, AbsurdClaimsOfATinyFileAreRejectedAtOnce) {
+  TempDir dir;
+  test::write_bytes(dir / "magic.gguf", "GGUF");
+  EXPECT_HONE_ERROR(GGUFFile::open(dir / "magic.gguf"), InputError,
+                    "magic.gguf: truncated at byte 4: version needs 4 bytes, 0 remain");
+  const auto header = [](std::uint64_t n_tensors, std::uint64_t n_kv) {
+    return Bytes{}.put<std::uint32_t>(0x46554747).put<std::uint32_t>(3).put(n_tensors).put(n_kv);
+  };
+  test::write_bytes(dir / "kv.gguf", header(0, 1ULL << 60).s);
+  EXPECT_HONE_ERROR(GGUFFile::open(dir / "kv.gguf"), InputError,
+                    "kv.gguf: metadata count 1152921504606846976 cannot fit in a 24-byte file");
+  test::write_bytes(dir / "tensors.gguf", header(1ULL << 60, 0).s);
+  EXPECT_HONE_ERROR(GGUFFile::open(dir / "tensors.gguf"), InputError,
+                    "tensors.gguf: tensor count 1152921504606846976 cannot fit in a 24-byte file");
+  test::write_bytes(dir / "string.gguf", header(0, 1).put<std::uint64_t>(1ULL << 60).put<std::uint64_t>(0).s);
+  EXPECT_HONE_ERROR(GGUFFile::open(dir / "string.gguf"), InputError,
+                    "string.gguf: truncated at byte 32: metadata key #0 needs 1152921504606846976 bytes, 8 remain");
+  test::write_bytes(dir / "array.gguf", header(0, 1).str("a").put<std::uint32_t>(9).put<std::uint32_t>(8)
+                                            .put<std::uint64_t>(1ULL << 60).s);
+  EXPECT_HONE_ERROR(GGUFFile::open(dir / "array.gguf"), InputError,
+                    "array.gguf: at byte 41: metadata 'a': array of 1152921504606846976 string elements cannot fit "
+                    "in the 0 bytes left");
+}
+
+// A claim the file could hold is still rejected above the documented limits (gguf.h). The files
+// are sparse: their size makes the claim fit, and nothing past the header is ever read.
+TEST(GGUF, ClaimsAboveTheLimitsAreRejectedEvenWhenTheFileIsLargeEnough) {
+  TempDir dir;
+  const auto sparse = [&](const std::string& name, const Bytes& head, std::uint64_t size) {
+    test::write_bytes(dir / name, head.s);
+    fs::resize_file(dir / name, size);
+    return dir / name;
+  };
+  const auto header = [](std::uint64_t n_tensors, std::uint64_t n_kv) {
+    return Bytes{}.put<std::uint32_t>(0x46554747).put<std::uint32_t>(3).put(n_tensors).put(n_kv);
+  };
+  EXPECT_HONE_ERROR(GGUFFile::open(sparse("tensors.gguf", header(kGGUFMaxTensors + 1, 0), 64 << 20)), InputError,
+                    "tensor count 1048577 is above hone's limit of 1048576");
+  EXPECT_HONE_ERROR(GGUFFile::open(sparse("kv.gguf", header(0, kGGUFMaxMetadata + 1), 64 << 20)), InputError,
+                    "metadata count 1048577 is above hone's limit of 1048576");
+  const Bytes array = header(0, 1).str("a").put<std::uint32_t>(9).put<std::uint32_t>(0).put(kGGUFMaxArrayLength + 1);
+  EXPECT_HONE_ERROR(GGUFFile::open(sparse("array.gguf", array, 32 << 20)), InputError,
+                    "at byte 41: metadata 'a': array of 16777217 elements is above hone's limit of 16777216");
+  const Bytes string = header(0, 1).str("a").put<std::uint32_t>(8).put(kGGUFMaxStringLength + 1);
+  EXPECT_HONE_ERROR(GGUFFile::open(sparse("string.gguf", string, 300 << 20)), InputError,
+                    "at byte 37: metadata 'a' is 268435457 bytes long, above hone's limit of 268435456");
+}
+
 TEST(GGUF, WriterRejectsBadTensors) {
   GGUFWriter g;
   std::vector<float> x(40);

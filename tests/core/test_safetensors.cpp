@@ -140,7 +140,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "tensor 'a': header entry lacks 'data_offsets'"},
         Malformed{"reversed_offsets", R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", k8, 0,
                   "end before they begin"},
-        Malformed{"bad_metadata", R"({"__metadata__":{"k":1}})", "", 0, "__metadata__ value of 'k' is not a string"}),
+        Malformed{"bad_metadata", R"({"__metadata__":{"k":1}})", "", 0, "__metadata__ value of 'k' is not a string"},
+        Malformed{"huge_dims_after_a_zero",
+                  R"({"a":{"dtype":"F32","shape":[0,18446744073709551615],"data_offsets":[0,0]}})", "", 0,
+                  "tensor 'a': shape [0,18446744073709551615] has more than 281474976710656 elements"},
+        Malformed{"nested_too_deep", R"({"a":{"dtype":"F32","shape":[[[1]]],"data_offsets":[0,4]}})", "", 0,
+                  "header nests deeper than a safetensors header (3 levels)"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Safetensors, FileShorterThanItsLengthField) {
@@ -148,6 +153,24 @@ TEST(Safetensors, FileShorterThanItsLengthField) {
   test::write_bytes(dir / "short.safetensors", "abc");
   EXPECT_HONE_ERROR(SafetensorsFile::open(dir / "short.safetensors"), InputError,
                     "file is 3 bytes, too short for a safetensors header length");
+}
+
+// A header of many small values is rejected while it is parsed, before its document is built.
+TEST(Safetensors, HeaderOfTooManyValuesIsRejected) {
+  TempDir dir;
+  std::string shape = "[";
+  for (std::uint64_t i = 0; i <= kSafetensorsMaxValues; ++i) shape += i ? ",1" : "1";
+  write_raw(dir / "long.safetensors", R"({"a":{"dtype":"F32","shape":)" + shape + R"(],"data_offsets":[0,4]}})",
+            std::string(4, '\0'));
+  EXPECT_HONE_ERROR(SafetensorsFile::open(dir / "long.safetensors"), InputError, "header holds more than 4194304 values");
+}
+
+TEST(Safetensors, IndexLargerThanAnIndexCanBeIsRejectedUnread) {
+  TempDir dir;
+  test::write_bytes(dir / "model.safetensors.index.json", "{}");
+  fs::resize_file(dir / "model.safetensors.index.json", kSafetensorsMaxHeader + 1);  // sparse
+  EXPECT_HONE_ERROR(SafetensorsCheckpoint::open(dir.path()), InputError,
+                    "model.safetensors.index.json: 100000001 bytes is more than an index of shards can be");
 }
 
 // ---------------------------------------------------------------------------- the real peer

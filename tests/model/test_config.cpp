@@ -94,7 +94,9 @@ TEST(LoraConfig, WrongTypesNameTheFileAndTheKey) {
            {"lora_dropout", "0.1", "'lora_dropout' has the wrong type: \"0.1\""},
            {"use_dora", "yes", "'use_dora' has the wrong type: \"yes\""},
            {"use_rslora", 1, "'use_rslora' has the wrong type: 1"},
-           {"target_modules", {1, 2}, "'target_modules' has the wrong type: [1,2]"}}) {
+           {"target_modules", {1, 2}, "'target_modules' has the wrong type: [1,2]"},
+           {"layers_to_transform", {1, json(18446744073709551615ULL)},
+            "'layers_to_transform' must be a layer index or a list of them, got [1,18446744073709551615]"}}) {
     json j = good;
     j[key] = value;
     EXPECT_HONE_ERROR(load(j), InputError, "adapter_config.json: " + message);
@@ -281,6 +283,46 @@ TEST(ModelConfigGGUF, Gemma3270M) {
   std::int64_t stored = 0;
   for (const auto& t : g.tensors()) stored += t.numel();
   EXPECT_EQ(c.parameter_count(), stored) << "config-derived count equals the tensors' element count";
+}
+
+// Sizes are bounded as soon as they are read, before a family sizes per-layer lists by them; an
+// integer key holding a float is refused, not truncated (or, out of range, undefined).
+TEST(ModelConfig, SizesAboveTheLimitsAndFloatIntegersAreRejected) {
+  TempDir dir;
+  auto j = base_config();
+  j["model_type"] = "gemma3_text";
+  j["num_hidden_layers"] = 1LL << 40;
+  EXPECT_HONE_ERROR(load(dir, j), InputError,
+                    "config.json: 'num_hidden_layers' must be a positive integer up to 4096, got 1099511627776");
+  j = base_config();
+  j["vocab_size"] = 1LL << 30;
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "'vocab_size' must be a positive integer up to 16777216");
+  j = base_config();
+  j["max_position_embeddings"] = 1.5e90;
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "'max_position_embeddings' should be an integer, got 1.5e+90");
+  j = base_config();
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"original_max_position_embeddings", 8192.5}};
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "'original_max_position_embeddings' should be an integer, got 8192.5");
+  j = base_config();
+  j["eos_token_id"] = {2, 3.5};
+  EXPECT_HONE_ERROR(load(dir, j), InputError, "'eos_token_id' should be an integer, got [2,3.5]");
+}
+
+TEST(ModelConfigGGUF, HugeBlockCountIsRejectedBeforeTheLayerPattern) {
+  TempDir dir;
+  GGUFWriter w;
+  w.set("general.architecture", GGUFValue::str("gemma3"));
+  w.set("gemma3.embedding_length", GGUFValue::u32(64));
+  w.set("gemma3.feed_forward_length", GGUFValue::u32(128));
+  w.set("gemma3.block_count", GGUFValue::u64(1ULL << 40));
+  w.set("gemma3.attention.head_count", GGUFValue::u32(4));
+  w.set("gemma3.attention.layer_norm_rms_epsilon", GGUFValue::f32(1e-6f));
+  w.set("gemma3.attention.sliding_window", GGUFValue::u32(512));
+  std::vector<float> emb(64 * 8);
+  w.add_tensor_f32("token_embd.weight", GGMLType::kF32, {8, 64}, emb.data());
+  w.write(dir / "g.gguf");
+  EXPECT_HONE_ERROR(load_gguf_config(GGUFFile::open(dir / "g.gguf")), InputError,
+                    "'num_hidden_layers' must be a positive integer up to 4096, got 1099511627776");
 }
 
 TEST(ModelConfigGGUF, UnknownArchitecture) {
