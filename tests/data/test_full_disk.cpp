@@ -32,7 +32,7 @@ fs::path write_examples(const fs::path& dir) {
   return dir / "d.jsonl";
 }
 
-TEST(FullDisk, IngestStopsWithExit1AndLeavesNothing) {
+TEST(FullDiskCli, IngestStopsWithExit1AndLeavesNothing) {
   TempDir tmp;
   const fs::path data = write_examples(tmp.path());
   const CommandResult r =
@@ -42,7 +42,7 @@ TEST(FullDisk, IngestStopsWithExit1AndLeavesNothing) {
   expect_nothing_left(tmp, {"d.jsonl"});
 }
 
-TEST(FullDisk, TokenizeStopsWithExit1AndLeavesNothing) {
+TEST(FullDiskCli, TokenizeStopsWithExit1AndLeavesNothing) {
   if (!have_model()) GTEST_SKIP() << "no model";
   TempDir tmp;
   const fs::path data = write_examples(tmp.path());

@@ -223,7 +223,8 @@ TEST(TokenizePairs, AnAnswerTruncatedAwayIsAnErrorNamingTheLine) {
   const TokenizeReport r = tokenize_dataset(data, dir / "p.h5", test::model_path(), o);
   EXPECT_EQ(r.pairs.at("train"), 2);
   EXPECT_EQ(r.truncated.at("train"), 1) << "one pair, both of its answers cut";
-  const TokenSplit& s = read_token_store(dir / "p.h5").splits.at("train");
+  const TokenStore store = read_token_store(dir / "p.h5");
+  const TokenSplit& s = store.splits.at("train");
   ASSERT_EQ(s.sequences(), 4);
   EXPECT_EQ(s.example_offsets[4] - s.example_offsets[3], 64);
 }
