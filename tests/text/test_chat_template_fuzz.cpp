@@ -1,7 +1,7 @@
 // A bounded random-mutation fuzz test of the Jinja interpreter: published chat templates, mutated
 // (bytes flipped, Jinja tokens inserted, spans deleted or repeated), parsed and rendered with
 // small limits. Each must render or give an InputError; anything else (another exception, a
-// crash, a hang) fails. HONE_FUZZ_ITERATIONS sets the count (scripts/fuzz/ runs libFuzzer with
+// crash, a hang) fails. HONE_FUZZ_ITERATIONS sets the count (scripts/fuzz.sh runs libFuzzer with
 // the sanitizers for longer).
 #include <gtest/gtest.h>
 
