@@ -23,11 +23,6 @@
 namespace hone::test {
 namespace {
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 // `args` with `flag`'s value replaced (CLI11 refuses an option given twice).
 std::vector<std::string> with(std::vector<std::string> args, const std::string& flag, const std::string& value) {
   auto it = std::find(args.begin(), args.end(), flag);

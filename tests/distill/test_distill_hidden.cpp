@@ -24,11 +24,6 @@
 namespace hone::test {
 namespace {
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 class DistillHidden : public ::testing::Test {
  protected:
   void SetUp() override {

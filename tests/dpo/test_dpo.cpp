@@ -77,11 +77,6 @@ json pairs_json(const std::vector<Pair>& pairs) {
   return j;
 }
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 json metrics_line(const fs::path& run, long step) {
   for (const json& j : read_jsonl(run / "metrics.jsonl"))
     if (j.value("step", -1L) == step && j.contains("loss")) return j;

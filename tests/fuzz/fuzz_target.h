@@ -30,11 +30,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "core/error.h"
 
@@ -76,16 +78,24 @@ struct Registrar {
 };
 
 // The input written to `name` in a directory private to this process (under $TMPDIR, or /dev/shm
-// where it exists), for readers that take a path. The same path is overwritten on every call.
+// where it exists), for readers that take a path. The same path is overwritten on every call, and
+// the directory is removed when the process exits.
 inline std::filesystem::path input_file(const std::uint8_t* data, std::size_t size, const std::string& name) {
-  static const std::filesystem::path dir = [] {
-    const char* tmp = std::getenv("TMPDIR");
-    std::filesystem::path base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : (tmp ? tmp : "/tmp");
-    auto d = base / ("hone-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  const auto path = dir / name;
+  struct PrivateDir {
+    std::filesystem::path path;
+    PrivateDir() {
+      const char* tmp = std::getenv("TMPDIR");
+      std::filesystem::path base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : (tmp ? tmp : "/tmp");
+      path = base / ("hone-fuzz-" + std::to_string(::getpid()));
+      std::filesystem::create_directories(path);
+    }
+    ~PrivateDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const PrivateDir dir;
+  const auto path = dir.path / name;
   std::FILE* f = std::fopen(path.c_str(), "wb");
   HONE_CHECK(f != nullptr, RuntimeError, "cannot write fuzz input {}", path.string());
   const bool ok = size == 0 || std::fwrite(data, 1, size, f) == size;

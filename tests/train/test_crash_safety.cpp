@@ -19,11 +19,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 // Entries under `dir` (recursively) that a writer leaves while it is writing: what must be gone
 // once a resumed run has ended.
 std::vector<std::string> leftovers(const fs::path& dir) {

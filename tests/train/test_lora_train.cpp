@@ -38,11 +38,6 @@ std::vector<std::string> base_args(const fs::path& model, const fs::path& store,
           "--threads", "1", "-q"};
 }
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 json read_json(const fs::path& p) { return json::parse(read_bytes(p)); }
 
 // ---------------------------------------------------------------------------- parity with PEFT

@@ -25,11 +25,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 // The dtype of every tensor of a safetensors file (fails the test when they differ).
 DType stored_dtype(const fs::path& file) {
   const SafetensorsFile st = SafetensorsFile::open(file);

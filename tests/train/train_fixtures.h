@@ -26,6 +26,12 @@ void write_gguf_with_other_tokenizer(const fs::path& src, const fs::path& dst);
 // tokenizes them with `model`'s tokenizer; returns the .h5 path. `packed`: --pack --max-len 96.
 fs::path make_store(const fs::path& dir, const fs::path& model, int n_train, int n_valid, bool packed);
 
+// Command-line arguments a, then b.
+inline std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 // A child process running build/hone with extra environment variables.
 struct Child {
   int pid = -1;
