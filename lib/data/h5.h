@@ -16,11 +16,11 @@
 
 namespace hone::data::h5 {
 
-// Turns off HDF5's clean-up at process exit, before any HDF5 call (call it from a namespace-scope
-// initialiser of each file that writes HDF5). After a failed write (a full disk), that clean-up
+// HDF5's clean-up at process exit is turned off, before any HDF5 call (a static initialiser of
+// every program that includes this header). After a failed write (a full disk), that clean-up
 // closes the broken file again and crashes in H5F__close_cb; hone flushes and closes every file
 // it writes itself, so nothing is lost.
-inline bool no_cleanup_at_exit() { return H5dont_atexit() >= 0; }
+inline const bool kNoHdf5CleanupAtExit = H5dont_atexit() >= 0;
 
 // Closes an HDF5 handle at scope exit.
 struct H5 {

@@ -13,8 +13,6 @@ namespace hone::data {
 
 using namespace h5;
 
-const bool kNoHdf5CleanupAtExit = no_cleanup_at_exit();
-
 std::string split_sha256(const TokenSplit& s) {
   Sha256 h;
   auto add = [&](const auto& v) {

@@ -24,8 +24,6 @@ namespace hone {
 
 using namespace data::h5;
 
-const bool kNoHdf5CleanupAtExit = no_cleanup_at_exit();
-
 namespace {
 
 const char* const kIds = "topk_ids";
