@@ -298,7 +298,7 @@ VocabSpec read_hf_dir(const fs::path& dir) {
     // converted GGUF; pad the same way so that the fingerprints agree.
     if (fs::exists(dir / "config.json")) {
       const json mc = read_json(dir / "config.json");
-      const std::int64_t vs = mc.value("vocab_size", std::int64_t{0});
+      const std::int64_t vs = json_value<std::int64_t>(mc, "vocab_size", 0, (dir / "config.json").string());
       HONE_CHECK(vs <= kMaxVocabSize, InputError,
                  "{}: vocab_size {} is too large (hone reads vocabularies of up to {} tokens)",
                  (dir / "config.json").string(), vs, kMaxVocabSize);
