@@ -41,6 +41,9 @@ CommandResult run_command(const std::vector<std::string>& argv);
 // Runs build/hone with these arguments.
 CommandResult run_hone(const std::vector<std::string>& args);
 
+// Runs build/hone with a file-size limit of `kib` KiB (RLIMIT_FSIZE, as a full disk would stop it).
+CommandResult run_hone_limited(int kib, const std::vector<std::string>& args);
+
 // Runs a script from tests/python with the virtualenv's Python.
 CommandResult run_python(const std::string& script, const std::vector<std::string>& args);
 

@@ -89,6 +89,13 @@ CommandResult run_hone(const std::vector<std::string>& args) {
   return run_command(argv);
 }
 
+CommandResult run_hone_limited(int kib, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"/bin/bash", "-c", "ulimit -f " + std::to_string(kib) + " && exec \"$0\" \"$@\"",
+                                HONE_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv);
+}
+
 CommandResult run_python(const std::string& script, const std::vector<std::string>& args) {
   std::vector<std::string> argv{HONE_PYTHON, std::string(HONE_TEST_SCRIPTS) + "/" + script};
   argv.insert(argv.end(), args.begin(), args.end());

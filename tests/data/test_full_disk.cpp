@@ -14,14 +14,6 @@ namespace {
 
 const char* kFull = "write failed: File too large (the disk is full, or a file-size or quota limit was reached)";
 
-// Runs hone with `args` under a file-size limit of `kib` KiB.
-CommandResult run_hone_limited(int kib, const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"/bin/bash", "-c", "ulimit -f " + std::to_string(kib) + " && exec \"$0\" \"$@\"",
-                                HONE_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv);
-}
-
 // 2000 prompt/completion examples, about 200 KB.
 fs::path write_examples(const fs::path& dir) {
   std::string text;

@@ -158,8 +158,7 @@ TEST_F(CrashSafety, FullDiskStopsWithExit1AndKeepsTheLastCheckpoint) {
   ASSERT_EQ(before.size(), 3u);
 
   // 16 KiB per file: the metrics and config fit, an adapter or a checkpoint's parameters do not.
-  std::vector<std::string> cmd{"/bin/bash", "-c", "ulimit -f 16 && exec \"$0\" \"$@\"", HONE_BINARY};
-  const CommandResult r = run_command(cmd + args(out) + std::vector<std::string>{"--resume"});
+  const CommandResult r = run_hone_limited(16, args(out) + std::vector<std::string>{"--resume"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("write failed: File too large (the disk is full, or a file-size or quota limit was reached)"),
             std::string::npos)
