@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "train/dist_backend.h"
 
 namespace hone::tools {
 
@@ -217,7 +218,10 @@ int main(int argc, char** argv) {
   // as an error (exit 1), instead of the signal ending the process with a core dump.
   std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"hone: turn a small language model into a task specialist (LoRA fine-tuning, distillation)", "hone"};
-  app.set_version_flag("--version", [] { return version_string() + " [malloc: " HONE_MALLOC "; " + cpu_bf16_description() + "]"; });
+  app.set_version_flag("--version", [] {
+    const std::string nccl = nccl_built() ? "NCCL " + nccl_version() : "no NCCL";
+    return version_string() + " [" + nccl + "; malloc: " HONE_MALLOC "; " + cpu_bf16_description() + "]";
+  });
   app.require_subcommand(1);
   app.get_formatter()->column_width(36);
   GlobalOptions global;

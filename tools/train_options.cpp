@@ -66,6 +66,10 @@ void add_loop_options(CLI::App& cmd_, TrainOptions& t, TrainCliValues& v) {
   cmd->add_flag("--checkpoint-activations", t.checkpoint_activations, "Recompute each layer in the backward pass")->capture_default_str()->group(comp);
   cmd->add_option("--ce-chunk", t.ce_chunk, "Output-head rows per cross-entropy chunk")->capture_default_str()->group(comp);
   cmd->add_option("--threads", t.threads, "CPU threads (0: all cores)")->capture_default_str()->group(comp);
+  add_choice(*cmd, "--dist-backend", t.dist_backend,
+             Choices<DistBackend>{{"auto", DistBackend::kAuto}, {"nccl", DistBackend::kNccl}, {"gloo", DistBackend::kGloo}},
+             "Several processes (torchrun, srun): the collective library; auto is NCCL on CUDA when built in, else Gloo")
+      ->group(comp);
 
   const std::string run = "Evaluation and output";
   cmd->add_option("--eval-every", t.eval_every, "Steps between valid-split evaluations (0: at the end only)")->capture_default_str()->group(run);

@@ -66,4 +66,11 @@ int local_rank_from_environment();
 // The device alone (same rules as resolve_compute).
 c10::Device resolve_device(const std::string& spec, int local_rank);
 
+// The GPU index of --device cuda for the process of `local_rank` on a node where `visible_gpus`
+// GPUs are visible: local_rank itself (torchrun, or srun with every GPU visible to each task);
+// 0 when each process sees one GPU (srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES set per
+// rank); local_rank when none is visible (the device check fails later, naming the device).
+// UsageError when local_rank is past the visible GPUs.
+int local_gpu_index(int local_rank, int visible_gpus);
+
 }  // namespace hone

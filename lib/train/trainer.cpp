@@ -358,8 +358,9 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
   validate_train_options(o, job);
   if (o.threads > 0) at::set_num_threads(o.threads);
   const DistEnv env = DistEnv::from_environment();
-  Communicator comm(env);
-  RunState run = load_or_resume(o, job, comm, resolve_compute(o.device, o.dtype, env.local_rank));
+  const Compute compute = resolve_compute(o.device, o.dtype, env.local_rank);
+  Communicator comm(env, {choose_backend(o.dist_backend, compute.device.type(), nccl_built()), compute.device});
+  RunState run = load_or_resume(o, job, comm, compute);
   const std::unique_ptr<Metrics> metrics = open_run_directory(o, run);
   run.objective = make_objective(o, job, run);
   run.model.set_training(false);  // the objective's preparation scores with the model as it starts

@@ -23,6 +23,7 @@
 #include "model/decoder.h"
 #include "batch/batches.h"
 #include "batch/targets.h"
+#include "train/dist_backend.h"
 #include "train/lora.h"
 #include "train/optim.h"
 #include "train/progress.h"
@@ -76,6 +77,8 @@ struct TrainOptions {
   // optimiser state stay float32 whatever this is.
   ComputeDtype save_dtype = ComputeDtype::kF32;
   int threads = 0;               // CPU threads (0: LibTorch's default)
+  // Several processes: the collective library (auto: NCCL on CUDA when built in, else Gloo).
+  DistBackend dist_backend = DistBackend::kAuto;
 
   // Evaluation, checkpoints, output.
   std::int64_t eval_every = 0;     // steps between valid-split evaluations (0: only at the end)

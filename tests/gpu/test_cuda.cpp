@@ -6,7 +6,9 @@
 //    and on random blocks of every quantised type;
 //  - a LoRA training step on a tiny random Llama (packed rows with per-document attention, and
 //    causal rows): loss, every LoRA gradient and the parameters after one AdamW step, CUDA float32
-//    against CPU float32, and CUDA bf16 autocast against CPU float32 within bf16 tolerances.
+//    against CPU float32, and CUDA bf16 autocast against CPU float32 within bf16 tolerances;
+//  - a one-rank NCCL process group: an all-reduce leaves bf16 and float32 buckets and float64
+//    scalars as they were, and a LoRA step whose gradients go through it equals the step without.
 // scripts/gpu/run.sh builds hone on a GPU machine and runs `ctest -L gpu`.
 #include <ATen/TensorOperators.h>
 #include <ATen/core/grad_mode.h>
@@ -29,7 +31,9 @@
 #include "train/lora.h"
 #include "batch/loss.h"
 #include "train/optim.h"
+#include "train/dist.h"
 #include "train/trainer.h"
+#include "train/train_fixtures.h"
 
 namespace hone {
 namespace {
@@ -66,7 +70,9 @@ TEST(CudaKernels, RmsNormMatchesTheCpuComposite) {
       EXPECT_LT(rel(xg.grad(), xc.grad()), 2 * tolerance(t));
       EXPECT_LT(rel(wg.grad(), wc.grad()), 2 * tolerance(t));
       // In float32 the kernel and the same composite on the GPU agree to rounding.
-      if (t == at::kFloat) EXPECT_LT(rel(yg, rms_norm_reference(x.to(kGpu), w.to(kGpu), 1e-5)), 1e-6);
+      if (t == at::kFloat) {
+        EXPECT_LT(rel(yg, rms_norm_reference(x.to(kGpu), w.to(kGpu), 1e-5)), 1e-6);
+      }
     }
   }
 }
@@ -141,7 +147,7 @@ struct StepResult {
   std::vector<at::Tensor> grads, after;
 };
 
-StepResult lora_step(c10::Device device, bool bf16, bool packed) {
+StepResult lora_step(c10::Device device, bool bf16, bool packed, Communicator* comm = nullptr) {
   ModelWeights w = test::random_weights(test::tiny_config("llama"), 21);
   for (auto& [name, t] : w.tensors) t = t.to(device);
   Decoder model(std::move(w));
@@ -168,6 +174,11 @@ StepResult lora_step(c10::Device device, bool bf16, bool packed) {
     loss = cross_entropy_sum(model, b, /*checkpoint_layers=*/false, 3) / static_cast<double>(b.loss_tokens);
   }
   loss.backward();
+  if (comm != nullptr) {
+    std::vector<at::Tensor> grads;
+    for (const auto& p : params) grads.push_back(p.tensor.grad());
+    comm->all_reduce_sum(grads, 4096);  // small buckets: several all-reduces
+  }
   StepResult r;
   r.loss = loss.item<double>();
   for (const auto& p : params) r.grads.push_back(p.tensor.grad().cpu().clone());
@@ -198,6 +209,45 @@ TEST(CudaParity, LoraStepBf16AutocastIsWithinBf16ToleranceOfTheCpu) {
   for (std::size_t i = 0; i < cpu.grads.size(); ++i) {
     EXPECT_LT(rel(gpu.grads[i], cpu.grads[i]), 5e-2) << "gradient " << i;
     EXPECT_LT(rel(gpu.after[i], cpu.after[i]), 3e-2) << "parameter " << i;
+  }
+}
+
+// A one-rank NCCL group on GPU 0, as torchrun --nproc-per-node 1 starts it.
+std::unique_ptr<Communicator> one_rank_nccl() {
+  DistEnv e;
+  e.launched = true;
+  e.master_port = test::free_port();
+  return std::make_unique<Communicator>(e, CommOptions{DistBackend::kNccl, kGpu, std::chrono::seconds(120)});
+}
+
+TEST(CudaNccl, OneRankGroupAllReduces) {
+  REQUIRE_GPU();
+  ASSERT_TRUE(nccl_built()) << "a CUDA build without NCCL (no nccl.h in the wheel's nvidia-nccl?)";
+  const auto comm = one_rank_nccl();
+  ASSERT_EQ(comm->backend(), DistBackend::kNccl);
+  at::manual_seed(3);
+  at::Tensor a = at::randn({1000}).to(kGpu), b = at::randn({37, 5}).to(kGpu, at::kBFloat16);
+  const at::Tensor a0 = a.clone(), b0 = b.clone();
+  comm->all_reduce_sum({a, b}, 1024);
+  EXPECT_TRUE(a.equal(a0));
+  EXPECT_TRUE(b.equal(b0));
+  EXPECT_EQ(b.scalar_type(), at::kBFloat16);
+  EXPECT_EQ(comm->all_reduce_sum(std::vector<double>{0.25, 7.0}), (std::vector<double>{0.25, 7.0}));
+  comm->barrier();
+}
+
+TEST(CudaNccl, OneRankStepEqualsTheStepWithoutAGroup) {
+  REQUIRE_GPU();
+  ASSERT_TRUE(nccl_built());
+  const auto comm = one_rank_nccl();
+  for (bool bf16 : {false, true}) {
+    SCOPED_TRACE(bf16 ? "bf16 autocast" : "float32");
+    const StepResult alone = lora_step(kGpu, bf16, true), grouped = lora_step(kGpu, bf16, true, comm.get());
+    EXPECT_EQ(grouped.loss, alone.loss);
+    for (std::size_t i = 0; i < alone.grads.size(); ++i) {
+      EXPECT_TRUE(grouped.grads[i].equal(alone.grads[i])) << "gradient " << i;
+      EXPECT_TRUE(grouped.after[i].equal(alone.after[i])) << "parameter " << i;
+    }
   }
 }
 

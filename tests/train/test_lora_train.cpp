@@ -323,6 +323,27 @@ TEST_F(LoraTrainCli, TwoGlooRanksEqualOneRank) {
   std::cout << "2 ranks x batch 4 vs 1 rank x batch 8 after 5 steps: max |diff| " << d << "\n";
 }
 
+TEST_F(LoraTrainCli, ARankThatDiesStopsTheOthersPromptly) {
+  // Rank 0 dies while it writes the first checkpoint (the other rank waits in the barrier after
+  // it): rank 1 stops at once with an error that points at the other rank, instead of waiting
+  // for the collective timeout.
+  const std::vector<std::string> args = base_args(model_, packed_, tmp_ / "dies") +
+                                        std::vector<std::string>{"--max-steps", "4", "--save-every", "2", "-b", "4"};
+  const int port = free_port();
+  std::vector<Child> ranks;
+  for (int rank = 0; rank < 2; ++rank) {
+    std::vector<std::string> env{"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank), "WORLD_SIZE=2",
+                                 "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)};
+    if (rank == 0) env.push_back("HONE_TEST_KILL_AT=checkpoint.params");
+    ranks.push_back(spawn_hone(args, env, tmp_ / ("dies" + std::to_string(rank) + ".log")));
+  }
+  EXPECT_EQ(ranks[0].wait(), 128 + SIGKILL);
+  EXPECT_EQ(ranks[1].wait(std::chrono::seconds(120)), 1);
+  const std::string log = read_bytes(tmp_ / "dies1.log");
+  EXPECT_NE(log.find("all-reduce failed on rank 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("another rank probably stopped first"), std::string::npos) << log;
+}
+
 TEST_F(LoraTrainCli, TorchrunStartsTheRanks) {
   const fs::path torchrun = fs::path(HONE_PYTHON).parent_path() / "torchrun";
   if (!fs::exists(torchrun)) GTEST_SKIP() << "no torchrun in the virtualenv";
@@ -372,6 +393,9 @@ TEST_F(LoraTrainCli, Errors) {
                std::vector<std::string>{"--base-dtype", "bf16", "--dtype", "bf16", "--full"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--base-dtype bf16 applies to LoRA training of a base model"), std::string::npos) << r.err;
+  r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--dist-backend", "nccl"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--dist-backend nccl reduces CUDA tensors only"), std::string::npos) << r.err;
   r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--loraplus-lr-ratio", "0"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--loraplus-lr-ratio must be positive, got 0"), std::string::npos) << r.err;
