@@ -5,7 +5,11 @@
 #    libraries): the -dev packages of setup.sh, and the package of every shared library that
 #    build/hone loads from the system other than glibc, libstdc++ and libgcc (ldd);
 #  - tokenizer/: SmolLM2's tokenizer as an HF directory (tokenizer.json, tokenizer_config.json), for
-#    the random-weight models of scripts/bench/bench_gpu.py.
+#    the random-weight models of scripts/bench/bench_gpu.py;
+#  - banking77/: train.csv and test.csv, for run.sh's full-scale recipe;
+# and, beside it, SmolLM2's GGUF in parts of 56 MiB, .gpu-model-1/part-1, .gpu-model-2/part-2,
+# each small enough to travel in a call of its own (the device tool carries 64 MiB a call);
+# run.sh concatenates them in order.
 # Run on the Debian 12 machine where scripts/setup.sh and the build have run (apt-get download
 # needs no root). Static libraries and documentation are left out to keep the folder small.
 set -euo pipefail
@@ -43,5 +47,17 @@ fi
 mkdir -p "$OUT.tmp/tokenizer"
 cp "$HF"/tokenizer.json "$HF"/tokenizer_config.json "$OUT.tmp/tokenizer/"
 [ -f "$HF/chat_template.jinja" ] && cp "$HF/chat_template.jinja" "$OUT.tmp/tokenizer/"
+B77=${BANKING77_DIR:-$ROOT/../shared/datasets/banking77}
+mkdir -p "$OUT.tmp/banking77"
+cp "$B77/train.csv" "$B77/test.csv" "$OUT.tmp/banking77/"
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
-echo "fetch-deps: $(du -sh "$OUT" | cut -f1) in $OUT"
+
+GGUF=$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf
+rm -rf "$ROOT"/.gpu-model-* "$OUT.parts" && mkdir -p "$OUT.parts"
+split -b 56M -d -a 1 --numeric-suffixes=1 "$GGUF" "$OUT.parts/part-"
+for p in "$OUT.parts"/part-*; do
+  n=${p##*-}
+  mkdir -p "$ROOT/.gpu-model-$n" && mv "$p" "$ROOT/.gpu-model-$n/"
+done
+rmdir "$OUT.parts"
+echo "fetch-deps: the model in parts of at most 56 MiB:" $(cd "$ROOT" && ls -d .gpu-model-*)
