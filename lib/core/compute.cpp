@@ -122,6 +122,15 @@ c10::ScalarType resolve_dtype(ComputeDtype dtype, c10::Device device, std::strin
 Compute resolve_compute(const std::string& device_spec, ComputeDtype dtype, int local_rank, std::string_view option) {
   Compute c;
   c.device = resolve_device(device_spec, local_rank);
+  if (c.device.is_cuda()) {
+    const int visible = cuda_device_count();
+    HONE_CHECK(visible > 0, UsageError,
+               Hint{"check nvidia-smi and CUDA_VISIBLE_DEVICES (hone --version counts the GPUs it sees), or use --device cpu"},
+               "--device {} needs a GPU, and none is visible to this process", device_spec);
+    HONE_CHECK(c.device.index() < visible, UsageError, Hint{"hone --version counts the GPUs this process sees"},
+               "--device {} is {}, but only {} GPU{} visible", device_spec, c.device.str(), visible,
+               visible == 1 ? " is" : "s are");
+  }
   c.dtype = resolve_dtype(dtype, c.device, option);
   return c;
 }

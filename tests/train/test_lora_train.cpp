@@ -20,6 +20,7 @@
 
 #include "core/gguf.h"
 #include "core/safetensors.h"
+#include "core/tensor_io.h"
 #include "helpers.h"
 #include "model/decoder.h"
 #include "text/tokenizer.h"
@@ -393,6 +394,12 @@ TEST_F(LoraTrainCli, Errors) {
                std::vector<std::string>{"--base-dtype", "bf16", "--dtype", "bf16", "--full"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--base-dtype bf16 applies to LoRA training of a base model"), std::string::npos) << r.err;
+  if (!cuda_available()) {  // a GPU that is not there: a usage error, not LibTorch's "no driver" with a backtrace
+    r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--device", "cuda"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--device cuda needs a GPU, and none is visible to this process"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("frame #"), std::string::npos) << r.err;
+  }
   r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--dist-backend", "nccl"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--dist-backend nccl reduces CUDA tensors only"), std::string::npos) << r.err;
