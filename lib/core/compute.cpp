@@ -13,12 +13,7 @@
 
 namespace hone {
 
-namespace {
-
-// GPUs visible to this process (0 in a CPU-only build or without a driver).
 int cuda_device_count() { return at::detail::getCUDAHooks().getNumGPUs(); }
-
-}  // namespace
 
 std::string_view to_string(ComputeDtype dtype) {
   switch (dtype) {
@@ -68,9 +63,9 @@ int local_rank_from_environment() {
   return 0;
 }
 
-int local_gpu_index(int local_rank, int visible_gpus) {
+int local_gpu_index(int local_rank, int visible_gpus, bool own_gpu) {
   if (visible_gpus <= 0) return local_rank;
-  if (visible_gpus == 1) return 0;
+  if (visible_gpus == 1 && own_gpu) return 0;
   HONE_CHECK(local_rank < visible_gpus, UsageError,
              Hint{"start at most one process per GPU (torchrun --nproc-per-node, srun --ntasks-per-node), or set "
                   "CUDA_VISIBLE_DEVICES"},
@@ -81,7 +76,9 @@ int local_gpu_index(int local_rank, int visible_gpus) {
 c10::Device resolve_device(const std::string& spec, int local_rank) {
   if (spec == "cpu") return c10::Device(c10::kCPU);
   if (spec == "cuda")
-    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_gpu_index(local_rank, cuda_device_count())));
+    // torchrun (LOCAL_WORLD_SIZE) starts its processes with the same GPUs visible to all.
+    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_gpu_index(
+                                       local_rank, cuda_device_count(), std::getenv("LOCAL_WORLD_SIZE") == nullptr)));
   try {
     const c10::Device device(spec);
     if (device.is_cpu() || device.is_cuda()) return device;

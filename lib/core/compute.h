@@ -68,9 +68,13 @@ c10::Device resolve_device(const std::string& spec, int local_rank);
 
 // The GPU index of --device cuda for the process of `local_rank` on a node where `visible_gpus`
 // GPUs are visible: local_rank itself (torchrun, or srun with every GPU visible to each task);
-// 0 when each process sees one GPU (srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES set per
-// rank); local_rank when none is visible (the device check fails later, naming the device).
-// UsageError when local_rank is past the visible GPUs.
-int local_gpu_index(int local_rank, int visible_gpus);
+// 0 when each process sees one GPU of its own (`own_gpu`: srun --gpus-per-task=1, or
+// CUDA_VISIBLE_DEVICES set per rank; not under torchrun, whose processes all see the same GPUs);
+// local_rank when none is visible (resolve_compute then names the device). UsageError when
+// local_rank is past the visible GPUs.
+int local_gpu_index(int local_rank, int visible_gpus, bool own_gpu = true);
+
+// GPUs visible to this process (0 without a driver; LibTorch's count, also in a CPU-only build).
+int cuda_device_count();
 
 }  // namespace hone

@@ -101,6 +101,7 @@ DistEnv DistEnv::from_environment() {
   e.restart_count = env_int("TORCHELASTIC_RESTART_COUNT", 0);
   HONE_CHECK(e.world_size >= 1 && e.rank >= 0 && e.rank < e.world_size, UsageError,
              "RANK {} is not in [0, WORLD_SIZE {})", e.rank, e.world_size);
+  HONE_CHECK(e.local_rank >= 0, UsageError, "LOCAL_RANK {} is negative", e.local_rank);
   HONE_CHECK(e.world_size == 1 || env("MASTER_ADDR") != nullptr || env("WORLD_SIZE") != nullptr, UsageError,
              Hint{"set MASTER_ADDR and MASTER_PORT to rank 0's host and a free port"},
              "{} Slurm tasks but no MASTER_ADDR", e.world_size);
@@ -161,7 +162,9 @@ Communicator::Communicator(const DistEnv& e, const CommOptions& o) : env_(e) {
   } catch (const Error&) {
     throw;
   } catch (const std::exception& ex) {
-    HONE_THROW(RuntimeError, Hint{"check MASTER_ADDR/MASTER_PORT and that every rank was started"},
+    HONE_THROW(RuntimeError,
+               Hint{"check MASTER_ADDR/MASTER_PORT, that every rank was started, and (NCCL) that no two ranks of a "
+                    "node share a GPU"},
                "rank {} of {} could not join the {} process group at {}:{}: {}", e.rank, e.world_size,
                to_string(o.backend), e.master_addr, e.master_port, ex.what());
   }

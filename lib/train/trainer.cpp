@@ -282,11 +282,14 @@ void evaluate_and_save(const TrainOptions& o, RunState& run, Communicator& comm,
   }
 }
 
-// After the checkpoint a signal asked for: the loss curve so far, then InterruptedError.
+// After the checkpoint a signal asked for: the loss curve so far, then InterruptedError. The
+// ranks wait for the main rank's curve, so that a launcher that stops the job when its first
+// process exits (srun --kill-on-bad-exit) does not cut that write short.
 [[noreturn]] void stop_on_signal(const TrainOptions& o, const TrainJob& job, const RunState& run, Metrics* metrics,
-                                 Progress& progress) {
+                                 Progress& progress, Communicator& comm) {
   progress.finish();
   if (run.main) write_loss_curve(metrics->path(), o.out / "loss.svg", o.out.filename().string(), job.loss_label);
+  comm.barrier();
   HONE_THROW(InterruptedError, Hint{"run the same command with --resume to continue"},
              "stopped by a signal after step {}; checkpoint saved in {}", run.step,
              checkpoint_dir(o.out, run.step).string());
@@ -382,7 +385,7 @@ TrainSummary train(const TrainOptions& o, const TrainJob& job) {
     const StepResult r = train_step(o, run, comm);
     record_step(run, r, seconds_since(t0), metrics.get(), progress);
     evaluate_and_save(o, run, comm, metrics.get(), progress, r.stop);
-    if (r.stop) stop_on_signal(o, job, run, metrics.get(), progress);
+    if (r.stop) stop_on_signal(o, job, run, metrics.get(), progress, comm);
   }
   progress.finish();
 

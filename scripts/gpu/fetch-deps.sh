@@ -53,6 +53,7 @@ cp "$B77/train.csv" "$B77/test.csv" "$OUT.tmp/banking77/"
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 
 GGUF=$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf
+sha256sum <"$GGUF" | cut -d' ' -f1 >"$OUT/model.sha256"  # run.sh checks the parts it joins
 rm -rf "$ROOT"/.gpu-model-* "$OUT.parts" && mkdir -p "$OUT.parts"
 split -b 56M -d -a 1 --numeric-suffixes=1 "$GGUF" "$OUT.parts/part-"
 for p in "$OUT.parts"/part-*; do

@@ -12,8 +12,8 @@
 #  - build: configure build-gpu/ against the torch of $PYTHON (default python3) and .gpu-deps/root,
 #    build with all cores; `hone --version` (NCCL built in?) and the NCCL library it loads;
 #  - tests: `ctest -L gpu` (CPU/CUDA parity, the kernels, a one-rank NCCL group and a training
-#    step through it; they fail rather than skip when no GPU is visible), then the CPU unit tests
-#    of the fused ops;
+#    step through it; a test that skips, as they do where no GPU is visible, fails the step), then
+#    the CPU unit tests of the fused ops;
 #  - bench: scripts/bench/bench_gpu.py (hone vs PEFT, SmolLM2-135M and a 1B-class model, seq 2048;
 #    tokens/s, peak memory, MFU), its JSON in build-gpu/bench-gpu.json;
 #  - demo: `make demo SCALE=full` on one GPU (recipes/banking77, DEVICE=cuda), if the model and
@@ -21,7 +21,8 @@
 #    parts in .gpu-model*/ that scripts/gpu/fetch-deps.sh splits it into, concatenated) and
 #    $HONE_GPU_BANKING77 (default .gpu-deps/banking77). Stopped after $HONE_GPU_DEMO_SECONDS
 #    (default 480); what finished is reported.
-# Figures: build-gpu/gpu-figures.md, copied to $OUT/ when the device tool's OUT is set.
+# Figures: build-gpu/gpu-figures.md, copied to $OUT/ when the device tool's OUT is set. A step
+# that fails is recorded and the next steps still run; the exit status is then 1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -38,6 +39,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 step() { [[ ",$STEPS," == *",$1,"* ]]; }
+failed=0
 FIG=$BUILD/gpu-figures.md
 mkdir -p "$BUILD"
 # A section of the figures file: a heading, what the command printed (also on the terminal), and
@@ -67,6 +69,7 @@ export PKG_CONFIG_LIBDIR=$SYS/lib/x86_64-linux-gnu/pkgconfig:$SYS/share/pkgconfi
 export PKG_CONFIG_SYSROOT_DIR=$DEPS/root
 LIB=$SYS/lib/x86_64-linux-gnu
 if step build; then
+  echo "## GPU run, $(date -u +%Y-%m-%d)" >"$FIG"  # a new file: never the figures of an earlier call
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release ${HONE_GPU_CMAKE_ARGS:-} \
     -DHONE_PYTHON="$(command -v "$PY")" -DTORCH_CUDA_ARCH_LIST="$ARCH" \
     -DCMAKE_PREFIX_PATH="$SYS;$LIB/cmake;$SYS/share/cmake" -DCMAKE_LIBRARY_PATH="$LIB" \
@@ -75,25 +78,29 @@ if step build; then
     -DHDF5_C_LIBRARY_hdf5="$LIB/hdf5/serial/libhdf5.so" -DHDF5_C_LIBRARY_curl="$LIB/libcurl.so.4" \
     -DHDF5_C_LIBRARY_sz="$LIB/libsz.so.2" -DHDF5_C_LIBRARY_crypto="$LIB/libcrypto.so.3" -DHDF5_C_LIBRARY_z="$LIB/libz.so"
   start=$SECONDS
-  cmake --build "$BUILD" -j"$(nproc)"
-  { echo "## GPU run, $(date -u +%Y-%m-%d)"; echo; echo "build: $((SECONDS - start)) s on $(nproc) cores"; } >"$FIG"
+  if ! cmake --build "$BUILD" -j"$(nproc)" >"$BUILD/build.log" 2>&1; then
+    { echo; echo '### build failed (last 60 lines)'; echo '```'; tail -n 60 "$BUILD/build.log"; echo '```'; } | tee -a "$FIG"
+    exit 1
+  fi
+  echo "build: $((SECONDS - start)) s on $(nproc) cores" >>"$FIG"
   record "machine" bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; \
     '$BUILD/hone' --version; ldd '$BUILD/hone' | grep -E 'libnccl|libtorch_cuda|libcudart' || true"
 fi
 
 if step tests; then
+  record "ctest -L gpu" ctest --test-dir "$BUILD" -L gpu --output-on-failure || failed=1
   # The GPU tests must run on the GPU: a skip here means the GPU was not seen.
-  record "ctest -L gpu" ctest --test-dir "$BUILD" -L gpu --output-on-failure
-  if "$BUILD/tests/hone_gpu_tests" --gtest_brief=1 2>&1 | grep -q "SKIPPED"; then
+  if grep -q 'Skipped' "$BUILD/step.log"; then
     echo "run.sh: GPU tests were skipped: the build does not see the GPU" | tee -a "$FIG" >&2
-    exit 1
+    failed=1
   fi
-  record "CPU fused-op tests" ctest --test-dir "$BUILD" -R 'FusedOps|TrainLora|TrainLoss|TrainOptim' --output-on-failure
+  record "CPU fused-op tests" ctest --test-dir "$BUILD" -R 'FusedOps|TrainLora|TrainLoss|TrainOptim' \
+    --output-on-failure || failed=1
 fi
 
 if step bench; then
   record "scripts/bench/bench_gpu.py $BENCH_ARGS" "$PY" "$ROOT/scripts/bench/bench_gpu.py" --hone "$BUILD/hone" \
-    --tokenizer "$DEPS/tokenizer" --json "$BUILD/bench-gpu.json" $BENCH_ARGS
+    --tokenizer "$DEPS/tokenizer" --json "$BUILD/bench-gpu.json" $BENCH_ARGS || failed=1
 fi
 
 if step demo; then
@@ -101,7 +108,14 @@ if step demo; then
   B77=${HONE_GPU_BANKING77:-$DEPS/banking77}
   if [ ! -f "$MODEL" ] && compgen -G "$ROOT/.gpu-model*/part-*" >/dev/null; then
     MODEL=$BUILD/SmolLM2-135M-Instruct.Q4_1.gguf
-    cat "$ROOT"/.gpu-model*/part-* >"$MODEL.tmp" && mv "$MODEL.tmp" "$MODEL"  # part-1, part-2: glob order
+    cat "$ROOT"/.gpu-model*/part-* >"$MODEL.tmp"  # part-1, part-2: glob order
+    # A part that did not travel would give a truncated model that fails late: check the whole.
+    if [ -f "$DEPS/model.sha256" ] && [ "$(sha256sum <"$MODEL.tmp" | cut -d' ' -f1)" != "$(cat "$DEPS/model.sha256")" ]; then
+      echo "run.sh: the model's parts do not add up to $DEPS/model.sha256 (a part missing?)" | tee -a "$FIG" >&2
+      rm -f "$MODEL.tmp"
+      exit 1
+    fi
+    mv "$MODEL.tmp" "$MODEL"
   fi
   if [ -f "$MODEL" ] && [ -f "$B77/train.csv" ]; then
     RUN=$BUILD/banking77-full
@@ -111,6 +125,7 @@ if step demo; then
       make -C "$ROOT/recipes/banking77" SCALE=full DEVICE=cuda HONE="$BUILD/hone" MODEL="$MODEL" \
       BANKING77_DIR="$B77" RUN="$RUN" || rc=$?
     echo "recipe: $((SECONDS - start)) s, exit $rc" | tee -a "$FIG"
+    [ $rc -eq 0 ] || failed=1
     for f in "$RUN"/lora/run.json "$RUN"/student/run.json; do
       [ -f "$f" ] && record "$(basename "$(dirname "$f")")/run.json" cat "$f"
     done
@@ -120,3 +135,4 @@ if step demo; then
   fi
 fi
 echo "figures: $FIG"
+exit $failed

@@ -126,6 +126,8 @@ TEST(DistEnv, InconsistentValuesAreUsageErrors) {
   EXPECT_NE(slurm.find("set MASTER_ADDR and MASTER_PORT"), std::string::npos) << slurm;
   EXPECT_NE(usage_error({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "29x"}}).find("MASTER_PORT='29x'"),
             std::string::npos);
+  EXPECT_NE(usage_error({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "-1"}}).find("LOCAL_RANK -1 is negative"),
+            std::string::npos);
 }
 
 TEST(DistBackend, AutoIsNcclOnCudaWhenBuilt) {
@@ -168,6 +170,14 @@ TEST(LocalGpu, ByLocalRank) {
   EXPECT_EQ(local_gpu_index(0, 8), 0);
   EXPECT_EQ(local_gpu_index(3, 1), 0);  // srun --gpus-per-task=1: each task sees its own GPU as 0
   EXPECT_EQ(local_gpu_index(2, 0), 2);  // no GPU: the device check names cuda:2 later
+  EXPECT_EQ(local_gpu_index(0, 1, /*own_gpu=*/false), 0);
+  try {  // torchrun --nproc-per-node 2 on a one-GPU node: the ranks would share it
+    local_gpu_index(1, 1, /*own_gpu=*/false);
+    ADD_FAILURE() << "two torchrun ranks on one GPU were accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(e.message().find("local rank 1 has no GPU of its own: 1 GPUs are visible"), std::string::npos)
+        << e.message();
+  }
   try {
     local_gpu_index(5, 4);
     ADD_FAILURE() << "local rank 5 of 4 GPUs was accepted";

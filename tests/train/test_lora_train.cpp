@@ -20,7 +20,7 @@
 
 #include "core/gguf.h"
 #include "core/safetensors.h"
-#include "core/tensor_io.h"
+#include "core/compute.h"
 #include "helpers.h"
 #include "model/decoder.h"
 #include "text/tokenizer.h"
@@ -345,6 +345,31 @@ TEST_F(LoraTrainCli, ARankThatDiesStopsTheOthersPromptly) {
   EXPECT_NE(log.find("another rank probably stopped first"), std::string::npos) << log;
 }
 
+TEST_F(LoraTrainCli, ASignalToOneRankStopsEveryRankAtTheSameCheckpoint) {
+  // SIGTERM reaches rank 1 only (as when a launcher signals one task): the ranks agree on the
+  // stop, rank 0 saves the checkpoint and the loss curve, and every rank exits 130 after it.
+  const fs::path out = tmp_ / "term";
+  const std::vector<std::string> args =
+      base_args(model_, packed_, out) + std::vector<std::string>{"--max-steps", "100000", "-b", "4"};
+  const int port = free_port();
+  std::vector<Child> ranks;
+  for (int rank = 0; rank < 2; ++rank)
+    ranks.push_back(spawn_hone(args,
+                               {"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank), "WORLD_SIZE=2",
+                                "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)},
+                               tmp_ / ("term" + std::to_string(rank) + ".log")));
+  ASSERT_TRUE(wait_for_step(ranks[0], out, 3, std::chrono::seconds(300))) << read_bytes(tmp_ / "term0.log");
+  kill(ranks[1].pid, SIGTERM);
+  for (int rank = 0; rank < 2; ++rank)
+    EXPECT_EQ(ranks[rank].wait(std::chrono::seconds(120)), 130)
+        << read_bytes(tmp_ / ("term" + std::to_string(rank) + ".log"));
+  const long step = last_metrics_step(out);
+  EXPECT_TRUE(fs::exists(out / "checkpoints" / fmt::format("step-{:08}", step) / "state.json")) << step;
+  EXPECT_TRUE(fs::exists(out / "loss.svg"));
+  EXPECT_NE(read_bytes(tmp_ / "term1.log").find("stopped by a signal after step " + std::to_string(step)),
+            std::string::npos);
+}
+
 TEST_F(LoraTrainCli, TorchrunStartsTheRanks) {
   const fs::path torchrun = fs::path(HONE_PYTHON).parent_path() / "torchrun";
   if (!fs::exists(torchrun)) GTEST_SKIP() << "no torchrun in the virtualenv";
@@ -394,7 +419,7 @@ TEST_F(LoraTrainCli, Errors) {
                std::vector<std::string>{"--base-dtype", "bf16", "--dtype", "bf16", "--full"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--base-dtype bf16 applies to LoRA training of a base model"), std::string::npos) << r.err;
-  if (!cuda_available()) {  // a GPU that is not there: a usage error, not LibTorch's "no driver" with a backtrace
+  if (cuda_device_count() == 0) {  // a GPU that is not there: a usage error, not LibTorch's "no driver" with a backtrace
     r = run_hone(base_args(model_, store_, tmp_ / "x") + std::vector<std::string>{"--device", "cuda"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("--device cuda needs a GPU, and none is visible to this process"), std::string::npos) << r.err;
