@@ -108,9 +108,11 @@ TEST(EvalConfidence, TheCascadeAppliesItsRuleToTheModelsOwnPredictions) {
   const fs::path data = ingest_fixture(dir.path());
   // auto first; then a threshold between two of the first model's confidences, near their median.
   std::string numeric;
-  for (const std::string threshold : {std::string("auto"), std::string("median")}) {
+  for (const std::string& threshold : {std::string("auto"), std::string("median")}) {
     SCOPED_TRACE("--threshold " + threshold);
-    if (threshold == "median") ASSERT_FALSE(numeric.empty());
+    if (threshold == "median") {
+      ASSERT_FALSE(numeric.empty());
+    }
     const fs::path out = dir / ("cascade-" + threshold);
     auto r = test::run_hone({"eval", "-m", a.string(), "-m", b.string(), "--name", "small", "--name", "big",
                              "--data", data.string(), "--method", "score", "--score-top", "2", "--batch-size", "7",

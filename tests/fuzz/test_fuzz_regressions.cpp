@@ -42,9 +42,10 @@ TEST(FuzzRegressions, EveryInputDirectoryHasItsTarget) {
   for (const char* sub : kInputDirs) {
     if (!fs::is_directory(kFuzzDir / sub)) continue;
     for (const auto& e : fs::directory_iterator(kFuzzDir / sub))
-      if (e.is_directory())
+      if (e.is_directory()) {
         EXPECT_EQ(hone::fuzz::registry().count(e.path().filename().string()), 1u)
             << e.path() << " names no fuzz target linked into this test (tests/fuzz/CMakeLists.txt)";
+      }
   }
 }
 

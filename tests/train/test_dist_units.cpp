@@ -231,7 +231,9 @@ TEST(DistCli, TheOnlyNcclLoadedIsTheWheels) {
     EXPECT_NE(line.find("/nvidia/nccl/lib/libnccl.so"), std::string::npos) << "an NCCL from outside the wheel: " << line;
   }
   EXPECT_LE(count, 1) << r.out;
-  if (nccl_built()) EXPECT_EQ(count, 1) << r.out;
+  if (nccl_built()) {
+    EXPECT_EQ(count, 1) << r.out;
+  }
 }
 
 }  // namespace

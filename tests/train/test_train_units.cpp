@@ -151,7 +151,9 @@ TEST(TrainPrecision, FastIsBf16WhereNative) {
   EXPECT_HONE_ERROR(resolve_dtype(ComputeDtype::kF16, cpu), UsageError, "--dtype f16 computes only on CUDA");
   EXPECT_HONE_ERROR(resolve_device("tpu", 0), UsageError, "--device must be cpu, cuda or cuda:N, got 'tpu'");
   // Without a GPU, cuda is the local rank's index as given; with GPUs, LocalGpu.* tests the mapping.
-  if (cuda_device_count() == 0) EXPECT_EQ(resolve_device("cuda", 3), c10::Device(c10::kCUDA, 3));
+  if (cuda_device_count() == 0) {
+    EXPECT_EQ(resolve_device("cuda", 3), c10::Device(c10::kCUDA, 3));
+  }
   for (const char* name : {"auto", "fast", "f32", "bf16", "f16"})
     EXPECT_EQ(to_string(*compute_dtype_from_string(name)), name);
   EXPECT_FALSE(compute_dtype_from_string("fp32").has_value());
