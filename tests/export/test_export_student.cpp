@@ -122,9 +122,34 @@ TEST_F(StudentExport, Bf16StudentBecomesGgufWithTheTeachersTokenizerAndTemplate)
         << texts[i];
 }
 
+// Where llama.cpp's greedy tokens part from hone's, the two candidates must be a near tie in
+// hone's logits (within `tol` of the step's largest |logit|); the continuations after it differ.
+void expect_same_greedy_up_to_ties(const Decoder& model, const std::vector<std::vector<std::int64_t>>& prompts,
+                                   const std::vector<std::vector<std::int64_t>>& theirs,
+                                   const std::vector<std::vector<std::int64_t>>& mine, double tol) {
+  ASSERT_EQ(theirs.size(), mine.size());
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    ASSERT_EQ(theirs[i].size(), mine[i].size()) << "prompt " << i;
+    std::size_t k = 0;
+    while (k < mine[i].size() && mine[i][k] == theirs[i][k]) ++k;
+    if (k == mine[i].size()) continue;
+    std::vector<std::int64_t> prefix = prompts[i];
+    prefix.insert(prefix.end(), mine[i].begin(), mine[i].begin() + static_cast<std::ptrdiff_t>(k));
+    ForwardInput in;
+    in.input_ids = at::tensor(prefix, at::kLong).unsqueeze(0);
+    const at::Tensor last = model.forward(in)[0][-1];
+    const double gap = (last[mine[i][k]] - last[theirs[i][k]]).item<double>();
+    std::printf("prompt %zu: greedy tokens part at step %zu, hone's margin %.3g\n", i, k, gap);
+    EXPECT_LE(gap, tol * last.abs().max().item<double>())
+        << "prompt " << i << " step " << k << ": llama.cpp chose " << theirs[i][k] << ", hone " << mine[i][k];
+  }
+}
+
 // llama.cpp on the student's GGUF files against hone on the same files, over the prompts and the
 // 184-token story of data/texts/lighthouse.txt. f16: the logits differ by llama.cpp's float16
-// rounding of the activations only, and the top-1 and greedy tokens are hone's. q8_0: llama.cpp
+// rounding of the activations only; the student is tiny and barely trained (largest |logit| about
+// 2.5 over 49,152 tokens), so near ties are common and that rounding may swap one: the top-1
+// agrees at >= 98% of the positions, and the greedy tokens are hone's up to a near tie. q8_0: llama.cpp
 // also quantises the activations to 8 bits in its q8_0 kernels, so its logits move further from
 // hone's and near ties may swap; its top-1 agrees with hone's at >= 90% of the positions (the bound
 // ExportParity sets for SmolLM2's q8_0). The q8_0 file runs on llama.cpp's plain CPU kernels, as
@@ -148,7 +173,7 @@ TEST_F(StudentExport, F16AndQ8_0GgufRunInLlamaCppAsInHone) {
     double top1;          // share of positions whose argmax must agree
     std::string kernels;  // "plain": without llama.cpp's extra CPU buffer types
   };
-  for (const Case& c : {Case{s.f16, 5e-3, 1.0, ""}, Case{s.q8_0, 5e-2, 0.90, "plain"}}) {
+  for (const Case& c : {Case{s.f16, 5e-3, 0.98, ""}, Case{s.q8_0, 5e-2, 0.90, "plain"}}) {
     const std::string name = c.file.filename().string();
     SCOPED_TRACE(name);
     const fs::path logits = s.dir / (c.file.stem().string() + "-logits.safetensors");
@@ -175,13 +200,14 @@ TEST_F(StudentExport, F16AndQ8_0GgufRunInLlamaCppAsInHone) {
     std::printf("%s: top-1 agreement with hone %.4f over %lld positions\n", name.c_str(), share,
                 static_cast<long long>(positions));
     EXPECT_GE(share, c.top1);
-    if (c.top1 < 1.0) continue;
+    if (!c.kernels.empty()) continue;
     const fs::path tokens = s.dir / (c.file.stem().string() + "-greedy.json");
     r = test::run_python("export_peer.py", {"llama-greedy", c.file.string(), "-", (s.dir / "prompts.json").string(),
                                             std::to_string(kSteps), tokens.string(), c.kernels});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(json::parse(test::read_bytes(tokens)).get<std::vector<std::vector<std::int64_t>>>(),
-              test::greedy_tokens(model, prompts, kSteps));
+    expect_same_greedy_up_to_ties(model, prompts,
+                                  json::parse(test::read_bytes(tokens)).get<std::vector<std::vector<std::int64_t>>>(),
+                                  test::greedy_tokens(model, prompts, kSteps), 2 * c.bound);
   }
 }
 
