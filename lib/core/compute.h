@@ -52,8 +52,9 @@ struct Compute {
 };
 
 // --device ("cpu", "cuda": the GPU of `local_rank`, or "cuda:N") and --dtype resolved on that
-// device. UsageError for a malformed device, a GPU this process does not see, or f16 on the CPU; one warning per process when bf16
-// lands on a CPU that only emulates it (`option` names what asked for it).
+// device. UsageError for a malformed device, a GPU this process does not see, or f16 on the CPU;
+// one warning per process when bf16 lands on a CPU that only emulates it (`option` names what
+// asked for it).
 Compute resolve_compute(const std::string& device, ComputeDtype dtype, int local_rank,
                         std::string_view option = "--dtype");
 

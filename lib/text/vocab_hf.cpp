@@ -157,12 +157,12 @@ void read_bpe_json(const fs::path& path, const json& j, VocabSpec& spec, std::op
                    a["content"].is_string(),
                InputError,
                "{}: tokenizer.json: added_tokens entry without id and content: {}", src, a.dump());
-    HONE_CHECK(a["id"].get<std::int64_t>() >= 0, InputError,
-               "{}: tokenizer.json: added_tokens entry '{}' should have a non-negative id, got {}", src,
-               a["content"].get<std::string>(), a["id"].dump());
+    const std::int64_t id = a["id"].get<std::int64_t>();
     const std::string content = a["content"].get<std::string>();
+    HONE_CHECK(id >= 0, InputError, "{}: tokenizer.json: added_tokens entry '{}' should have a non-negative id, got {}",
+               src, content, id);
     const bool special = a.value("special", false) || looks_special(content);
-    by_id[a["id"].get<std::int64_t>()] = {content, special ? TokenType::kControl : TokenType::kUserDefined};
+    by_id[id] = {content, special ? TokenType::kControl : TokenType::kUserDefined};
   }
   HONE_CHECK(!by_id.empty(), InputError, "{}: tokenizer.json: model.vocab is empty", src);
   const std::int64_t n = by_id.rbegin()->first + 1;
